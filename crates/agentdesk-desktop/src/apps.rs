@@ -1,0 +1,161 @@
+//! Apps an agent launched on one desktop: starting them (only what the catalog offers, as argv,
+//! never through a shell), keeping their output in bounded logs, and reporting on them.
+//!
+//! Apps are tracked per desktop: a pid launched on one desktop is unknown to another.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentdesk_apps::{BoundedLog, Catalog};
+use agentdesk_display::{spawn, Child, Output};
+use anyhow::Context as _;
+use tokio::io::AsyncReadExt;
+
+use crate::{DesktopError, Result};
+
+/// Each app's log keeps at most this much of its newest output.
+const LOG_BYTES: u64 = 1024 * 1024;
+/// app_status reads at most this much of a log.
+const TAIL_BYTES: usize = 256 * 1024;
+/// Exited apps are forgotten beyond this many tracked apps.
+const MAX_TRACKED: usize = 256;
+
+#[derive(Debug)]
+struct Launched {
+    child: Child,
+    log: PathBuf,
+}
+
+#[derive(Debug)]
+pub(crate) struct Apps {
+    log_dir: PathBuf,
+    launched: Mutex<BTreeMap<u32, Launched>>,
+}
+
+impl Apps {
+    pub(crate) fn new(log_dir: PathBuf) -> anyhow::Result<Apps> {
+        std::fs::create_dir_all(&log_dir)
+            .with_context(|| format!("error creating {}", log_dir.display()))?;
+        Ok(Apps {
+            log_dir,
+            launched: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn catalog(home: &Path) -> Catalog {
+        let data_dirs = Catalog::data_dirs_from_env(
+            None,
+            std::env::var_os("XDG_DATA_DIRS").as_deref(),
+            Some(home),
+        );
+        let path = std::env::var("PATH").unwrap_or_default();
+        let path = format!("{path}:/usr/games:/usr/local/games");
+        let path_dirs = Catalog::path_dirs_from_env(Some(std::ffi::OsStr::new(&path)));
+        Catalog::load(&data_dirs, &path_dirs)
+    }
+
+    pub(crate) fn list(&self, home: &Path) -> Vec<(String, String)> {
+        Self::catalog(home)
+            .apps()
+            .iter()
+            .map(|a| (a.name.clone(), a.exec.clone()))
+            .collect()
+    }
+
+    pub(crate) fn launch(
+        &self,
+        command: &str,
+        home: &Path,
+        env: &[(String, String)],
+    ) -> Result<(u32, PathBuf)> {
+        let plan = Self::catalog(home)
+            .resolve_launch(command)
+            .map_err(|e| DesktopError::App(e.to_string()))?;
+        let Some((program, args)) = plan.argv.split_first() else {
+            return Err(DesktopError::App("empty command".into()));
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(home)
+            .stdin(Output::null())
+            .stdout(Output::piped())
+            .stderr(Output::piped());
+        let name = Path::new(program)
+            .file_name()
+            .map_or(program.clone(), |n| n.to_string_lossy().into_owned());
+        let mut child =
+            spawn(cmd, format!("app {name}")).map_err(|e| DesktopError::App(e.to_string()))?;
+        let pid = child.id();
+        let log_path = self.log_dir.join(format!("{pid}.log"));
+        let log = BoundedLog::create(&log_path, LOG_BYTES).map_err(|e| {
+            DesktopError::Internal(format!("error creating {}: {e}", log_path.display()))
+        })?;
+        let log = Arc::new(Mutex::new(log));
+        for fd in [child.take_stdout(), child.take_stderr()]
+            .into_iter()
+            .flatten()
+        {
+            copy_to_log(fd, log.clone());
+        }
+        tracing::info!(pid, app = %name, "app launched");
+        let mut launched = lock(&self.launched);
+        if launched.len() >= MAX_TRACKED {
+            launched.retain(|_, app| app.child.try_status().is_none());
+        }
+        launched.insert(
+            pid,
+            Launched {
+                child,
+                log: log_path.clone(),
+            },
+        );
+        Ok((pid, log_path))
+    }
+
+    pub(crate) fn status(&self, pid: i64, lines: usize) -> Result<(bool, PathBuf, String)> {
+        let mut launched = lock(&self.launched);
+        let app = u32::try_from(pid).ok().and_then(|pid| launched.get_mut(&pid)).ok_or_else(|| {
+            DesktopError::App(format!(
+                "PID {pid} was not launched on this desktop; app_status only knows pids returned by app_launch"
+            ))
+        })?;
+        let running = app.child.try_status().is_none();
+        let tail = agentdesk_apps::tail_lines(&app.log, lines, TAIL_BYTES).unwrap_or_default();
+        Ok((running, app.log.clone(), tail))
+    }
+
+    pub(crate) async fn stop_all(&self) {
+        let apps = std::mem::take(&mut *lock(&self.launched));
+        for (_, mut app) in apps {
+            app.child.stop(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// Copies a child's output into its bounded log until the pipe closes.
+fn copy_to_log(fd: std::os::fd::OwnedFd, log: Arc<Mutex<BoundedLog>>) {
+    let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = pipe.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = lock(&log).append(&buf[..n]) {
+                tracing::debug!("error writing an app log: {e}");
+                break;
+            }
+        }
+    });
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,49 @@
+//! The one error type of this crate: what a tool call on a desktop can run into.
+
+/// Why an operation on a desktop failed. The `Display` text is written for an agent: it says
+/// what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DesktopError {
+    /// The desktop is starting or restarting a component; calls succeed again shortly.
+    #[error("the desktop is {state}; try again in a few seconds")]
+    NotReady {
+        /// "starting", or "restarting (the X server exited)" and the like.
+        state: String,
+    },
+    /// The desktop was stopped.
+    #[error("the desktop has been stopped")]
+    Stopped,
+    /// Coordinates or a region outside the screen, a bad key name, and similar agent mistakes.
+    #[error("{0}")]
+    BadRequest(String),
+    /// An app tool's failure (not launchable, unknown pid ...).
+    #[error("{0}")]
+    App(String),
+    /// Something failed inside agentdesk or the X server; logged with details.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// This crate's result type.
+pub type Result<T, E = DesktopError> = std::result::Result<T, E>;
+
+impl From<agentdesk_x11::Error> for DesktopError {
+    fn from(e: agentdesk_x11::Error) -> Self {
+        use agentdesk_x11::Error as X;
+        match e {
+            X::BadKey(m) => DesktopError::BadRequest(m),
+            X::Clipboard(m) => DesktopError::Internal(m),
+            X::Closed | X::Connection(_) => DesktopError::NotReady {
+                state: "restarting (its X server went away)".into(),
+            },
+            other => DesktopError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<agentdesk_image::Error> for DesktopError {
+    fn from(e: agentdesk_image::Error) -> Self {
+        DesktopError::BadRequest(e.to_string())
+    }
+}

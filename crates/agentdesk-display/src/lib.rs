@@ -1,0 +1,25 @@
+//! Everything that starts a process lives here, and nowhere else.
+//!
+//! The crate knows how to start, watch and stop the processes behind a desktop — the X server
+//! (TigerVNC's `Xvnc`, or `Xvfb`), the window manager, the session bus, and the apps an agent
+//! launches — but nothing of the X protocol: it talks to its children only through argv,
+//! environment, file descriptors and exit status.
+//!
+//! Two invariants hold for every child, whatever started it:
+//! - it is spawned by [`spawn`], from one long-lived thread, with `PR_SET_PDEATHSIG(SIGKILL)` and
+//!   its own process group, so it dies if agentdesk dies, even by `SIGKILL`;
+//! - its [`Child`] handle kills the whole process group when dropped, so no child outlives the
+//!   value that owns it.
+
+mod error;
+mod ready;
+mod session;
+mod spawn;
+mod vncpass;
+mod xserver;
+
+pub use error::{Error, Result};
+pub use session::{start_bus, start_window_manager, Bus, WindowManagerConfig};
+pub use spawn::{forward_to_log, spawn, Child, Output};
+pub use vncpass::write_vnc_password_file;
+pub use xserver::{start_x_server, XServer, XServerConfig, XServerKind};

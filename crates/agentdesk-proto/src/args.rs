@@ -1,0 +1,206 @@
+//! Tool arguments. Every struct rejects unknown fields: a misspelt argument is an error the
+//! agent can fix, not something silently ignored.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::lenient;
+
+/// A rectangle in the agent's coordinate space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    /// Left edge.
+    #[serde(deserialize_with = "lenient::int")]
+    pub x: i64,
+    /// Top edge.
+    #[serde(deserialize_with = "lenient::int")]
+    pub y: i64,
+    /// Width.
+    #[serde(deserialize_with = "lenient::int")]
+    pub width: i64,
+    /// Height.
+    #[serde(deserialize_with = "lenient::int")]
+    pub height: i64,
+}
+
+/// Screenshot encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    /// Lossless WebP: exact pixels, small for UI content.
+    #[default]
+    Webp,
+    /// PNG: universally decodable (llama.cpp cannot decode WebP).
+    Png,
+    /// JPEG (quality 80): smallest for photos; not pixel-exact.
+    Jpeg,
+}
+
+/// `screen_shot` arguments.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenShotArgs {
+    /// Crop to this rectangle (same coordinates as clicks). Omit for the whole screen, which is
+    /// almost always right.
+    #[serde(default)]
+    pub region: Option<Region>,
+    /// "webp" (default, lossless), "png", or "jpeg".
+    #[serde(default)]
+    pub format: ImageFormat,
+    /// Wait (up to 2.5 s) until the screen has stopped changing before capturing.
+    #[serde(default = "yes", deserialize_with = "lenient::boolean")]
+    #[schemars(default = "yes")]
+    pub stabilize: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A mouse button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MouseButton {
+    /// The primary button.
+    #[default]
+    Left,
+    /// The wheel button.
+    Middle,
+    /// The context-menu button.
+    Right,
+}
+
+/// `mouse_move` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointArgs {
+    /// Horizontal position, from the latest screenshot.
+    #[serde(deserialize_with = "lenient::int")]
+    pub x: i64,
+    /// Vertical position, from the latest screenshot.
+    #[serde(deserialize_with = "lenient::int")]
+    pub y: i64,
+}
+
+/// `mouse_click` and `mouse_double_click` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClickArgs {
+    /// Horizontal position, from the latest screenshot.
+    #[serde(deserialize_with = "lenient::int")]
+    pub x: i64,
+    /// Vertical position, from the latest screenshot.
+    #[serde(deserialize_with = "lenient::int")]
+    pub y: i64,
+    /// "left" (default), "middle" or "right".
+    #[serde(default)]
+    pub button: MouseButton,
+}
+
+/// `mouse_drag` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DragArgs {
+    /// Where the drag starts (x).
+    #[serde(deserialize_with = "lenient::int")]
+    pub from_x: i64,
+    /// Where the drag starts (y).
+    #[serde(deserialize_with = "lenient::int")]
+    pub from_y: i64,
+    /// Where the drag ends (x).
+    #[serde(deserialize_with = "lenient::int")]
+    pub to_x: i64,
+    /// Where the drag ends (y).
+    #[serde(deserialize_with = "lenient::int")]
+    pub to_y: i64,
+    /// "left" (default), "middle" or "right".
+    #[serde(default)]
+    pub button: MouseButton,
+}
+
+/// A wheel direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Towards the top.
+    Up,
+    /// Towards the bottom.
+    #[default]
+    Down,
+    /// Towards the left.
+    Left,
+    /// Towards the right.
+    Right,
+}
+
+/// `mouse_scroll` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrollArgs {
+    /// Where to scroll (x): the pointer moves there first.
+    #[serde(deserialize_with = "lenient::int")]
+    pub x: i64,
+    /// Where to scroll (y).
+    #[serde(deserialize_with = "lenient::int")]
+    pub y: i64,
+    /// "up", "down" (default), "left" or "right".
+    #[serde(default)]
+    pub direction: Direction,
+    /// Wheel notches, 1 to 5 (default 3); other values are clamped into that range.
+    #[serde(default = "three", deserialize_with = "lenient::int")]
+    #[schemars(default = "three")]
+    pub amount: i64,
+}
+
+fn three() -> i64 {
+    3
+}
+
+/// `key_type` and `clipboard_set` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextArgs {
+    /// The text. Any Unicode; "\n" is Enter and "\t" is Tab.
+    pub text: String,
+}
+
+/// `key_press` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeysArgs {
+    /// A key or chord joined with '+', e.g. "Return", "ctrl+s", "ctrl+shift+tab", "alt+Tab",
+    /// "Page_Down", "super".
+    pub keys: String,
+}
+
+/// `app_launch` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchArgs {
+    /// An executable from app_list, optionally with arguments, e.g. "xterm" or
+    /// "firefox-esr https://example.org". Run directly, never through a shell.
+    pub command: String,
+}
+
+/// `app_status` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusArgs {
+    /// A pid returned by app_launch.
+    #[serde(deserialize_with = "lenient::int")]
+    pub pid: i64,
+    /// How many of the newest output lines to return (default 50).
+    #[serde(default = "fifty", deserialize_with = "lenient::int")]
+    #[schemars(default = "fifty")]
+    pub lines: i64,
+}
+
+fn fifty() -> i64 {
+    50
+}
+
+/// Arguments of tools that take none.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}

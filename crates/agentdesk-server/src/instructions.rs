@@ -1,0 +1,28 @@
+//! The `instructions` an MCP client hands its model: how to use a desktop well, in our words.
+
+/// Sent in `initialize` and `server/discover`.
+pub(crate) const INSTRUCTIONS: &str = "\
+You are operating a real Linux desktop (X11, IceWM taskbar at the bottom) through these tools.
+
+Work in a loop: look, act, look again.
+1. Look: call screen_shot. The image is the only truth about the screen; it is cheap, so take \
+one whenever you are unsure. Coordinates for every tool are pixels of that image (unless your \
+client set a model space), counted from the top-left corner.
+2. Act: one input tool call (mouse_click, key_type, key_press, mouse_scroll, ...).
+3. Look again before the next action. Every input tool reports screen_changed and \
+reaction_time_ms. true means something was redrawn, not that the action succeeded; false means \
+nothing visible happened within about 0.3 s: take a screenshot and reconsider rather than \
+repeating the same call.
+
+Good habits:
+- Call app_list before app_launch; only listed executables can be launched. Take a screenshot \
+first: the app may already be open.
+- Prefer the keyboard when it is unambiguous: ctrl+l then typing a URL, Return to confirm, \
+Escape to dismiss, alt+Tab or a taskbar click to switch windows.
+- key_type types any Unicode text, including \\n (Enter) and \\t (Tab). For long text, \
+clipboard_set followed by key_press(\"ctrl+v\") is faster.
+- Scroll a few notches, then look; do not scroll blindly to the end.
+- Dismiss unexpected dialogs before continuing.
+- Before saying a task is done, take a final screenshot and check the result on screen.
+
+If a tool says the desktop is restarting, wait a few seconds and try again.";

@@ -1,0 +1,247 @@
+//! The tool table (names, descriptions, schemas, annotations) and dispatch to one module per
+//! group of tools. Names, arguments and result shapes are GhostDesk's.
+
+mod apps;
+mod clipboard;
+mod input;
+mod screen;
+
+use std::sync::Arc;
+
+use agentdesk_desktop::{Desktop, DesktopError, ModelSpace};
+use agentdesk_proto::{input_schema, NoArgs};
+use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// What a tool call acts on.
+pub(crate) struct Call {
+    pub(crate) desktop: Desktop,
+    pub(crate) space: ModelSpace,
+}
+
+/// A tool's outcome before it becomes an MCP result.
+pub(crate) type Outcome = Result<CallToolResult, DesktopError>;
+
+fn tool<A: JsonSchema>(
+    name: &'static str,
+    description: &'static str,
+    annotations: ToolAnnotations,
+) -> Tool {
+    Tool::new(name, description, Arc::new(input_schema::<A>())).with_annotations(annotations)
+}
+
+fn read_only() -> ToolAnnotations {
+    ToolAnnotations::new()
+        .read_only(true)
+        .idempotent(true)
+        .open_world(false)
+}
+
+fn harmless() -> ToolAnnotations {
+    ToolAnnotations::new().read_only(false).destructive(false)
+}
+
+fn acting() -> ToolAnnotations {
+    ToolAnnotations::new()
+        .read_only(false)
+        .destructive(true)
+        .idempotent(false)
+}
+
+/// Every tool, in a fixed order.
+pub(crate) fn list() -> Vec<Tool> {
+    use agentdesk_proto::*;
+    vec![
+        tool::<ScreenShotArgs>("screen_shot", screen::DESCRIPTION, read_only()),
+        tool::<PointArgs>("mouse_move", input::MOVE, harmless().idempotent(true)),
+        tool::<ClickArgs>("mouse_click", input::CLICK, acting()),
+        tool::<ClickArgs>("mouse_double_click", input::DOUBLE_CLICK, acting()),
+        tool::<DragArgs>("mouse_drag", input::DRAG, acting()),
+        tool::<ScrollArgs>("mouse_scroll", input::SCROLL, harmless()),
+        tool::<TextArgs>("key_type", input::TYPE, acting()),
+        tool::<KeysArgs>("key_press", input::PRESS, acting()),
+        tool::<NoArgs>("app_list", apps::LIST, read_only())
+            .with_raw_output_schema(Arc::new(apps::list_output_schema())),
+        tool::<LaunchArgs>("app_launch", apps::LAUNCH, harmless()),
+        tool::<StatusArgs>(
+            "app_status",
+            apps::STATUS,
+            ToolAnnotations::new().read_only(true).open_world(false),
+        ),
+        tool::<NoArgs>("clipboard_get", clipboard::GET, read_only())
+            .with_raw_output_schema(Arc::new(clipboard::output_schema())),
+        tool::<TextArgs>("clipboard_set", clipboard::SET, harmless().idempotent(true))
+            .with_raw_output_schema(Arc::new(clipboard::output_schema())),
+    ]
+}
+
+/// Runs tool `name`. `None` if there is no such tool (a protocol error, not a tool error).
+pub(crate) async fn call(
+    name: &str,
+    args: Map<String, Value>,
+    call: Call,
+) -> Option<CallToolResult> {
+    let outcome = match name {
+        "screen_shot" => screen::screen_shot(parse(name, args), &call).await,
+        "mouse_move" => input::mouse_move(parse(name, args), &call).await,
+        "mouse_click" => input::mouse_click(parse(name, args), &call, 1).await,
+        "mouse_double_click" => input::mouse_click(parse(name, args), &call, 2).await,
+        "mouse_drag" => input::mouse_drag(parse(name, args), &call).await,
+        "mouse_scroll" => input::mouse_scroll(parse(name, args), &call).await,
+        "key_type" => input::key_type(parse(name, args), &call).await,
+        "key_press" => input::key_press(parse(name, args), &call).await,
+        "app_list" => apps::app_list(parse::<NoArgs>(name, args), &call),
+        "app_launch" => apps::app_launch(parse(name, args), &call).await,
+        "app_status" => apps::app_status(parse(name, args), &call),
+        "clipboard_get" => clipboard::get(parse::<NoArgs>(name, args), &call).await,
+        "clipboard_set" => clipboard::set(parse(name, args), &call).await,
+        _ => return None,
+    };
+    Some(outcome.unwrap_or_else(|e| error_text(e.to_string())))
+}
+
+/// Deserializes arguments; a mistake becomes an error naming the tool, the problem and the
+/// expected arguments.
+fn parse<A: DeserializeOwned + JsonSchema>(
+    tool: &str,
+    mut args: Map<String, Value>,
+) -> Result<A, DesktopError> {
+    coerce_pair(&mut args);
+    serde_json::from_value(Value::Object(args)).map_err(|e| {
+        DesktopError::BadRequest(format!(
+            "invalid arguments for {tool}: {e}. Expected {}",
+            describe_args(&input_schema::<A>())
+        ))
+    })
+}
+
+/// GhostDesk accepts `x: "383, 22"` (a pair in one string) when `y` is missing; so do we.
+fn coerce_pair(args: &mut Map<String, Value>) {
+    if args.contains_key("y") {
+        return;
+    }
+    let Some(Value::String(x)) = args.get("x") else {
+        return;
+    };
+    let Some((a, b)) = x.split_once(',') else {
+        return;
+    };
+    let (a, b) = (a.trim().to_string(), b.trim().to_string());
+    args.insert("x".into(), Value::String(a));
+    args.insert("y".into(), Value::String(b));
+}
+
+/// "x (integer), y (integer), button (optional: left, middle, right)".
+fn describe_args(schema: &Map<String, Value>) -> String {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(Value::Object(props)) = schema.get("properties") else {
+        return "no arguments".into();
+    };
+    if props.is_empty() {
+        return "no arguments".into();
+    }
+    let parts: Vec<String> = props
+        .iter()
+        .map(|(name, prop)| {
+            let kind = match prop.get("type") {
+                Some(Value::String(t)) => t.clone(),
+                Some(Value::Array(ts)) => ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|t| *t != "null")
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                _ => prop
+                    .get("oneOf")
+                    .and_then(Value::as_array)
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(|c| c.get("const").and_then(Value::as_str))
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    })
+                    .unwrap_or_else(|| "value".into()),
+            };
+            let optional = if required.contains(&name.as_str()) {
+                ""
+            } else {
+                ", optional"
+            };
+            format!("{name} ({kind}{optional})")
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// A tool error the agent can act on.
+pub(crate) fn error_text(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+/// GhostDesk's JSON-in-text result.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(agentdesk_proto::to_json_text(
+        value,
+    ))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ghostdesks_thirteen_tools_in_order() {
+        let names: Vec<String> = list().iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "screen_shot",
+                "mouse_move",
+                "mouse_click",
+                "mouse_double_click",
+                "mouse_drag",
+                "mouse_scroll",
+                "key_type",
+                "key_press",
+                "app_list",
+                "app_launch",
+                "app_status",
+                "clipboard_get",
+                "clipboard_set"
+            ]
+        );
+    }
+
+    #[test]
+    fn argument_errors_say_what_was_expected() {
+        let mut args = Map::new();
+        args.insert("x".into(), Value::String("abc".into()));
+        args.insert("y".into(), Value::from(1));
+        let err = parse::<agentdesk_proto::ClickArgs>("mouse_click", args)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("invalid arguments for mouse_click: "),
+            "{err}"
+        );
+        assert!(
+            err.contains("x (integer)") && err.contains("button (") && err.contains("optional"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_pair_in_x_is_split_like_ghostdesk() {
+        let mut args = Map::new();
+        args.insert("x".into(), Value::String("383, 22".into()));
+        let a: agentdesk_proto::PointArgs = parse("mouse_move", args).unwrap();
+        assert_eq!((a.x, a.y), (383, 22));
+    }
+}

@@ -1,0 +1,496 @@
+//! The worker thread that owns one X connection, and the [`XHandle`] everyone else uses.
+//!
+//! The loop waits on two descriptors — the X socket and an eventfd that wakes it for commands
+//! — so X events are handled the moment they arrive, also while a command waits for time to
+//! pass (typing pauses, clipboard replies). Commands come from a closed enum and are answered
+//! through oneshot channels.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agentdesk_image::{Frame, Rect, Size};
+use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
+use tokio::sync::{oneshot, watch};
+use x11rb::connection::Connection;
+use x11rb::protocol::damage::{self, ConnectionExt as _};
+use x11rb::protocol::xfixes::ConnectionExt as _;
+use x11rb::protocol::xproto::{self, ConnectionExt as _};
+use x11rb::protocol::Event;
+use x11rb::rust_connection::RustConnection;
+
+use crate::capture::Capturer;
+use crate::clipboard::Clipboard;
+use crate::input::{Keyboard, PointerAction};
+use crate::keys::{KeyCombo, Keysym};
+use crate::{Error, Result};
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct X11Config {
+    /// The display, e.g. ":1".
+    pub display: String,
+    /// Paint the root window this colour (0xRRGGBB) at connect time: the desktop background.
+    pub background: Option<u32>,
+}
+
+/// When the screen last changed, by the X server's DAMAGE extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DamageStamp {
+    /// How many damage notifications have arrived since connect.
+    pub count: u64,
+    /// When the latest one arrived.
+    pub at: Instant,
+}
+
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+pub(crate) enum Cmd {
+    Capture {
+        rect: Option<Rect>,
+        buf: Vec<u8>,
+        reply: Reply<Frame>,
+    },
+    Pointer {
+        action: PointerAction,
+        reply: Reply<()>,
+    },
+    Type {
+        keysyms: Vec<Keysym>,
+        reply: Reply<()>,
+    },
+    Keys {
+        combo: KeyCombo,
+        reply: Reply<()>,
+    },
+    ClipboardSet {
+        text: String,
+        reply: Reply<()>,
+    },
+    ClipboardGet {
+        reply: Reply<String>,
+    },
+}
+
+/// A cheap, cloneable handle to one X connection's worker thread.
+#[derive(Clone, Debug)]
+pub struct XHandle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: Mutex<mpsc::Sender<Cmd>>,
+    wake: OwnedFd,
+    size: Size,
+    damage: watch::Receiver<DamageStamp>,
+    alive: watch::Receiver<bool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Close the channel first: `drop` runs before the fields are dropped, so waking the
+        // worker while `tx` still lived let it find the channel merely empty and go back to
+        // sleep, keeping the thread and its X connection forever. Swapping in a sender whose
+        // receiver is already gone drops the real one now.
+        let tx = self
+            .tx
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        drop(std::mem::replace(tx, mpsc::channel().0));
+        // The worker may be asleep in poll(); wake it so it notices the channel closed.
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+}
+
+/// Connects to `config.display` and starts the worker thread that owns the connection.
+///
+/// Blocks briefly (connection set-up and extension queries take a few milliseconds).
+pub fn connect(config: &X11Config) -> Result<XHandle> {
+    let (init_tx, init_rx) = mpsc::sync_channel(1);
+    let config = config.clone();
+    let display = config.display.clone();
+    std::thread::Builder::new()
+        .name(format!("agentdesk-x11{display}"))
+        .spawn(move || {
+            let span = tracing::debug_span!("x11", display = %config.display);
+            let _enter = span.enter();
+            let (worker, handle_parts) = match Worker::new(&config) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    let _ = init_tx.send(Err(e));
+                    return;
+                }
+            };
+            let alive_tx = handle_parts.alive_tx.clone();
+            let _ = init_tx.send(Ok(handle_parts));
+            match worker.run() {
+                Ok(()) => tracing::debug!("x11 worker finished"),
+                Err(e) => tracing::info!("x11 worker stopped: {e}"),
+            }
+            let _ = alive_tx.send(false);
+        })
+        .map_err(|e| Error::Request {
+            request: "(thread)",
+            detail: e.to_string(),
+        })?;
+    let parts = init_rx.recv().map_err(|_| Error::Closed)??;
+    Ok(XHandle {
+        inner: Arc::new(Inner {
+            tx: Mutex::new(parts.tx),
+            wake: parts.wake,
+            size: parts.size,
+            damage: parts.damage,
+            alive: parts.alive,
+        }),
+    })
+}
+
+struct HandleParts {
+    tx: mpsc::Sender<Cmd>,
+    wake: OwnedFd,
+    size: Size,
+    damage: watch::Receiver<DamageStamp>,
+    alive: watch::Receiver<bool>,
+    alive_tx: Arc<watch::Sender<bool>>,
+}
+
+impl XHandle {
+    /// The screen size in pixels.
+    pub fn screen_size(&self) -> Size {
+        self.inner.size
+    }
+
+    /// A receiver that sees every screen change (DAMAGE) as it happens.
+    pub fn damage(&self) -> watch::Receiver<DamageStamp> {
+        self.inner.damage.clone()
+    }
+
+    /// Whether the worker (and so the X connection) is still running.
+    pub fn is_alive(&self) -> bool {
+        *self.inner.alive.borrow()
+    }
+
+    /// Resolves when the X connection is closed (the X server died or was stopped).
+    pub async fn closed(&self) {
+        let mut alive = self.inner.alive.clone();
+        let _ = alive.wait_for(|alive| !alive).await;
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        {
+            let tx = self.inner.tx.lock().map_err(|_| Error::Closed)?;
+            tx.send(make(reply)).map_err(|_| Error::Closed)?;
+        }
+        rustix::io::write(&self.inner.wake, &1u64.to_ne_bytes()).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Captures `rect` (or the whole screen) into `buf`'s allocation, as BGRX.
+    pub async fn capture(&self, rect: Option<Rect>, buf: Vec<u8>) -> Result<Frame> {
+        self.call(|reply| Cmd::Capture { rect, buf, reply }).await
+    }
+
+    /// Moves, clicks, drags or scrolls the pointer, through XTEST.
+    pub async fn pointer(&self, action: PointerAction) -> Result<()> {
+        self.call(|reply| Cmd::Pointer { action, reply }).await
+    }
+
+    /// Types `text` at the keyboard focus, whatever the keyboard layout.
+    pub async fn type_text(&self, text: &str) -> Result<()> {
+        let keysyms = crate::keys::text_keysyms(text)?;
+        self.call(|reply| Cmd::Type { keysyms, reply }).await
+    }
+
+    /// Presses a key combination: modifiers down, keys tapped, everything released.
+    pub async fn press_keys(&self, combo: KeyCombo) -> Result<()> {
+        self.call(|reply| Cmd::Keys { combo, reply }).await
+    }
+
+    /// Owns the CLIPBOARD selection with `text` and serves it until someone else takes it.
+    pub async fn clipboard_set(&self, text: String) -> Result<()> {
+        self.call(|reply| Cmd::ClipboardSet { text, reply }).await
+    }
+
+    /// Reads the CLIPBOARD selection as UTF-8 text ("" when empty or not text).
+    pub async fn clipboard_get(&self) -> Result<String> {
+        self.call(|reply| Cmd::ClipboardGet { reply }).await
+    }
+}
+
+/// The state owned by the worker thread.
+pub(crate) struct Worker {
+    pub(crate) conn: RustConnection,
+    pub(crate) root: xproto::Window,
+    /// A hidden window: clipboard owner and requestor, and source of server timestamps.
+    pub(crate) window: xproto::Window,
+    pub(crate) size: Size,
+    rx: mpsc::Receiver<Cmd>,
+    wake: OwnedFd,
+    damage: damage::Damage,
+    damage_tx: watch::Sender<DamageStamp>,
+    capturer: Capturer,
+    pub(crate) keyboard: Keyboard,
+    pub(crate) clipboard: Clipboard,
+}
+
+impl Worker {
+    fn new(config: &X11Config) -> Result<(Worker, HandleParts)> {
+        let (conn, screen_num) =
+            RustConnection::connect(Some(&config.display)).map_err(|source| Error::Connect {
+                display: config.display.clone(),
+                source,
+            })?;
+        let screen = conn.setup().roots[screen_num].clone();
+        let size = Size {
+            width: u32::from(screen.width_in_pixels),
+            height: u32::from(screen.height_in_pixels),
+        };
+        let root = screen.root;
+
+        // DAMAGE needs XFIXES to have been negotiated first.
+        conn.xfixes_query_version(5, 0)?
+            .reply()
+            .map_err(|_| Error::MissingExtension("XFIXES"))?;
+        conn.damage_query_version(1, 1)?
+            .reply()
+            .map_err(|_| Error::MissingExtension("DAMAGE"))?;
+        let damage = conn.generate_id()?;
+        // NonEmpty + DamageSubtract: one notification at a time, re-armed after each. Reporting
+        // every rectangle cost 27% of a core under heavy redraw; this costs ~1% (spike.md).
+        conn.damage_create(damage, root, damage::ReportLevel::NON_EMPTY)?;
+
+        let window = conn.generate_id()?;
+        conn.create_window(
+            x11rb::COPY_DEPTH_FROM_PARENT,
+            window,
+            root,
+            -10,
+            -10,
+            1,
+            1,
+            0,
+            xproto::WindowClass::INPUT_OUTPUT,
+            x11rb::COPY_FROM_PARENT,
+            &xproto::CreateWindowAux::new()
+                .event_mask(xproto::EventMask::PROPERTY_CHANGE)
+                .override_redirect(1),
+        )?;
+        if let Some(rgb) = config.background {
+            conn.change_window_attributes(
+                root,
+                &xproto::ChangeWindowAttributesAux::new().background_pixel(rgb),
+            )?;
+            conn.clear_area(false, root, 0, 0, 0, 0)?;
+        }
+
+        let capturer = Capturer::new(&conn, &screen, size)?;
+        let keyboard = Keyboard::new(&conn)?;
+        let clipboard = Clipboard::new(&conn)?;
+        conn.flush()?;
+
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(|e| {
+            Error::Request {
+                request: "(eventfd)",
+                detail: e.to_string(),
+            }
+        })?;
+        let wake_handle = wake.try_clone().map_err(|e| Error::Request {
+            request: "(eventfd)",
+            detail: e.to_string(),
+        })?;
+        let (tx, rx) = mpsc::channel();
+        let (damage_tx, damage_rx) = watch::channel(DamageStamp {
+            count: 0,
+            at: Instant::now(),
+        });
+        let (alive_tx, alive_rx) = watch::channel(true);
+        let worker = Worker {
+            conn,
+            root,
+            window,
+            size,
+            rx,
+            wake,
+            damage,
+            damage_tx,
+            capturer,
+            keyboard,
+            clipboard,
+        };
+        let parts = HandleParts {
+            tx,
+            wake: wake_handle,
+            size,
+            damage: damage_rx,
+            alive: alive_rx,
+            alive_tx: Arc::new(alive_tx),
+        };
+        Ok((worker, parts))
+    }
+
+    fn run(mut self) -> Result<()> {
+        loop {
+            self.pump_events()?;
+            loop {
+                match self.rx.try_recv() {
+                    Ok(cmd) => self.handle(cmd)?,
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => return Ok(()),
+                }
+            }
+            // pump_events has flushed, and found nothing queued, just before we sleep.
+            self.pump_events()?;
+            self.wait_readable(None)?;
+            let mut counter = [0u8; 8];
+            let _ = rustix::io::read(&self.wake, &mut counter);
+        }
+    }
+
+    fn handle(&mut self, cmd: Cmd) -> Result<()> {
+        // A failed request is the caller's error; a lost connection ends the worker.
+        fn answer<T>(reply: Reply<T>, result: Result<T>) -> Result<()> {
+            match result {
+                Err(Error::Connection(e)) => {
+                    let _ = reply.send(Err(Error::Closed));
+                    Err(Error::Connection(e))
+                }
+                other => {
+                    let _ = reply.send(other);
+                    Ok(())
+                }
+            }
+        }
+        match cmd {
+            Cmd::Capture { rect, buf, reply } => {
+                let result = self
+                    .capturer
+                    .capture(&self.conn, self.root, self.size, rect, buf);
+                answer(reply, result)
+            }
+            Cmd::Pointer { action, reply } => {
+                let result = self.pointer(action);
+                answer(reply, result)
+            }
+            Cmd::Type { keysyms, reply } => {
+                let result = self.type_keysyms(&keysyms);
+                answer(reply, result)
+            }
+            Cmd::Keys { combo, reply } => {
+                let result = self.press_combo(&combo);
+                answer(reply, result)
+            }
+            Cmd::ClipboardSet { text, reply } => {
+                let result = self.clipboard_set(text);
+                answer(reply, result)
+            }
+            Cmd::ClipboardGet { reply } => {
+                let result = self.clipboard_get();
+                answer(reply, result)
+            }
+        }
+    }
+
+    /// Handles every event already received, without blocking, and flushes what that sent.
+    pub(crate) fn pump_events(&mut self) -> Result<()> {
+        while let Some(event) = self.next_queued_event()? {
+            self.on_event(event)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes, then takes the next event already received, if any. When it returns `None`,
+    /// nothing is left to send and nothing is queued, so sleeping in poll() on the socket is
+    /// safe. Flushing *before* looking matters: x11rb's flush reads whatever the server sent
+    /// meanwhile into its own queue when the socket is full, and an event parked there does not
+    /// make the socket readable, so flushing after the last look could leave an event (an INCR
+    /// chunk request, a selection reply) waiting until the next unrelated one arrived.
+    fn next_queued_event(&mut self) -> Result<Option<Event>> {
+        self.conn.flush()?;
+        Ok(self.conn.poll_for_event()?)
+    }
+
+    fn on_event(&mut self, event: Event) -> Result<()> {
+        match event {
+            Event::DamageNotify(_) => {
+                // Re-arm first, then publish: a change that lands in between is not lost, it
+                // just produces the next notification.
+                self.conn
+                    .damage_subtract(self.damage, x11rb::NONE, x11rb::NONE)?;
+                self.damage_tx.send_modify(|stamp| {
+                    stamp.count += 1;
+                    stamp.at = Instant::now();
+                });
+            }
+            Event::SelectionRequest(ev) => self.on_selection_request(&ev)?,
+            Event::SelectionClear(ev) => self.on_selection_clear(&ev),
+            Event::PropertyNotify(ev) => self.on_property_notify(&ev)?,
+            Event::MappingNotify(_) => {}
+            Event::Error(e) => tracing::debug!("X error: {:?}", e.error_kind),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Blocks until the X socket (or the command eventfd) is readable, or `timeout` passes.
+    fn wait_readable(&self, timeout: Option<Duration>) -> Result<()> {
+        let stream = self.conn.stream().as_fd();
+        let mut fds = [
+            PollFd::new(&stream, PollFlags::IN),
+            PollFd::new(&self.wake, PollFlags::IN),
+        ];
+        let ts = timeout.map(|d| rustix::event::Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        });
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+            Err(e) => Err(Error::Request {
+                request: "(poll)",
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Lets `duration` pass while still answering X events (damage, clipboard requests).
+    pub(crate) fn idle(&mut self, duration: Duration) -> Result<()> {
+        self.wait_for_event(Instant::now() + duration, |_| false)
+            .map(|_| ())
+    }
+
+    /// Waits until an event matching `want` arrives (returning it) or `deadline` passes
+    /// (returning `None`); every other event is handled as usual meanwhile.
+    pub(crate) fn wait_for_event(
+        &mut self,
+        deadline: Instant,
+        mut want: impl FnMut(&Event) -> bool,
+    ) -> Result<Option<Event>> {
+        loop {
+            while let Some(event) = self.next_queued_event()? {
+                if want(&event) {
+                    return Ok(Some(event));
+                }
+                self.on_event(event)?;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let stream = self.conn.stream().as_fd();
+            let mut fds = [PollFd::new(&stream, PollFlags::IN)];
+            let left = deadline - now;
+            let ts = rustix::event::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let _ = poll(&mut fds, Some(&ts));
+        }
+    }
+
+    /// A round trip: when it returns, the server has processed everything sent before.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.conn.get_input_focus()?.reply()?;
+        Ok(())
+    }
+}

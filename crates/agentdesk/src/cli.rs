@@ -1,0 +1,157 @@
+//! The command line. Every option has an environment variable; the command line wins.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use agentdesk_desktop::{ModelSpace, Size, XServerKind};
+
+/// Real Linux desktops for AI agents, served over MCP.
+#[derive(Debug, clap::Parser)]
+#[command(name = "agentdesk", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Start a desktop and serve it as MCP tools (Streamable HTTP by default, or stdio).
+    Serve(Serve),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Serve {
+    /// Address for HTTP: MCP at /mcp, liveness at /healthz.
+    #[arg(long, env = "AGENTDESK_LISTEN", default_value = "127.0.0.1:3000")]
+    pub(crate) listen: SocketAddr,
+
+    /// Serve MCP on stdin/stdout instead of HTTP (for clients that launch their servers).
+    #[arg(long, env = "AGENTDESK_STDIO")]
+    pub(crate) stdio: bool,
+
+    /// Screen size, WIDTHxHEIGHT. 1280x800 is under Claude's 1.15 MP limit, so the model sees
+    /// screenshots 1:1.
+    #[arg(long, env = "AGENTDESK_SCREEN", default_value = "1280x800", value_parser = parse_size)]
+    pub(crate) screen: Size,
+
+    /// Where desktops keep their files (home directory, app logs).
+    /// Default: $XDG_STATE_HOME/agentdesk or ~/.local/state/agentdesk.
+    #[arg(long, env = "AGENTDESK_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    /// The X server: xvnc (TigerVNC, default) or xvfb.
+    #[arg(long, env = "AGENTDESK_X_SERVER", default_value = "xvnc")]
+    pub(crate) x_server: XServerArg,
+
+    /// Keep the GLX extension, for OpenGL apps (costs ~55 MB of X server memory).
+    #[arg(long, env = "AGENTDESK_GLX")]
+    pub(crate) glx: bool,
+
+    /// Coordinate space for clients that send no GhostDesk-Model-Space header or model_space
+    /// query parameter: 0 means pixels; N means the model speaks 0..N on each axis (Qwen: 1000).
+    #[arg(long, env = "AGENTDESK_MODEL_SPACE", default_value = "0", value_parser = parse_space)]
+    pub(crate) model_space: ModelSpace,
+
+    /// Another browser origin allowed to call /mcp (repeatable). The listener's own are allowed.
+    #[arg(
+        long = "allowed-origin",
+        env = "AGENTDESK_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub(crate) allowed_origins: Vec<String>,
+
+    /// Another Host name accepted by /mcp (repeatable), e.g. behind a proxy. Loopback names are
+    /// always accepted.
+    #[arg(
+        long = "allowed-host",
+        env = "AGENTDESK_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub(crate) allowed_hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum XServerArg {
+    Xvnc,
+    Xvfb,
+}
+
+impl From<XServerArg> for XServerKind {
+    fn from(arg: XServerArg) -> XServerKind {
+        match arg {
+            XServerArg::Xvnc => XServerKind::Xvnc,
+            XServerArg::Xvfb => XServerKind::Xvfb,
+        }
+    }
+}
+
+fn parse_size(text: &str) -> Result<Size, String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT such as 1280x800, got {text:?}"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{v:?} is not a number of pixels"))
+    };
+    let (width, height) = (parse(w)?, parse(h)?);
+    if !(64..=8192).contains(&width) || !(64..=8192).contains(&height) {
+        return Err(format!(
+            "{width}x{height} is out of range; each side must be 64..=8192"
+        ));
+    }
+    Ok(Size { width, height })
+}
+
+fn parse_space(text: &str) -> Result<ModelSpace, String> {
+    match text.trim().parse::<u32>() {
+        Ok(0) => Ok(ModelSpace(None)),
+        Ok(_) => Ok(ModelSpace::parse(text)),
+        Err(_) => Err(format!(
+            "expected 0 (pixels) or a positive integer such as 1000, got {text:?}"
+        )),
+    }
+}
+
+pub(crate) fn default_data_dir() -> PathBuf {
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(state).join("agentdesk");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".local/state/agentdesk")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screen_sizes_parse_and_bad_ones_say_why() {
+        assert_eq!(
+            parse_size("1280x800").unwrap(),
+            Size {
+                width: 1280,
+                height: 800
+            }
+        );
+        assert_eq!(
+            parse_size("1024X768").unwrap(),
+            Size {
+                width: 1024,
+                height: 768
+            }
+        );
+        assert!(parse_size("1280").unwrap_err().contains("WIDTHxHEIGHT"));
+        assert!(parse_size("10x10").unwrap_err().contains("64..=8192"));
+        assert!(parse_size("axb").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn model_space_zero_means_pixels() {
+        assert_eq!(parse_space("0").unwrap(), ModelSpace(None));
+        assert_eq!(parse_space("1000").unwrap(), ModelSpace(Some(1000)));
+        assert!(parse_space("-3").is_err());
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what agentdesk needs on Debian 12 (as root, or with sudo), then builds it.
+# Sourced by scripts/serve.sh and scripts/test.sh; safe to run again: it installs only what is
+# missing and runs `apt-get update` at most once.
+set -euo pipefail
+
+# Runtime: the X server (Xvnc, with Xvfb as the fallback), the window manager, the session bus,
+# and the apps GhostDesk's image ships (Firefox ESR, a terminal, a text editor, a calculator).
+RUNTIME_PACKAGES=(
+  tigervnc-standalone-server xvfb icewm dbus dbus-x11 x11-utils
+  xterm mousepad galculator firefox-esr fonts-dejavu-core fonts-noto-cjk
+)
+# Tests only: independent X clients to check our work against, and Python for the MCP client.
+TEST_PACKAGES=(xdotool xclip python3 python3-venv ca-certificates)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "agentdesk setup: installing ${missing[*]}" >&2
+  if [ -z "${AGENTDESK_APT_UPDATED:-}" ]; then
+    as_root apt-get update -qq
+    export AGENTDESK_APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+ensure_rust() {
+  if command -v cargo >/dev/null 2>&1; then return 0; fi
+  [ -x "$HOME/.cargo/bin/cargo" ] && { export PATH="$HOME/.cargo/bin:$PATH"; return 0; }
+  echo "agentdesk setup: cargo not found; installing Rust with rustup (needs Rust >= 1.88)" >&2
+  install_packages curl ca-certificates gcc libc6-dev
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >&2
+  export PATH="$HOME/.cargo/bin:$PATH"
+}
+
+AGENTDESK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export AGENTDESK_ROOT
