@@ -57,6 +57,8 @@ pub(crate) struct Session {
     pub(crate) x: XHandle,
     /// Environment for processes on this session (DISPLAY, bus address, HOME, PATH ...).
     pub(crate) env: Arc<Vec<(String, String)>>,
+    /// The X server's process id.
+    pub(crate) x_pid: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +155,11 @@ impl Desktop {
                 .find(|(k, _)| k == "DISPLAY")
                 .map(|(_, v)| v.clone())
         })
+    }
+
+    /// The X server's process id, if running (for operators and supervision tests).
+    pub fn x_server_pid(&self) -> Option<u32> {
+        self.session().ok().map(|s| s.x_pid)
     }
 
     pub(crate) fn session(&self) -> Result<Session> {
@@ -432,6 +439,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
         session: Session {
             x: x_handle,
             env: Arc::new(env),
+            x_pid: server.child.id(),
         },
         x: server.child,
         bus,

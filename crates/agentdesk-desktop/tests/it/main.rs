@@ -1,0 +1,208 @@
+//! agentdesk-desktop against real X servers with a real window manager and real apps.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agentdesk_desktop::{
+    Button, Desktop, DesktopConfig, DesktopError, DesktopId, Format, PointerAction, Size,
+    XServerKind,
+};
+
+async fn desktop(dir: &tempfile::TempDir) -> Desktop {
+    let config = DesktopConfig {
+        id: DesktopId("test".into()),
+        x_server: XServerKind::Xvfb,
+        size: Size {
+            width: 1024,
+            height: 768,
+        },
+        glx: false,
+        data_dir: dir.path().join("data"),
+        runtime_dir: dir.path().join("run"),
+        window_manager: true,
+        session_bus: true,
+        background: 0x203040,
+    };
+    Desktop::start(config)
+        .await
+        .expect("desktop must start (run scripts/test.sh to install Xvfb and IceWM)")
+}
+
+/// Runs xdotool on the desktop's display and returns its trimmed stdout.
+fn xdotool(desktop: &Desktop, args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", desktop.display().expect("desktop is running"))
+        .output()
+        .expect("xdotool must run (scripts/test.sh installs it)");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Launches an xterm with `title` at `geometry` and waits until its window is mapped.
+async fn xterm(desktop: &Desktop, title: &str, geometry: &str) {
+    desktop
+        .app_launch(&format!("xterm -T {title} -geometry {geometry}"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while xdotool(
+        desktop,
+        &["search", "--onlyvisible", "--name", &format!("^{title}$")],
+    )
+    .is_empty()
+    {
+        assert!(Instant::now() < deadline, "xterm {title} never appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let the window manager finish placing and the terminal draw its prompt.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+fn focused_window_name(desktop: &Desktop) -> String {
+    xdotool(desktop, &["getwindowfocus", "getwindowname"])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_click_focuses_the_clicked_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    xterm(&desktop, "left-term", "40x10+0+0").await;
+    xterm(&desktop, "right-term", "40x10+500+300").await;
+    // Inside the left terminal (IceWM adds a title bar above the geometry's origin).
+    desktop
+        .pointer(PointerAction::Click {
+            x: 100,
+            y: 100,
+            button: Button::Left,
+            count: 1,
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while focused_window_name(&desktop) != "left-term" {
+        assert!(
+            Instant::now() < deadline,
+            "focus is on {:?}",
+            focused_window_name(&desktop)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    desktop
+        .pointer(PointerAction::Click {
+            x: 650,
+            y: 400,
+            button: Button::Left,
+            count: 1,
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while focused_window_name(&desktop) != "right-term" {
+        assert!(
+            Instant::now() < deadline,
+            "focus is on {:?}",
+            focused_window_name(&desktop)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    desktop.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_typed_characters_are_a_visible_change_and_nothing_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    xterm(&desktop, "typing", "80x24+0+0").await;
+    desktop
+        .pointer(PointerAction::Click {
+            x: 200,
+            y: 150,
+            button: Button::Left,
+            count: 1,
+        })
+        .await
+        .unwrap();
+    let reaction = desktop.type_text("hello").await.unwrap();
+    assert!(
+        reaction.changed,
+        "typing into a terminal must be seen: {reaction:?}"
+    );
+    // The empty desktop background: nothing reacts to a click there.
+    desktop
+        .pointer(PointerAction::Click {
+            x: 900,
+            y: 600,
+            button: Button::Left,
+            count: 1,
+        })
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let reaction = desktop
+        .pointer(PointerAction::Click {
+            x: 900,
+            y: 600,
+            button: Button::Left,
+            count: 1,
+        })
+        .await
+        .unwrap();
+    assert!(!reaction.changed, "{reaction:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no-change answer took {:?}",
+        started.elapsed()
+    );
+    desktop.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_x_server_is_restarted_and_calls_say_so_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    let shot = desktop.screenshot(None, Format::Png, false).await.unwrap();
+    assert_eq!(
+        shot.size,
+        Size {
+            width: 1024,
+            height: 768
+        }
+    );
+    let pid = desktop.x_server_pid().unwrap();
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    // Immediately after the crash: a clear "restarting" error (or, if the restart already
+    // finished, a screenshot) — never a hang.
+    let during = tokio::time::timeout(
+        Duration::from_secs(5),
+        desktop.screenshot(None, Format::Png, false),
+    )
+    .await
+    .expect("a call during a restart must not hang");
+    if let Err(e) = &during {
+        assert!(matches!(e, DesktopError::NotReady { .. }), "{e:?}");
+        assert!(e.to_string().contains("try again"), "{e}");
+    }
+    desktop
+        .wait_ready(Duration::from_secs(15))
+        .await
+        .expect("the desktop must come back");
+    assert_ne!(desktop.x_server_pid(), Some(pid));
+    let shot = desktop.screenshot(None, Format::Webp, true).await.unwrap();
+    assert_eq!(
+        shot.size,
+        Size {
+            width: 1024,
+            height: 768
+        }
+    );
+    desktop.stop().await;
+    // Stopped means stopped: the X server is gone.
+    assert!(!std::path::Path::new(&format!(
+        "/proc/{}",
+        desktop.x_server_pid().unwrap_or(u32::MAX)
+    ))
+    .exists());
+}
