@@ -211,3 +211,61 @@ async fn a_crashed_x_server_is_restarted_and_calls_say_so_meanwhile() {
     ))
     .exists());
 }
+
+/// GTK resolves keysyms lazily, which is where remapping races show (spike.md §4): type mixed
+/// scripts into Mousepad, copy it with the keyboard, read it back through our clipboard.
+#[tokio::test(flavor = "multi_thread")]
+async fn unicode_typed_into_gtk_comes_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    desktop.app_launch("mousepad").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while xdotool(
+        &desktop,
+        &["search", "--onlyvisible", "--class", "mousepad"],
+    )
+    .is_empty()
+    {
+        assert!(Instant::now() < deadline, "mousepad never appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Mousepad may open a dialog or infobar first (e.g. about running as root); Escape closes
+    // a dialog and is harmless in the editor. Then wait until its window has the focus.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !focused_window_name(&desktop)
+        .to_lowercase()
+        .contains("mousepad")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "mousepad never got the focus: {:?}",
+            focused_window_name(&desktop)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = "Grüße – 你好世界 こんにちは αβγδε ✓ №42 ½ € Ünïcödé done\nsecond line\twith tab";
+    let reaction = desktop.type_text(text).await.unwrap();
+    assert!(reaction.changed, "{reaction:?}");
+    desktop
+        .press_keys(agentdesk_desktop::KeyCombo::parse("ctrl+a").unwrap())
+        .await
+        .unwrap();
+    desktop
+        .press_keys(agentdesk_desktop::KeyCombo::parse("ctrl+c").unwrap())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let copied = desktop.clipboard_get().await.unwrap();
+        if copied == text {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mousepad holds {copied:?}, expected {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    desktop.stop().await;
+}
