@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use agentdesk_desktop::{DesktopManager, ModelSpace};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListPromptsResult, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, Implementation, ListPromptsResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -90,6 +90,17 @@ impl ServerHandler for AgentDesk {
         // We declare no prompts capability; say so instead of answering with an empty list.
         Err(ErrorData::method_not_found::<
             rmcp::model::ListPromptsRequestMethod,
+        >())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        // Same reason as list_prompts: no resources capability is declared.
+        Err(ErrorData::method_not_found::<
+            rmcp::model::ListResourcesRequestMethod,
         >())
     }
 
