@@ -422,6 +422,10 @@ async def test_lenient_coordinates_like_ghostdesk(server):
             ["invalid arguments for mouse_scroll"],
         ),
         ("screen_shot", {"format": "gif"}, ["invalid arguments for screen_shot"]),
+        # Typing is paced; past the bound the clipboard is the tool, and the error says so
+        # before a single key is sent.
+        ("key_type", {"text": "x" * 10_001}, ["at most 10000 characters", "clipboard_set"]),
+        ("key_type", {"text": "bell \u0007"}, ["U+0007", "key_press"]),
     ],
 )
 async def test_bad_arguments_are_clear_tool_errors(server, mode, tool, arguments, expected):

@@ -14,7 +14,7 @@ use agentdesk_display::{spawn, Child, Output};
 use anyhow::Context as _;
 use tokio::io::AsyncReadExt;
 
-use crate::{DesktopError, Result};
+use crate::{lock, DesktopError, Result};
 
 /// Each app's log keeps at most this much of its newest output.
 const LOG_BYTES: u64 = 1024 * 1024;
@@ -37,6 +37,12 @@ pub(crate) struct Apps {
 
 impl Apps {
     pub(crate) fn new(log_dir: PathBuf) -> anyhow::Result<Apps> {
+        // Logs of an earlier run describe processes that are gone, and their pids will be
+        // reused: start empty.
+        if log_dir.exists() {
+            std::fs::remove_dir_all(&log_dir)
+                .with_context(|| format!("error clearing {}", log_dir.display()))?;
+        }
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("error creating {}", log_dir.display()))?;
         Ok(Apps {
@@ -73,9 +79,9 @@ impl Apps {
     ) -> Result<(u32, PathBuf)> {
         let plan = Self::catalog(home)
             .resolve_launch(command)
-            .map_err(|e| DesktopError::App(e.to_string()))?;
+            .map_err(|e| DesktopError::Failed(e.to_string()))?;
         let Some((program, args)) = plan.argv.split_first() else {
-            return Err(DesktopError::App("empty command".into()));
+            return Err(DesktopError::Failed("empty command".into()));
         };
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -89,7 +95,7 @@ impl Apps {
             .file_name()
             .map_or(program.clone(), |n| n.to_string_lossy().into_owned());
         let mut child =
-            spawn(cmd, format!("app {name}")).map_err(|e| DesktopError::App(e.to_string()))?;
+            spawn(cmd, format!("app {name}")).map_err(|e| DesktopError::Failed(e.to_string()))?;
         let pid = child.id();
         let log_path = self.log_dir.join(format!("{pid}.log"));
         let log = BoundedLog::create(&log_path, LOG_BYTES).map_err(|e| {
@@ -105,7 +111,16 @@ impl Apps {
         tracing::info!(pid, app = %name, "app launched");
         let mut launched = lock(&self.launched);
         if launched.len() >= MAX_TRACKED {
-            launched.retain(|_, app| app.child.try_status().is_none());
+            // Forget apps that are entirely gone. An app whose launcher exited may live on in
+            // processes it started (same process group): those stay tracked, because
+            // forgetting means dropping the handle, which kills the group.
+            launched.retain(|_, app| {
+                let gone = app.child.try_status().is_some() && !app.child.group_alive();
+                if gone {
+                    let _ = std::fs::remove_file(&app.log);
+                }
+                !gone
+            });
         }
         launched.insert(
             pid,
@@ -117,23 +132,31 @@ impl Apps {
         Ok((pid, log_path))
     }
 
-    pub(crate) fn status(&self, pid: i64, lines: usize) -> Result<(bool, PathBuf, String)> {
+    pub(crate) fn status(&self, pid: i64, lines: usize) -> Result<(u32, bool, PathBuf, String)> {
         let mut launched = lock(&self.launched);
-        let app = u32::try_from(pid).ok().and_then(|pid| launched.get_mut(&pid)).ok_or_else(|| {
-            DesktopError::App(format!(
-                "PID {pid} was not launched on this desktop; app_status only knows pids returned by app_launch"
-            ))
-        })?;
-        let running = app.child.try_status().is_none();
+        let found = u32::try_from(pid)
+            .ok()
+            .and_then(|p| launched.get_mut(&p).map(|app| (p, app)));
+        let Some((pid, app)) = found else {
+            return Err(DesktopError::Failed(format!(
+                "PID {pid} was not launched on this desktop; app_status only knows pids \
+                 returned by app_launch"
+            )));
+        };
+        // A launcher that forked its app and exited still counts as running while the app does.
+        let running = app.child.try_status().is_none() || app.child.group_alive();
         let tail = agentdesk_apps::tail_lines(&app.log, lines, TAIL_BYTES).unwrap_or_default();
-        Ok((running, app.log.clone(), tail))
+        Ok((pid, running, app.log.clone(), tail))
     }
 
+    /// Stops every app, all at once: each gets SIGTERM, then SIGKILL after a grace period.
     pub(crate) async fn stop_all(&self) {
         let apps = std::mem::take(&mut *lock(&self.launched));
+        let mut stopping = tokio::task::JoinSet::new();
         for (_, mut app) in apps {
-            app.child.stop(Duration::from_millis(500)).await;
+            stopping.spawn(async move { app.child.stop(Duration::from_millis(500)).await });
         }
+        while stopping.join_next().await.is_some() {}
     }
 }
 
@@ -154,8 +177,4 @@ fn copy_to_log(fd: std::os::fd::OwnedFd, log: Arc<Mutex<BoundedLog>>) {
             }
         }
     });
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

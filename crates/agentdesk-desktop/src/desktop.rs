@@ -13,10 +13,15 @@ use agentdesk_x11::{KeyCombo, PointerAction, X11Config, XHandle};
 use anyhow::Context as _;
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::apps::Apps;
 use crate::feedback::{self, Reaction};
-use crate::{DesktopError, Result};
+use crate::{lock, DesktopError, Result};
+
+/// Typing is paced for toolkits (a few ms per batch of new symbols); beyond this length the
+/// clipboard is the better tool, and one call cannot occupy the desktop for minutes.
+pub const MAX_TYPED_CHARS: usize = 10_000;
 
 /// A desktop's name, unique within a manager ("default" for the first one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,6 +54,9 @@ pub struct DesktopConfig {
     pub session_bus: bool,
     /// Root window colour, 0xRRGGBB.
     pub background: u32,
+    /// How long one X command may take before the X server is presumed hung and restarted
+    /// (normally [`agentdesk_x11::COMMAND_TIMEOUT`]).
+    pub command_timeout: Duration,
 }
 
 /// One live session: what exists between an X server start and its exit.
@@ -128,7 +136,8 @@ impl Desktop {
             buffers: Mutex::new(Vec::new()),
         });
         let (first_tx, first_rx) = oneshot::channel();
-        let task = tokio::spawn(supervise(inner.clone(), first_tx));
+        let span = tracing::info_span!("desktop", id = %inner.config.id);
+        let task = tokio::spawn(supervise(inner.clone(), first_tx).instrument(span));
         *lock(&inner.supervisor) = Some(task);
         match first_rx.await {
             Ok(Ok(())) => Ok(Desktop { inner }),
@@ -179,17 +188,15 @@ impl Desktop {
     /// Waits until the desktop is running again (after a restart), up to `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let mut rx = self.inner.state.subscribe();
-        let ready = tokio::time::timeout(
+        let _ = tokio::time::timeout(
             timeout,
             rx.wait_for(|s| {
                 matches!(s, State::Running(x) if x.x.is_alive()) || matches!(s, State::Stopped)
             }),
         )
         .await;
-        match ready {
-            Ok(Ok(_)) => self.session().map(|_| ()),
-            _ => self.session().map(|_| ()),
-        }
+        // Whether it got there or not, the current state says what a caller may do now.
+        self.session().map(|_| ())
     }
 
     fn buffer(&self) -> Vec<u8> {
@@ -274,6 +281,13 @@ impl Desktop {
 
     /// Types text at the keyboard focus.
     pub async fn type_text(&self, text: &str) -> Result<Reaction> {
+        let chars = text.chars().count();
+        if chars > MAX_TYPED_CHARS {
+            return Err(DesktopError::BadRequest(format!(
+                "key_type takes at most {MAX_TYPED_CHARS} characters (got {chars}); for longer \
+                 text use clipboard_set, then key_press(\"ctrl+v\")"
+            )));
+        }
         // Validate before touching anything, so a bad character types nothing at all.
         agentdesk_x11::keys::text_keysyms(text)?;
         let text = text.to_owned();
@@ -306,8 +320,8 @@ impl Desktop {
         self.inner.apps.launch(command, &self.home(), &session.env)
     }
 
-    /// Whether a launched app runs, and its newest output lines: (running, log file, tail).
-    pub fn app_status(&self, pid: i64, lines: usize) -> Result<(bool, PathBuf, String)> {
+    /// Whether a launched app runs, and its newest output lines: (pid, running, log file, tail).
+    pub fn app_status(&self, pid: i64, lines: usize) -> Result<(u32, bool, PathBuf, String)> {
         self.inner.apps.status(pid, lines)
     }
 
@@ -317,18 +331,14 @@ impl Desktop {
 
     /// Stops the desktop: apps, window manager, bus and X server, in that order.
     pub async fn stop(&self) {
+        // Apps first, while their X server still runs: they get to exit cleanly.
+        self.inner.apps.stop_all().await;
         self.inner.shutdown.cancel();
         let task = lock(&self.inner.supervisor).take();
         if let Some(task) = task {
             let _ = task.await;
         }
-        self.inner.apps.stop_all().await;
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere must not wedge the desktop: the data behind these locks stays valid.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn restrict(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -417,6 +427,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
         let x11 = X11Config {
             display: format!(":{display}"),
             background: Some(config.background),
+            command_timeout: config.command_timeout,
         };
         tokio::task::spawn_blocking(move || agentdesk_x11::connect(&x11))
             .await
@@ -460,8 +471,6 @@ fn backoff(failures: u32) -> Duration {
 }
 
 async fn supervise(inner: Arc<Inner>, first: oneshot::Sender<anyhow::Result<()>>) {
-    let span = tracing::info_span!("desktop", id = %inner.config.id);
-    let _enter = span.enter();
     let mut first = Some(first);
     let mut display = None;
     let mut failures = 0u32;
@@ -512,45 +521,89 @@ async fn supervise(inner: Arc<Inner>, first: oneshot::Sender<anyhow::Result<()>>
     inner.state.send_replace(State::Stopped);
 }
 
-/// Watches a running session until its X server exits (`Continue`: restart everything) or the
-/// desktop is stopped (`Break`). A window manager or bus that dies is restarted in place.
+/// Watches a running session until it must start over (`Continue`: the X server exited, the
+/// connection to it closed, or it stopped answering) or the desktop is stopped (`Break`).
+/// A window manager or bus that dies is restarted in place, with backoff, and retried until it
+/// starts again.
 async fn watch_session(
     inner: &Inner,
     running: &mut Running,
     failures: &mut u32,
 ) -> std::ops::ControlFlow<()> {
     let healthy_after = Instant::now() + Duration::from_secs(30);
-    loop {
+    let x = running.session.x.clone();
+    let mut wm_failures = 0u32;
+    let mut bus_failures = 0u32;
+    // When a component is down, the time to try starting it again.
+    let mut wm_retry: Option<tokio::time::Instant> = None;
+    let mut bus_retry: Option<tokio::time::Instant> = None;
+    let why = loop {
         tokio::select! {
+            // X first: when it dies, everything else dies with it and must not be restarted
+            // against a dead display.
+            biased;
             () = inner.shutdown.cancelled() => return std::ops::ControlFlow::Break(()),
-            status = running.x.wait() => {
-                tracing::warn!("X server exited ({status}); restarting the desktop");
-                inner.state.send_replace(State::Restarting("restarting (its X server exited)".into()));
-                if Instant::now() > healthy_after {
-                    *failures = 0;
-                }
-                return std::ops::ControlFlow::Continue(());
-            }
+            status = running.x.wait() => break format!("its X server exited ({status})"),
+            () = x.closed() => break "its X connection closed".to_string(),
+            () = x.stalled() => break "its X server stopped answering".to_string(),
             status = wait_opt(&mut running.wm) => {
+                // Take the exited child out, or waiting on it would fire again at once.
+                running.wm = None;
                 tracing::warn!("window manager exited ({status}); restarting it");
-                tokio::time::sleep(backoff(0)).await;
-                running.wm = start_window_manager(&wm_config(&inner.config), &running.session.env)
-                    .inspect_err(|e| tracing::warn!("error restarting the window manager: {e}"))
-                    .ok();
+                wm_failures += 1;
+                wm_retry = Some(tokio::time::Instant::now() + backoff(wm_failures - 1));
             }
             status = wait_opt(&mut running.bus) => {
+                running.bus = None;
                 tracing::warn!("session bus exited ({status}); restarting it");
-                tokio::time::sleep(backoff(0)).await;
+                bus_failures += 1;
+                bus_retry = Some(tokio::time::Instant::now() + backoff(bus_failures - 1));
+            }
+            () = sleep_until_opt(wm_retry) => {
+                wm_retry = None;
+                match start_window_manager(&wm_config(&inner.config), &running.session.env) {
+                    Ok(wm) => running.wm = Some(wm),
+                    Err(e) => {
+                        wm_failures += 1;
+                        tracing::warn!("error restarting the window manager (attempt {wm_failures}): {e}");
+                        wm_retry = Some(tokio::time::Instant::now() + backoff(wm_failures));
+                    }
+                }
+            }
+            () = sleep_until_opt(bus_retry) => {
+                bus_retry = None;
                 let socket = inner.config.runtime_dir.join("bus");
                 let _ = std::fs::remove_file(&socket);
                 // Same socket path, so the address apps already hold stays valid.
-                running.bus = start_bus(&socket, &running.session.env)
-                    .await
-                    .inspect_err(|e| tracing::warn!("error restarting the session bus: {e}"))
-                    .ok()
-                    .map(|bus| bus.child);
+                let started = tokio::select! {
+                    started = start_bus(&socket, &running.session.env) => started,
+                    () = inner.shutdown.cancelled() => return std::ops::ControlFlow::Break(()),
+                };
+                match started {
+                    Ok(bus) => running.bus = Some(bus.child),
+                    Err(e) => {
+                        bus_failures += 1;
+                        tracing::warn!("error restarting the session bus (attempt {bus_failures}): {e}");
+                        bus_retry = Some(tokio::time::Instant::now() + backoff(bus_failures));
+                    }
+                }
             }
         }
+    };
+    tracing::warn!("restarting the desktop: {why}");
+    inner
+        .state
+        .send_replace(State::Restarting(format!("restarting ({why})")));
+    if Instant::now() > healthy_after {
+        *failures = 0;
+    }
+    std::ops::ControlFlow::Continue(())
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -17,9 +17,10 @@ pub enum DesktopError {
     /// Coordinates or a region outside the screen, a bad key name, and similar agent mistakes.
     #[error("{0}")]
     BadRequest(String),
-    /// An app tool's failure (not launchable, unknown pid ...).
+    /// The operation was refused or failed for a reason outside agentdesk: an app that is not
+    /// in app_list, an unknown pid, a clipboard owner that does not answer.
     #[error("{0}")]
-    App(String),
+    Failed(String),
     /// Something failed inside agentdesk or the X server; logged with details.
     #[error("internal error: {0}")]
     Internal(String),
@@ -33,7 +34,10 @@ impl From<agentdesk_x11::Error> for DesktopError {
         use agentdesk_x11::Error as X;
         match e {
             X::BadKey(m) => DesktopError::BadRequest(m),
-            X::Clipboard(m) => DesktopError::Internal(m),
+            X::Clipboard(m) => DesktopError::Failed(m),
+            X::Unresponsive(_) => DesktopError::NotReady {
+                state: "restarting (its X server stopped answering)".into(),
+            },
             X::Closed | X::Connection(_) => DesktopError::NotReady {
                 state: "restarting (its X server went away)".into(),
             },
@@ -44,6 +48,14 @@ impl From<agentdesk_x11::Error> for DesktopError {
 
 impl From<agentdesk_image::Error> for DesktopError {
     fn from(e: agentdesk_image::Error) -> Self {
-        DesktopError::BadRequest(e.to_string())
+        use agentdesk_image::Error as I;
+        match e {
+            // Coordinates and regions come from the agent.
+            I::OutOfScreen { .. } | I::RegionOutOfScreen { .. } | I::EmptyRegion { .. } => {
+                DesktopError::BadRequest(e.to_string())
+            }
+            // Frames and encoders are ours.
+            other => DesktopError::Internal(other.to_string()),
+        }
     }
 }

@@ -12,11 +12,17 @@ mod error;
 mod feedback;
 mod manager;
 
-pub use desktop::{Desktop, DesktopConfig, DesktopId, Shot};
+pub use desktop::{Desktop, DesktopConfig, DesktopId, Shot, MAX_TYPED_CHARS};
 pub use error::{DesktopError, Result};
 pub use feedback::Reaction;
 pub use manager::DesktopManager;
 
 pub use agentdesk_display::XServerKind;
+
+/// Locks a mutex even if a panic poisoned it: the data behind our locks stays valid, and one
+/// failed call must not wedge a desktop.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 pub use agentdesk_image::{Format, ModelSpace, Point, Rect, Size};
-pub use agentdesk_x11::{Button, KeyCombo, PointerAction, ScrollDirection};
+pub use agentdesk_x11::{Button, KeyCombo, PointerAction, ScrollDirection, COMMAND_TIMEOUT};

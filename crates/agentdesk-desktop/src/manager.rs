@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::{Desktop, DesktopConfig, DesktopId};
+use crate::{lock, Desktop, DesktopConfig, DesktopId};
 
 /// Owns every desktop of the process.
 #[derive(Debug)]
@@ -44,8 +44,7 @@ impl DesktopManager {
 
     /// Stops every desktop and everything running on it.
     pub async fn shutdown(&self) {
-        let desktops =
-            std::mem::take(&mut *self.desktops.lock().unwrap_or_else(|p| p.into_inner()));
+        let desktops = std::mem::take(&mut *lock(&self.desktops));
         for desktop in desktops.into_values() {
             desktop.stop().await;
         }

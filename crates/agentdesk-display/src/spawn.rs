@@ -8,7 +8,7 @@
 #![allow(unsafe_code)] // `pre_exec` is unsafe by signature; each use carries a SAFETY note.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::sync::mpsc;
@@ -187,9 +187,11 @@ impl Child {
         status
     }
 
-    /// A borrowed fd for the child's stdin, if piped (used by nothing yet, kept for symmetry).
-    pub fn stdin_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.inner.stdin.as_ref().map(|s| s.as_fd())
+    /// Whether any process of the child's process group still exists (the leader may have
+    /// exited while processes it started live on, e.g. a launcher script's app).
+    pub fn group_alive(&self) -> bool {
+        Pid::from_raw(self.id() as i32)
+            .is_some_and(|pgid| rustix::process::test_kill_process_group(pgid).is_ok())
     }
 }
 

@@ -93,7 +93,10 @@ pub async fn start_x_server(config: &XServerConfig) -> Result<XServer> {
                 .args(["-localhost", "-rfbport", &port.to_string()])
                 .args(["-SecurityTypes", "VncAuth", "-PasswordFile"])
                 .arg(password_file)
-                .args(["-AlwaysShared", "-nolisten", "tcp"]);
+                .args(["-AlwaysShared", "-nolisten", "tcp"])
+                // A VNC viewer must not resize the screen under the agent: coordinates and
+                // capture buffers are sized for the configured screen.
+                .arg("-AcceptSetDesktopSize=0");
             rfb_port = Some(port);
         }
         XServerKind::Xvfb => {

@@ -13,6 +13,8 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
+use tracing::Instrument as _;
+
 use crate::instructions::INSTRUCTIONS;
 use crate::tools::{self, Call};
 
@@ -110,8 +112,6 @@ impl ServerHandler for AgentDesk {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
-        let span = tracing::info_span!("tool", name = %name);
-        let _enter = span.enter();
         let Some(desktop) = self.manager.default_desktop() else {
             return Ok(tools::error_text("no desktop is running".into()).into());
         };
@@ -121,8 +121,8 @@ impl ServerHandler for AgentDesk {
         };
         let args = request.arguments.unwrap_or_default();
         let started = std::time::Instant::now();
-        drop(_enter);
-        let result = tools::call(&name, args, call).await;
+        let span = tracing::info_span!("tool", name = %name);
+        let result = tools::call(&name, args, call).instrument(span).await;
         let Some(result) = result else {
             return Err(ErrorData::invalid_params(
                 format!("unknown tool {name:?}; tools/list names the available tools"),

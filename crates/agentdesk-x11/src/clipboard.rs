@@ -42,7 +42,15 @@ struct Outgoing {
     kind: Atom,
     data: std::sync::Arc<[u8]>,
     offset: usize,
+    /// When the requestor last asked for a chunk; transfers that stall are dropped.
+    progressed: Instant,
 }
+
+/// An INCR transfer whose requestor has not asked for the next chunk for this long is
+/// abandoned (the requestor died or gave up); its copy of the data is freed.
+const STALE_TRANSFER: Duration = Duration::from_secs(10);
+/// At most this many INCR transfers at once; the oldest is dropped beyond it.
+const MAX_TRANSFERS: usize = 16;
 
 pub(crate) struct Clipboard {
     atoms: Atoms,
@@ -297,15 +305,20 @@ impl Worker {
         let size = u32::try_from(data.len()).unwrap_or(u32::MAX);
         self.conn
             .change_property32(PropMode::REPLACE, requestor, property, incr, &[size])?;
-        self.clipboard
-            .outgoing
-            .retain(|o| !(o.requestor == requestor && o.property == property));
+        self.clipboard.outgoing.retain(|o| {
+            !(o.requestor == requestor && o.property == property)
+                && o.progressed.elapsed() < STALE_TRANSFER
+        });
+        if self.clipboard.outgoing.len() >= MAX_TRANSFERS {
+            self.clipboard.outgoing.remove(0);
+        }
         self.clipboard.outgoing.push(Outgoing {
             requestor,
             property,
             kind,
             data,
             offset: 0,
+            progressed: Instant::now(),
         });
         Ok(())
     }
@@ -326,6 +339,7 @@ impl Worker {
         let end = (out.offset + CHUNK).min(out.data.len());
         let chunk = out.data[out.offset..end].to_vec();
         out.offset = end;
+        out.progressed = Instant::now();
         let (requestor, property, kind) = (out.requestor, out.property, out.kind);
         // A zero-length chunk tells the requestor the transfer is complete.
         if chunk.is_empty() {

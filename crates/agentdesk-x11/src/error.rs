@@ -37,6 +37,9 @@ pub enum Error {
     /// The clipboard could not be read.
     #[error("{0}")]
     Clipboard(String),
+    /// A command went unanswered: the X server is hung (stopped, or frozen by a grab).
+    #[error("the desktop's X server did not answer within {0:?}")]
+    Unresponsive(std::time::Duration),
     /// The worker thread is gone (its X server stopped); the desktop is restarting or stopped.
     #[error("the desktop's X connection is closed")]
     Closed,

@@ -157,8 +157,9 @@ impl Keyboard {
 
 /// How to produce one keysym right now.
 #[derive(Clone, Copy)]
-enum Stroke {
-    Key { keycode: u8, shift: bool },
+struct Stroke {
+    keycode: u8,
+    shift: bool,
 }
 
 impl Worker {
@@ -254,7 +255,7 @@ impl Worker {
     /// Where `keysym` can be typed without remapping, if anywhere.
     fn stroke(&self, keysym: Keysym) -> Option<Stroke> {
         if let Some(&(keycode, level)) = self.keyboard.base.get(&keysym) {
-            return Some(Stroke::Key {
+            return Some(Stroke {
                 keycode,
                 shift: level == 1,
             });
@@ -263,14 +264,14 @@ impl Worker {
             .spare_sym
             .iter()
             .find(|(_, &s)| s == keysym)
-            .map(|(&keycode, _)| Stroke::Key {
+            .map(|(&keycode, _)| Stroke {
                 keycode,
                 shift: false,
             })
     }
 
     fn tap(&mut self, stroke: Stroke) -> Result<()> {
-        let Stroke::Key { keycode, shift } = stroke;
+        let Stroke { keycode, shift } = stroke;
         let shift = if shift { self.keyboard.shift } else { None };
         if let Some(s) = shift {
             self.key(s, true)?;
@@ -376,13 +377,21 @@ impl Worker {
             .copied()
             .filter(|&s| self.stroke(s).is_none())
             .collect();
+        let spare = self.keyboard.halves[self.keyboard.next_half].len();
+        if missing.len() > spare {
+            return Err(Error::BadKey(format!(
+                "{} keys of this combination are not on the keyboard layout and at most {spare} \
+                 can be added at once; press fewer keys together",
+                missing.len()
+            )));
+        }
         if !missing.is_empty() {
             self.remap(&missing)?;
         }
         let mut down = Vec::new();
         let mut needs_shift = false;
         for &s in &all {
-            let Some(Stroke::Key { keycode, shift }) = self.stroke(s) else {
+            let Some(Stroke { keycode, shift }) = self.stroke(s) else {
                 return Err(Error::BadKey(format!("no key produces keysym 0x{s:x}")));
             };
             needs_shift |= shift && combo.keys.contains(&s);

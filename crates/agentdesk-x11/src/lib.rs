@@ -18,4 +18,4 @@ mod worker;
 pub use error::{Error, Result};
 pub use input::{Button, PointerAction, ScrollDirection};
 pub use keys::KeyCombo;
-pub use worker::{connect, DamageStamp, X11Config, XHandle};
+pub use worker::{connect, DamageStamp, X11Config, XHandle, COMMAND_TIMEOUT};

@@ -32,6 +32,9 @@ pub struct X11Config {
     pub display: String,
     /// Paint the root window this colour (0xRRGGBB) at connect time: the desktop background.
     pub background: Option<u32>,
+    /// The longest one command may take before the server is presumed hung
+    /// ([`COMMAND_TIMEOUT`] unless a test wants to find out sooner).
+    pub command_timeout: Duration,
 }
 
 /// When the screen last changed, by the X server's DAMAGE extension.
@@ -85,7 +88,20 @@ struct Inner {
     size: Size,
     damage: watch::Receiver<DamageStamp>,
     alive: watch::Receiver<bool>,
+    /// Set when a command went unanswered for `command_timeout`.
+    stalled: watch::Sender<bool>,
+    command_timeout: Duration,
 }
+
+/// The longest any one command may take. The slowest legitimate ones — a clipboard read that
+/// waits 3 s for its owner and then streams a large INCR transfer, or a chunk of typing that
+/// needs several keymap batches — take a few seconds; past this the X server is presumed hung
+/// (stopped, or frozen by a client's grab) and callers get an error instead of waiting forever.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// key_type is sent to the worker in chunks of this many keysyms, so queued commands
+/// (screenshots, clipboard requests) are served in between and a cancelled call stops typing.
+const TYPE_CHUNK: usize = 64;
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -110,6 +126,7 @@ pub fn connect(config: &X11Config) -> Result<XHandle> {
     let (init_tx, init_rx) = mpsc::sync_channel(1);
     let config = config.clone();
     let display = config.display.clone();
+    let command_timeout = config.command_timeout;
     std::thread::Builder::new()
         .name(format!("agentdesk-x11{display}"))
         .spawn(move || {
@@ -142,6 +159,8 @@ pub fn connect(config: &X11Config) -> Result<XHandle> {
             size: parts.size,
             damage: parts.damage,
             alive: parts.alive,
+            stalled: watch::channel(false).0,
+            command_timeout,
         }),
     })
 }
@@ -177,6 +196,13 @@ impl XHandle {
         let _ = alive.wait_for(|alive| !alive).await;
     }
 
+    /// Resolves when a command went unanswered for its timeout: the X server is hung,
+    /// and whoever supervises it should restart it.
+    pub async fn stalled(&self) {
+        let mut stalled = self.inner.stalled.subscribe();
+        let _ = stalled.wait_for(|stalled| *stalled).await;
+    }
+
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T> {
         let (reply, rx) = oneshot::channel();
         {
@@ -184,7 +210,14 @@ impl XHandle {
             tx.send(make(reply)).map_err(|_| Error::Closed)?;
         }
         rustix::io::write(&self.inner.wake, &1u64.to_ne_bytes()).map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        let limit = self.inner.command_timeout;
+        match tokio::time::timeout(limit, rx).await {
+            Ok(answer) => answer.map_err(|_| Error::Closed)?,
+            Err(_) => {
+                self.inner.stalled.send_replace(true);
+                Err(Error::Unresponsive(limit))
+            }
+        }
     }
 
     /// Captures `rect` (or the whole screen) into `buf`'s allocation, as BGRX.
@@ -200,7 +233,11 @@ impl XHandle {
     /// Types `text` at the keyboard focus, whatever the keyboard layout.
     pub async fn type_text(&self, text: &str) -> Result<()> {
         let keysyms = crate::keys::text_keysyms(text)?;
-        self.call(|reply| Cmd::Type { keysyms, reply }).await
+        for chunk in keysyms.chunks(TYPE_CHUNK) {
+            let keysyms = chunk.to_vec();
+            self.call(|reply| Cmd::Type { keysyms, reply }).await?;
+        }
+        Ok(())
     }
 
     /// Presses a key combination: modifiers down, keys tapped, everything released.

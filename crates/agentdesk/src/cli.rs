@@ -106,9 +106,9 @@ fn parse_size(text: &str) -> Result<Size, String> {
 fn parse_space(text: &str) -> Result<ModelSpace, String> {
     match text.trim().parse::<u32>() {
         Ok(0) => Ok(ModelSpace(None)),
-        Ok(_) => Ok(ModelSpace::parse(text)),
-        Err(_) => Err(format!(
-            "expected 0 (pixels) or a positive integer such as 1000, got {text:?}"
+        Ok(n) if n <= 1_000_000 => Ok(ModelSpace(Some(n))),
+        _ => Err(format!(
+            "expected 0 (pixels) or a positive integer up to 1000000 such as 1000, got {text:?}"
         )),
     }
 }
@@ -153,5 +153,6 @@ mod tests {
         assert_eq!(parse_space("0").unwrap(), ModelSpace(None));
         assert_eq!(parse_space("1000").unwrap(), ModelSpace(Some(1000)));
         assert!(parse_space("-3").is_err());
+        assert!(parse_space("2000000").is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! The `agentdesk` binary: parses the command line, sets up logging and signals, and hands
 //! over to the library crates. Exit codes: 0 clean stop, 1 failure (the message says why),
-//! 2 bad command line (clap).
+//! 2 bad command line (clap), 130 a second SIGINT/SIGTERM during shutdown.
 
 mod cli;
 
@@ -16,6 +16,10 @@ use tokio_util::sync::CancellationToken;
 /// Default log filter: our crates at info, everything else at warn. Override with RUST_LOG.
 const DEFAULT_LOG: &str = "warn,agentdesk=info,agentdesk_server=info,agentdesk_desktop=info,\
 agentdesk_display=info,agentdesk_x11=info";
+
+/// A graceful stop never takes longer than this; what is still running then is killed by the
+/// kernel as we exit (PR_SET_PDEATHSIG).
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -70,6 +74,7 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
         window_manager: true,
         session_bus: true,
         background: 0x2f4f6f,
+        command_timeout: agentdesk_desktop::COMMAND_TIMEOUT,
     };
     let started = std::time::Instant::now();
     let manager = Arc::new(
@@ -86,8 +91,12 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
     let signals = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("stopping");
+        tracing::info!("stopping (send the signal again to stop at once)");
         signals.cancel();
+        wait_for_signal().await;
+        // Children die with us (PR_SET_PDEATHSIG); only the runtime directory is left behind.
+        eprintln!("agentdesk: stopping at once");
+        std::process::exit(130);
     });
 
     let served = if args.stdio {
@@ -108,7 +117,12 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
         })
         .await
     };
-    manager.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_LIMIT, manager.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("desktops did not stop within {SHUTDOWN_LIMIT:?}; exiting anyway");
+    }
     drop(runtime_dir);
     served
 }

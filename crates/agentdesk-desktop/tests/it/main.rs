@@ -22,6 +22,8 @@ async fn desktop(dir: &tempfile::TempDir) -> Desktop {
         window_manager: true,
         session_bus: true,
         background: 0x203040,
+        // Short, so the hung-server test finds out quickly.
+        command_timeout: Duration::from_secs(5),
     };
     Desktop::start(config)
         .await
@@ -268,4 +270,96 @@ async fn unicode_typed_into_gtk_comes_back_exactly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     desktop.stop().await;
+}
+
+/// A hung X server (here: stopped with SIGSTOP) must give callers an error, not a hang, and
+/// the supervisor must replace it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_x_server_is_detected_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    let pid = desktop.x_server_pid().unwrap();
+    Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        desktop.screenshot(None, Format::Png, false),
+    )
+    .await
+    .expect("a call to a hung X server must not hang");
+    let err = result.expect_err("a stopped X server cannot answer");
+    assert!(matches!(err, DesktopError::NotReady { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match desktop.x_server_pid() {
+            Some(new) if new != pid => break,
+            _ => assert!(
+                Instant::now() < deadline,
+                "the hung X server was never replaced"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    desktop.wait_ready(Duration::from_secs(5)).await.unwrap();
+    desktop.screenshot(None, Format::Png, false).await.unwrap();
+    desktop.stop().await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/stat")).exists(),
+        "the old X server lives on"
+    );
+}
+
+/// Processes whose environment says DISPLAY=`display` and whose command is `name`.
+fn processes_on(display: &str, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let want = format!("DISPLAY={display}");
+        if environ.split(|&b| b == 0).any(|var| var == want.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_window_manager_is_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    let display = desktop.display().unwrap();
+    let before = processes_on(&display, "icewm");
+    assert_eq!(before.len(), 1, "one icewm on {display}: {before:?}");
+    Command::new("kill")
+        .args(["-9", &before[0].to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = processes_on(&display, "icewm");
+        if now.len() == 1 && now[0] != before[0] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "icewm never came back: {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    desktop.stop().await;
+    assert!(
+        processes_on(&display, "icewm").is_empty(),
+        "icewm outlived its desktop"
+    );
 }

@@ -23,7 +23,7 @@ Whether an app started with app_launch is still running, with the newest `lines`
 of its output: useful when an app does not appear.";
 
 pub(crate) fn list_output_schema() -> Map<String, Value> {
-    let schema = json!({
+    super::object(json!({
         "type": "object",
         "properties": {"result": {"type": "array", "items": {
             "type": "object",
@@ -31,16 +31,12 @@ pub(crate) fn list_output_schema() -> Map<String, Value> {
             "required": ["name", "exec"]
         }}},
         "required": ["result"]
-    });
-    match schema {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    }))
 }
 
 fn app_error(e: DesktopError) -> Outcome {
     match e {
-        DesktopError::App(message) => {
+        DesktopError::Failed(message) => {
             let body = agentdesk_proto::to_json_text(&ErrorBody { error: message });
             Ok(CallToolResult::error(vec![ContentBlock::text(body)]))
         }
@@ -82,8 +78,8 @@ pub(crate) fn app_status(args: Result<StatusArgs, DesktopError>, call: &Call) ->
     let args = args?;
     let lines = args.lines.clamp(0, 10_000) as usize;
     match call.desktop.app_status(args.pid, lines) {
-        Ok((running, log, tail)) => Ok(json_text(&AppStatus {
-            pid: args.pid as u32,
+        Ok((pid, running, log, tail)) => Ok(json_text(&AppStatus {
+            pid,
             running,
             log_file: log.display().to_string(),
             tail,

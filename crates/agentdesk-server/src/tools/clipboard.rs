@@ -15,15 +15,11 @@ Put text on the clipboard. Then key_press(\"ctrl+v\") pastes it: the fastest way
 text. The text stays on the clipboard until something else is copied.";
 
 pub(crate) fn output_schema() -> Map<String, Value> {
-    let schema = json!({
+    super::object(json!({
         "type": "object",
         "properties": {"result": {"type": "string"}},
         "required": ["result"]
-    });
-    match schema {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    }))
 }
 
 fn text_result(text: String) -> CallToolResult {

@@ -179,6 +179,14 @@ fn describe_args(schema: &Map<String, Value>) -> String {
     parts.join(", ")
 }
 
+/// A JSON object literal as a schema map (for hand-written output schemas).
+pub(crate) fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
 /// A tool error the agent can act on.
 pub(crate) fn error_text(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])

@@ -19,6 +19,7 @@ fn connect_with_background(display: &TestDisplay, background: Option<u32>) -> XH
     agentdesk_x11::connect(&X11Config {
         display: display.name(),
         background,
+        command_timeout: agentdesk_x11::COMMAND_TIMEOUT,
     })
     .unwrap_or_else(|e| panic!("connecting to {} must work: {e}", display.name()))
 }
