@@ -59,11 +59,11 @@ async def test_protocol_negotiation(server, mode):
         assert [t.name for t in tools] == TOOL_NAMES
 
 
-async def test_only_tools_are_offered(server, mode):
+async def test_tools_and_ghostdesks_resources_are_offered(server, mode):
     async with connect(server.url, mode=mode) as client:
         capabilities = client.server_capabilities
-        assert capabilities.tools is not None
-        assert capabilities.prompts is None and capabilities.resources is None
+        assert capabilities.tools is not None and capabilities.resources is not None
+        assert capabilities.prompts is None
         with pytest.raises(MCPError) as raised:
             await client.list_prompts()
         assert raised.value.code == -32601  # method not found
@@ -286,3 +286,26 @@ def test_stdio_server_exits_cleanly_when_stdin_closes(tmp_path):
             process.wait()
         kill_survivors(tree)
         process.stdout.close()
+
+
+async def test_ghostdesk_resources(server, mode):
+    async with connect(server.url, mode=mode) as client:
+        listed = {str(r.uri): r for r in (await client.list_resources()).resources}
+        assert set(listed) == {"ghostdesk://apps", "ghostdesk://clipboard"}
+        assert listed["ghostdesk://apps"].mime_type == "application/json"
+
+        apps = await client.read_resource("ghostdesk://apps")
+        entries = json.loads(apps.contents[0].text)
+        tool = await client.call_tool("app_list", {})
+        assert entries == tool.structured_content["result"]
+        assert any(e["exec"] == "xterm" for e in entries)
+
+        text = f"resource check {mode} ✓"
+        await client.call_tool("clipboard_set", {"text": text})
+        clip = await client.read_resource("ghostdesk://clipboard")
+        assert clip.contents[0].text == text
+
+        with pytest.raises(MCPError) as raised:
+            await client.read_resource("ghostdesk://nothing")
+        assert raised.value.code == -32602
+        assert "resources/list" in str(raised.value)

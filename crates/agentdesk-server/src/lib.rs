@@ -8,6 +8,7 @@
 mod http_server;
 mod instructions;
 mod mcp;
+mod resources;
 mod tools;
 
 pub use http_server::{serve_http, HttpConfig};

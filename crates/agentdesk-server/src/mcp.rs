@@ -8,7 +8,8 @@ use std::sync::Arc;
 use agentdesk_desktop::{DesktopManager, ModelSpace};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListPromptsResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -16,6 +17,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use tracing::Instrument as _;
 
 use crate::instructions::INSTRUCTIONS;
+use crate::resources;
 use crate::tools::{self, Call};
 
 /// The header GhostDesk clients send to speak a model's coordinate space (e.g. Qwen's 0–1000).
@@ -67,13 +69,18 @@ impl AgentDesk {
 
 impl ServerHandler for AgentDesk {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(
-                Implementation::new("agentdesk", env!("CARGO_PKG_VERSION"))
-                    .with_title("agentdesk")
-                    .with_description("A real Linux desktop for AI agents"),
-            )
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("agentdesk", env!("CARGO_PKG_VERSION"))
+                .with_title("agentdesk")
+                .with_description("A real Linux desktop for AI agents"),
+        )
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -100,10 +107,18 @@ impl ServerHandler for AgentDesk {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        // Same reason as list_prompts: no resources capability is declared.
-        Err(ErrorData::method_not_found::<
-            rmcp::model::ListResourcesRequestMethod,
-        >())
+        Ok(ListResourcesResult::with_all_items(resources::list()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let Some(desktop) = self.manager.default_desktop() else {
+            return Err(ErrorData::internal_error("no desktop is running", None));
+        };
+        Ok(resources::read(&request.uri, &desktop).await?.into())
     }
 
     async fn call_tool(
