@@ -363,3 +363,52 @@ async fn a_killed_window_manager_is_restarted() {
         "icewm outlived its desktop"
     );
 }
+
+/// Firefox maps keys itself; check it too: load a page with a text field through the address
+/// bar, type mixed scripts, copy them with the keyboard, read them back.
+#[tokio::test(flavor = "multi_thread")]
+async fn unicode_typed_into_firefox_comes_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    desktop.app_launch("firefox-esr").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !focused_window_name(&desktop).contains("Firefox") {
+        assert!(
+            Instant::now() < deadline,
+            "Firefox never got the focus: {:?}",
+            focused_window_name(&desktop)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let combo = |keys: &str| agentdesk_desktop::KeyCombo::parse(keys).unwrap();
+    let page = "data:text/html,<title>agentdesk-typing</title><textarea autofocus></textarea>";
+    // The first-run page may still be loading; retry the address bar until our page is up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !focused_window_name(&desktop).contains("agentdesk-typing") {
+        assert!(
+            Instant::now() < deadline,
+            "the page never loaded: {:?}",
+            focused_window_name(&desktop)
+        );
+        desktop.press_keys(combo("ctrl+l")).await.unwrap();
+        desktop.type_text(&format!("{page}\n")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let text = "Grüße – 你好世界 こんにちは αβγδε ✓ №42 ½ € done";
+    desktop.type_text(text).await.unwrap();
+    desktop.press_keys(combo("ctrl+a")).await.unwrap();
+    desktop.press_keys(combo("ctrl+c")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let copied = desktop.clipboard_get().await.unwrap();
+        if copied == text {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Firefox holds {copied:?}, expected {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    desktop.stop().await;
+}
