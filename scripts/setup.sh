@@ -40,5 +40,11 @@ ensure_rust() {
   export PATH="$HOME/.cargo/bin:$PATH"
 }
 
+ensure_npm() {
+  # Only when there is no npm at all: Debian's npm package would conflict with a Node.js
+  # installed from elsewhere. The conformance suite brings its own Node 22 from npm.
+  command -v npm >/dev/null 2>&1 || install_packages npm
+}
+
 AGENTDESK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export AGENTDESK_ROOT

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what is missing (the same packages as serve.sh, plus test tools) and runs the whole
-# test suite: formatting, lints, unit tests, tests against real X servers, and end-to-end tests
-# over MCP with the official Python SDK as an independent client.
+# test suite: formatting, lints, unit tests, tests against real X servers, the official MCP
+# conformance suite, and end-to-end tests over MCP with the official Python SDK as an
+# independent client.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 install_packages "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 ensure_rust
+ensure_npm
 cd "$AGENTDESK_ROOT"
 
 echo "== cargo fmt --check"
@@ -15,11 +17,14 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --workspace
 
+cargo build --locked --bin agentdesk
+echo "== MCP conformance suite"
+tests/conformance/run.sh "$AGENTDESK_ROOT/target/debug/agentdesk"
+
 echo "== end to end over MCP (Python SDK)"
 VENV="$AGENTDESK_ROOT/target/e2e-venv"
 if [ ! -x "$VENV/bin/pytest" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -r tests/e2e/requirements.txt
 fi
-cargo build --locked --bin agentdesk
 AGENTDESK_BIN="$AGENTDESK_ROOT/target/debug/agentdesk" "$VENV/bin/pytest" -q tests/e2e

@@ -45,8 +45,10 @@ pub(crate) async fn read(uri: &str, desktop: &Desktop) -> Result<ReadResourceRes
         // 2026-07-28 reports an unknown resource as invalid params (-32602).
         _ => {
             return Err(ErrorData::invalid_params(
-                format!("unknown resource {uri:?}; resources/list names the resources ({APPS}, {CLIPBOARD})"),
-                None,
+                format!(
+                    "unknown resource {uri:?}; resources/list names the resources ({APPS}, {CLIPBOARD})"
+                ),
+                Some(serde_json::json!({ "uri": uri })),
             ))
         }
     };
