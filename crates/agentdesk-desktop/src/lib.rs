@@ -11,6 +11,7 @@ mod desktop;
 mod error;
 mod feedback;
 mod manager;
+mod supervisor;
 
 pub use desktop::{Desktop, DesktopConfig, DesktopId, Shot, MAX_TYPED_CHARS};
 pub use error::{DesktopError, Result};

@@ -1,3 +1,6 @@
+//! Capture is pixel-exact against a pattern drawn by another client, and rejects rectangles
+//! off the screen without panicking.
+
 use agentdesk_image::{Point, Rect};
 use agentdesk_test_support::TestDisplay;
 use x11rb::protocol::xproto::{ConnectionExt as _, EventMask, ImageFormat};

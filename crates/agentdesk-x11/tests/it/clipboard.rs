@@ -1,3 +1,5 @@
+//! The CLIPBOARD selection exchanged with xclip, both ways, small and large (INCR).
+
 use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;

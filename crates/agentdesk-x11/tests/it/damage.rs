@@ -1,3 +1,6 @@
+//! DAMAGE notices small drawing (the size of five typed characters) and stays quiet when
+//! nothing is drawn.
+
 use std::time::{Duration, Instant};
 
 use agentdesk_image::{Point, Rect};

@@ -1,3 +1,6 @@
+//! Pointer input over XTEST reaches a real window at the right coordinates, with the right
+//! buttons: clicks, double clicks, scrolling, dragging.
+
 use std::time::Duration;
 
 use agentdesk_test_support::{TestClient, TestDisplay};

@@ -1,3 +1,5 @@
+//! What happens when the X server dies or the last handle is dropped: no hang, no leak.
+
 use std::time::Duration;
 
 use agentdesk_image::Rect;

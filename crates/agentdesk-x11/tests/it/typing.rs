@@ -1,3 +1,6 @@
+//! Typing into a real xterm: ASCII with Shift, and Unicode through spare-keycode remapping,
+//! including keycode reuse and a keymap with few spare keycodes.
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -1,0 +1,296 @@
+//! Keeping a desktop's processes alive: starting a session (X server, connection, bus, window
+//! manager), watching it, and starting over or restarting pieces when something dies or hangs.
+//!
+//! State changes are published on the desktop's `state` channel; tool calls read it and answer
+//! "the desktop is restarting" instead of waiting while a session is being replaced.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentdesk_display::{
+    start_bus, start_window_manager, start_x_server, Child, WindowManagerConfig, XServerConfig,
+    XServerKind,
+};
+use agentdesk_x11::X11Config;
+use anyhow::Context as _;
+use tokio::sync::oneshot;
+
+use crate::desktop::{DesktopConfig, Inner, Session, State};
+
+/// The processes of one running session.
+struct Running {
+    session: Session,
+    x: Child,
+    bus: Option<Child>,
+    wm: Option<Child>,
+    display: u32,
+}
+
+/// Environment every process on the desktop gets. Deliberately small: nothing of agentdesk's
+/// own environment leaks into the desktop beyond what apps need to run.
+fn base_env(config: &DesktopConfig, display: u32) -> Vec<(String, String)> {
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut env = vec![
+        ("DISPLAY".to_string(), format!(":{display}")),
+        (
+            "HOME".to_string(),
+            config.data_dir.join("home").display().to_string(),
+        ),
+        (
+            "PATH".to_string(),
+            format!("{path}:/usr/games:/usr/local/games"),
+        ),
+        (
+            "XDG_RUNTIME_DIR".to_string(),
+            config.runtime_dir.display().to_string(),
+        ),
+        (
+            "LANG".to_string(),
+            std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
+        ),
+        ("SHELL".to_string(), "/bin/bash".to_string()),
+    ];
+    for key in ["USER", "LOGNAME", "XDG_DATA_DIRS", "TZ"] {
+        if let Ok(v) = std::env::var(key) {
+            env.push((key.to_string(), v));
+        }
+    }
+    env
+}
+
+async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Result<Running> {
+    let config = &inner.config;
+    let password_file = config.runtime_dir.join("rfb.passwd");
+    if config.x_server == XServerKind::Xvnc && !password_file.exists() {
+        let password: String = {
+            use rand::Rng;
+            rand::rng()
+                .sample_iter(rand::distr::Alphanumeric)
+                .take(8)
+                .map(char::from)
+                .collect()
+        };
+        agentdesk_display::write_vnc_password_file(&password_file, &password)?;
+    }
+    let mut x_config = XServerConfig {
+        kind: config.x_server,
+        width: config.size.width,
+        height: config.size.height,
+        glx: config.glx,
+        display: display_hint,
+        rfb_port: None,
+        rfb_password_file: Some(password_file),
+        ready_timeout: Duration::from_secs(10),
+    };
+    let server = match start_x_server(&x_config).await {
+        Ok(server) => server,
+        // The old display number may have been taken meanwhile; let the server pick one.
+        Err(e) if display_hint.is_some() => {
+            tracing::debug!("restart on the same display failed ({e}); picking a new one");
+            x_config.display = None;
+            start_x_server(&x_config).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let display = server.display;
+    let x_handle = {
+        let x11 = X11Config {
+            display: format!(":{display}"),
+            background: Some(config.background),
+            command_timeout: config.command_timeout,
+        };
+        tokio::task::spawn_blocking(move || agentdesk_x11::connect(&x11))
+            .await
+            .context("the X connection task failed")??
+    };
+    let mut env = base_env(config, display);
+    let bus = if config.session_bus {
+        let bus = start_bus(&config.runtime_dir.join("bus"), &env).await?;
+        env.push(("DBUS_SESSION_BUS_ADDRESS".into(), bus.address.clone()));
+        Some(bus.child)
+    } else {
+        None
+    };
+    let wm = if config.window_manager {
+        Some(start_window_manager(&wm_config(config), &env)?)
+    } else {
+        None
+    };
+    Ok(Running {
+        session: Session {
+            x: x_handle,
+            env: Arc::new(env),
+            x_pid: server.child.id(),
+        },
+        x: server.child,
+        bus,
+        wm,
+        display,
+    })
+}
+
+fn wm_config(config: &DesktopConfig) -> WindowManagerConfig {
+    WindowManagerConfig {
+        config_dir: config.runtime_dir.join("icewm"),
+    }
+}
+
+/// Restart delays: quick for a one-off crash, slower for a crash loop.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(250u64.saturating_mul(1 << failures.min(5)).min(8_000))
+}
+
+pub(crate) async fn supervise(inner: Arc<Inner>, first: oneshot::Sender<anyhow::Result<()>>) {
+    let mut first = Some(first);
+    let mut display = None;
+    let mut failures = 0u32;
+    while !inner.shutdown.is_cancelled() {
+        let started = tokio::select! {
+            started = start_session(&inner, display) => started,
+            () = inner.shutdown.cancelled() => break,
+        };
+        let mut running = match started {
+            Ok(running) => running,
+            Err(e) => {
+                if let Some(first) = first.take() {
+                    let _ = first.send(Err(e));
+                    inner.state.send_replace(State::Stopped);
+                    return;
+                }
+                failures += 1;
+                tracing::warn!("error restarting the desktop (attempt {failures}): {e:#}");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff(failures)) => continue,
+                    () = inner.shutdown.cancelled() => break,
+                }
+            }
+        };
+        display = Some(running.display);
+        tracing::info!(display = running.display, "desktop running");
+        inner
+            .state
+            .send_replace(State::Running(running.session.clone()));
+        if let Some(first) = first.take() {
+            let _ = first.send(Ok(()));
+        }
+        if watch_session(&inner, &mut running, &mut failures)
+            .await
+            .is_break()
+        {
+            stop_running(running).await;
+            break;
+        }
+        // The X server is gone; everything on it goes too, then it all starts again.
+        stop_running(running).await;
+        failures += 1;
+        tokio::select! {
+            () = tokio::time::sleep(backoff(failures.saturating_sub(1))) => {}
+            () = inner.shutdown.cancelled() => break,
+        }
+    }
+    inner.state.send_replace(State::Stopped);
+}
+
+/// Watches a running session until it must start over (`Continue`: the X server exited, the
+/// connection to it closed, or it stopped answering) or the desktop is stopped (`Break`).
+/// A window manager or bus that dies is restarted in place, with backoff, and retried until it
+/// starts again.
+async fn watch_session(
+    inner: &Inner,
+    running: &mut Running,
+    failures: &mut u32,
+) -> std::ops::ControlFlow<()> {
+    let healthy_after = Instant::now() + Duration::from_secs(30);
+    let x = running.session.x.clone();
+    let mut wm_failures = 0u32;
+    let mut bus_failures = 0u32;
+    // When a component is down, the time to try starting it again.
+    let mut wm_retry: Option<tokio::time::Instant> = None;
+    let mut bus_retry: Option<tokio::time::Instant> = None;
+    let why = loop {
+        tokio::select! {
+            // X first: when it dies, everything else dies with it and must not be restarted
+            // against a dead display.
+            biased;
+            () = inner.shutdown.cancelled() => return std::ops::ControlFlow::Break(()),
+            status = running.x.wait() => break format!("its X server exited ({status})"),
+            () = x.closed() => break "its X connection closed".to_string(),
+            () = x.stalled() => break "its X server stopped answering".to_string(),
+            status = wait_opt(&mut running.wm) => {
+                // Take the exited child out, or waiting on it would fire again at once.
+                running.wm = None;
+                tracing::warn!("window manager exited ({status}); restarting it");
+                wm_failures += 1;
+                wm_retry = Some(tokio::time::Instant::now() + backoff(wm_failures - 1));
+            }
+            status = wait_opt(&mut running.bus) => {
+                running.bus = None;
+                tracing::warn!("session bus exited ({status}); restarting it");
+                bus_failures += 1;
+                bus_retry = Some(tokio::time::Instant::now() + backoff(bus_failures - 1));
+            }
+            () = sleep_until_opt(wm_retry) => {
+                wm_retry = None;
+                match start_window_manager(&wm_config(&inner.config), &running.session.env) {
+                    Ok(wm) => running.wm = Some(wm),
+                    Err(e) => {
+                        wm_failures += 1;
+                        tracing::warn!("error restarting the window manager (attempt {wm_failures}): {e}");
+                        wm_retry = Some(tokio::time::Instant::now() + backoff(wm_failures));
+                    }
+                }
+            }
+            () = sleep_until_opt(bus_retry) => {
+                bus_retry = None;
+                let socket = inner.config.runtime_dir.join("bus");
+                let _ = std::fs::remove_file(&socket);
+                // Same socket path, so the address apps already hold stays valid.
+                let started = tokio::select! {
+                    started = start_bus(&socket, &running.session.env) => started,
+                    () = inner.shutdown.cancelled() => return std::ops::ControlFlow::Break(()),
+                };
+                match started {
+                    Ok(bus) => running.bus = Some(bus.child),
+                    Err(e) => {
+                        bus_failures += 1;
+                        tracing::warn!("error restarting the session bus (attempt {bus_failures}): {e}");
+                        bus_retry = Some(tokio::time::Instant::now() + backoff(bus_failures));
+                    }
+                }
+            }
+        }
+    };
+    tracing::warn!("restarting the desktop: {why}");
+    inner
+        .state
+        .send_replace(State::Restarting(format!("restarting ({why})")));
+    if Instant::now() > healthy_after {
+        *failures = 0;
+    }
+    std::ops::ControlFlow::Continue(())
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_opt(child: &mut Option<Child>) -> std::process::ExitStatus {
+    match child {
+        Some(child) => child.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn stop_running(mut running: Running) {
+    let grace = Duration::from_secs(2);
+    if let Some(wm) = running.wm.as_mut() {
+        wm.stop(grace).await;
+    }
+    if let Some(bus) = running.bus.as_mut() {
+        bus.stop(grace).await;
+    }
+    running.x.stop(grace).await;
+}
