@@ -11,7 +11,7 @@ RUNTIME_PACKAGES=(
   xterm mousepad galculator firefox-esr fonts-dejavu-core fonts-noto-cjk
 )
 # Tests only: independent X clients to check our work against, and Python for the MCP client.
-TEST_PACKAGES=(xdotool xclip python3 python3-venv ca-certificates)
+TEST_PACKAGES=(xdotool xclip x11-xserver-utils procps python3 python3-venv ca-certificates)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -150,9 +150,11 @@ impl Desktop {
         &self.inner.config.id
     }
 
-    /// The screen size in pixels.
+    /// The screen size in pixels: as configured, unless something on the desktop resized the
+    /// screen (RandR), in which case the live size.
     pub fn screen_size(&self) -> Size {
-        self.inner.config.size
+        self.session()
+            .map_or(self.inner.config.size, |s| s.x.screen_size())
     }
 
     /// The X display number currently serving this desktop, if running.

@@ -123,6 +123,22 @@ impl Capturer {
         Ok(Capturer { shm })
     }
 
+    /// Replaces the capture segment with one sized for `size` (after a screen resize).
+    pub(crate) fn resize(&mut self, conn: &RustConnection, size: Size) -> Result<()> {
+        if let Some(old) = self.shm.take() {
+            conn.shm_detach(old.seg)?;
+        }
+        let len = size.width as usize * size.height as usize * 4;
+        self.shm = match Segment::new(conn, len) {
+            Ok(seg) => Some(seg),
+            Err(e) => {
+                tracing::info!("MIT-SHM unavailable after a resize, capturing with GetImage: {e}");
+                None
+            }
+        };
+        Ok(())
+    }
+
     pub(crate) fn capture(
         &mut self,
         conn: &RustConnection,

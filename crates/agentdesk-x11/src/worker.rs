@@ -14,6 +14,7 @@ use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
 use tokio::sync::{oneshot, watch};
 use x11rb::connection::Connection;
 use x11rb::protocol::damage::{self, ConnectionExt as _};
+use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::xfixes::ConnectionExt as _;
 use x11rb::protocol::xproto::{self, ConnectionExt as _};
 use x11rb::protocol::Event;
@@ -85,7 +86,7 @@ pub struct XHandle {
 struct Inner {
     tx: Mutex<mpsc::Sender<Cmd>>,
     wake: OwnedFd,
-    size: Size,
+    size: watch::Receiver<Size>,
     damage: watch::Receiver<DamageStamp>,
     alive: watch::Receiver<bool>,
     /// Set when a command went unanswered for `command_timeout`.
@@ -168,16 +169,17 @@ pub fn connect(config: &X11Config) -> Result<XHandle> {
 struct HandleParts {
     tx: mpsc::Sender<Cmd>,
     wake: OwnedFd,
-    size: Size,
+    size: watch::Receiver<Size>,
     damage: watch::Receiver<DamageStamp>,
     alive: watch::Receiver<bool>,
     alive_tx: Arc<watch::Sender<bool>>,
 }
 
 impl XHandle {
-    /// The screen size in pixels.
+    /// The screen size in pixels, now. It changes if something on the desktop resizes the
+    /// screen through RandR (e.g. `xrandr -s 1024x768` in a terminal).
     pub fn screen_size(&self) -> Size {
-        self.inner.size
+        *self.inner.size.borrow()
     }
 
     /// A receiver that sees every screen change (DAMAGE) as it happens.
@@ -263,6 +265,8 @@ pub(crate) struct Worker {
     /// A hidden window: clipboard owner and requestor, and source of server timestamps.
     pub(crate) window: xproto::Window,
     pub(crate) size: Size,
+    /// Publishes `size` to handles whenever RandR changes it.
+    size_tx: watch::Sender<Size>,
     rx: mpsc::Receiver<Cmd>,
     wake: OwnedFd,
     damage: damage::Damage,
@@ -297,6 +301,11 @@ impl Worker {
         // NonEmpty + DamageSubtract: one notification at a time, re-armed after each. Reporting
         // every rectangle cost 27% of a core under heavy redraw; this costs ~1% (spike.md).
         conn.damage_create(damage, root, damage::ReportLevel::NON_EMPTY)?;
+        // Screen resizes (RandR) must be followed, or capture breaks; a server without RandR
+        // simply cannot be resized.
+        if conn.randr_query_version(1, 2)?.reply().is_ok() {
+            conn.randr_select_input(root, randr::NotifyMask::SCREEN_CHANGE)?;
+        }
 
         let window = conn.generate_id()?;
         conn.create_window(
@@ -343,11 +352,13 @@ impl Worker {
             at: Instant::now(),
         });
         let (alive_tx, alive_rx) = watch::channel(true);
+        let (size_tx, size_rx) = watch::channel(size);
         let worker = Worker {
             conn,
             root,
             window,
             size,
+            size_tx,
             rx,
             wake,
             damage,
@@ -359,7 +370,7 @@ impl Worker {
         let parts = HandleParts {
             tx,
             wake: wake_handle,
-            size,
+            size: size_rx,
             damage: damage_rx,
             alive: alive_rx,
             alive_tx: Arc::new(alive_tx),
@@ -460,6 +471,7 @@ impl Worker {
                     stamp.at = Instant::now();
                 });
             }
+            Event::RandrScreenChangeNotify(_) => self.on_screen_change()?,
             Event::SelectionRequest(ev) => self.on_selection_request(&ev)?,
             Event::SelectionClear(ev) => self.on_selection_clear(&ev),
             Event::PropertyNotify(ev) => self.on_property_notify(&ev)?,
@@ -523,6 +535,23 @@ impl Worker {
             };
             let _ = poll(&mut fds, Some(&ts));
         }
+    }
+
+    /// Follows a screen resize: new size for coordinates and capture, a capture segment to
+    /// match. Without this, every capture after `xrandr -s ...` fails with BadMatch.
+    fn on_screen_change(&mut self) -> Result<()> {
+        let geometry = self.conn.get_geometry(self.root)?.reply()?;
+        let size = Size {
+            width: u32::from(geometry.width),
+            height: u32::from(geometry.height),
+        };
+        if size != self.size {
+            tracing::info!("screen resized from {} to {size}", self.size);
+            self.size = size;
+            self.capturer.resize(&self.conn, size)?;
+            self.size_tx.send_replace(size);
+        }
+        Ok(())
     }
 
     /// A round trip: when it returns, the server has processed everything sent before.

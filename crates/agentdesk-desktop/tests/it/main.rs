@@ -9,9 +9,13 @@ use agentdesk_desktop::{
 };
 
 async fn desktop(dir: &tempfile::TempDir) -> Desktop {
+    desktop_on(dir, XServerKind::Xvfb).await
+}
+
+async fn desktop_on(dir: &tempfile::TempDir, x_server: XServerKind) -> Desktop {
     let config = DesktopConfig {
         id: DesktopId("test".into()),
-        x_server: XServerKind::Xvfb,
+        x_server,
         size: Size {
             width: 1024,
             height: 768,
@@ -410,5 +414,53 @@ async fn unicode_typed_into_firefox_comes_back_exactly() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    desktop.stop().await;
+}
+
+/// Something on the desktop resizing the screen (`xrandr`) must not break it: capture,
+/// coordinates and feedback follow the new size. Xvnc, the product's X server, allows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_screen_resized_from_inside_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop_on(&dir, XServerKind::Xvnc).await;
+    let display = desktop.display().unwrap();
+    // xrandr resizes the screen, then complains that the output no longer fits it (and exits
+    // 1); the resize is what matters here.
+    Command::new("xrandr")
+        .args(["--fb", "800x600"])
+        .env("DISPLAY", &display)
+        .output()
+        .expect("xrandr must run (scripts/test.sh installs x11-xserver-utils)");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while desktop.screen_size()
+        != (Size {
+            width: 800,
+            height: 600,
+        })
+    {
+        assert!(
+            Instant::now() < deadline,
+            "size is still {}",
+            desktop.screen_size()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shot = desktop.screenshot(None, Format::Png, false).await.unwrap();
+    assert_eq!(
+        shot.size,
+        Size {
+            width: 800,
+            height: 600
+        }
+    );
+    desktop
+        .pointer(PointerAction::Click {
+            x: 700,
+            y: 500,
+            button: Button::Left,
+            count: 1,
+        })
+        .await
+        .unwrap();
     desktop.stop().await;
 }
