@@ -464,3 +464,90 @@ async fn a_screen_resized_from_inside_is_followed() {
         .unwrap();
     desktop.stop().await;
 }
+
+/// A drag is a real drag: pulling a window by its title bar moves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn dragging_a_title_bar_moves_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    xterm(&desktop, "dragged", "40x10+100+100").await;
+    let position = |desktop: &Desktop| -> (i32, i32) {
+        let id = xdotool(desktop, &["search", "--onlyvisible", "--name", "^dragged$"]);
+        let geometry = xdotool(
+            desktop,
+            &["getwindowgeometry", "--shell", id.lines().next().unwrap()],
+        );
+        let field = |name: &str| -> i32 {
+            geometry
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {geometry:?}"))
+        };
+        (field("X"), field("Y"))
+    };
+    let before = position(&desktop);
+    // IceWM's title bar sits just above the client area that starts at (100, 100).
+    let (from_x, from_y) = ((before.0 + 60) as u32, (before.1 - 10).max(1) as u32);
+    desktop
+        .pointer(PointerAction::Drag {
+            from: (from_x, from_y),
+            to: (from_x + 300, from_y + 200),
+            button: Button::Left,
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let after = position(&desktop);
+        if after.0 - before.0 >= 250 && after.1 - before.1 >= 150 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "window stayed near {before:?}: now {after:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    desktop.stop().await;
+}
+
+/// The wheel reaches the app: a terminal with scrollback scrolls up (a visible change); at the
+/// bottom already, scrolling further down changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn scrolling_moves_a_terminal_through_its_scrollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    xterm(&desktop, "scrolled", "80x24+0+0").await;
+    desktop
+        .pointer(PointerAction::Click {
+            x: 200,
+            y: 150,
+            button: Button::Left,
+            count: 1,
+        })
+        .await
+        .unwrap();
+    desktop.type_text("seq 1 300\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let scroll = |direction| PointerAction::Scroll {
+        x: 200,
+        y: 150,
+        direction,
+        amount: 3,
+    };
+    let down = desktop
+        .pointer(scroll(agentdesk_desktop::ScrollDirection::Down))
+        .await
+        .unwrap();
+    assert!(!down.changed, "already at the bottom: {down:?}");
+    let up = desktop
+        .pointer(scroll(agentdesk_desktop::ScrollDirection::Up))
+        .await
+        .unwrap();
+    assert!(
+        up.changed,
+        "scrolling up through 300 lines must show: {up:?}"
+    );
+    desktop.stop().await;
+}
