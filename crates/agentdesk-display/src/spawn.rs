@@ -82,7 +82,7 @@ pub fn spawn(mut cmd: Command, name: impl Into<String>) -> Result<Child> {
         }
         Err(source) => {
             let hint = if source.kind() == io::ErrorKind::NotFound {
-                format!(" (is it installed? run scripts/setup.sh to install {name}'s package)")
+                " (is it installed? ./scripts/serve.sh installs what agentdesk needs)".to_string()
             } else {
                 String::new()
             };
