@@ -32,6 +32,7 @@ pub fn input_schema<T: JsonSchema>() -> Map<String, Value> {
 fn clean(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            split_nullable(map);
             let is_integer = match map.get("type") {
                 Some(Value::String(t)) => t == "integer",
                 Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
@@ -50,6 +51,38 @@ fn clean(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(clean),
         _ => {}
     }
+}
+
+/// `{"type": ["object", "null"], ...}` becomes `{"anyOf": [{"type": "object", ...}, {"type":
+/// "null"}]}`: the same contract (as GhostDesk's pydantic schema spells it), but portable to
+/// clients that map schemas onto a single-`type` dialect, such as Gemini's function
+/// declarations (MCP Inspector's `--strict` lint flags the array form).
+fn split_nullable(map: &mut Map<String, Value>) {
+    let Some(Value::Array(types)) = map.get("type") else {
+        return;
+    };
+    let [a, b] = types.as_slice() else { return };
+    let other = match (a.as_str(), b.as_str()) {
+        (Some("null"), Some(t)) | (Some(t), Some("null")) => t.to_string(),
+        _ => return,
+    };
+    // What describes the property stays outside; what describes the value goes in the branch.
+    let mut branch = Map::new();
+    for key in map.keys().cloned().collect::<Vec<_>>() {
+        if !["description", "default", "title"].contains(&key.as_str()) {
+            if let Some(v) = map.remove(&key) {
+                branch.insert(key, v);
+            }
+        }
+    }
+    branch.insert("type".into(), Value::String(other));
+    map.insert(
+        "anyOf".into(),
+        Value::Array(vec![
+            Value::Object(branch),
+            serde_json::json!({"type": "null"}),
+        ]),
+    );
 }
 
 #[cfg(test)]
@@ -71,6 +104,7 @@ mod tests {
             assert!(!text.contains("$ref"), "{name}: {text}");
             assert_eq!(schema["type"], "object", "{name}");
             assert_eq!(schema["additionalProperties"], false, "{name}: {text}");
+            assert!(!text.contains("\"type\":["), "{name}: a type array: {text}");
         }
     }
 
@@ -78,6 +112,14 @@ mod tests {
     fn ghostdesk_defaults_and_enums_are_in_the_schema() {
         let shot = serde_json::to_value(input_schema::<ScreenShotArgs>()).unwrap();
         assert_eq!(shot["properties"]["stabilize"]["default"], true);
+        let region = &shot["properties"]["region"];
+        assert_eq!(region["anyOf"][0]["type"], "object");
+        assert_eq!(
+            region["anyOf"][0]["required"],
+            serde_json::json!(["x", "y", "width", "height"])
+        );
+        assert_eq!(region["anyOf"][1]["type"], "null");
+        assert!(region["description"].is_string());
         let formats = serde_json::to_string(&shot["properties"]["format"]).unwrap();
         assert!(
             formats.contains("webp") && formats.contains("png"),
