@@ -211,7 +211,9 @@ impl Desktop {
         }
     }
 
-    /// Captures and encodes the screen (or `rect`), after it settles if `stabilize`.
+    /// Captures and encodes the screen (or `rect`), after it settles if `stabilize`. A WebP
+    /// screenshot that would exceed 1 MiB of base64 comes back as JPEG (see
+    /// [`agentdesk_image::encode_within_budget`]); [`Shot::mime_type`] says which.
     pub async fn screenshot(
         &self,
         rect: Option<Rect>,
@@ -228,23 +230,24 @@ impl Desktop {
         let (mut scratch, out) = (self.buffer(), Vec::with_capacity(256 * 1024));
         let (frame, scratch, result) = tokio::task::spawn_blocking(move || {
             let mut out = out;
-            let result = agentdesk_image::encode(
+            let result = agentdesk_image::encode_within_budget(
                 &frame,
                 Rect::full(frame.size),
                 format,
                 &mut scratch,
                 &mut out,
             )
-            .map(|()| out);
+            .map(|used| (used, out));
             (frame, scratch, result)
         })
         .await
         .map_err(|e| DesktopError::Internal(format!("encoder task failed: {e}")))?;
         self.recycle(frame.data);
         self.recycle(scratch);
+        let (used, bytes) = result?;
         Ok(Shot {
-            bytes: result?,
-            mime_type: format.mime_type(),
+            bytes,
+            mime_type: used.mime_type(),
             size,
         })
     }

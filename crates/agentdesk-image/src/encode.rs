@@ -137,6 +137,36 @@ pub fn encode(
     }
 }
 
+/// The largest encoded screenshot we send as lossless WebP: 768 KiB, i.e. 1 MiB of base64 —
+/// the Python MCP client's SSE event cap and Claude Desktop's tool-result limit.
+pub const IMAGE_BUDGET: usize = 768 * 1024;
+
+/// The JPEG quality used when a WebP screenshot would exceed [`IMAGE_BUDGET`].
+const FALLBACK_JPEG_QUALITY: u8 = 80;
+
+/// Like [`encode`], but keeps WebP within [`IMAGE_BUDGET`]: lossless WebP is the smallest and
+/// fastest for UI (measured: 99 KB in 3 ms on a terminal-and-editor screen, half of PNG) but
+/// grows on photos (698 KB on a photo-filled 1280x800 screen, where JPEG q80 is 113 KB in
+/// 8 ms). A WebP result over budget is re-encoded as JPEG. Returns the format actually used;
+/// PNG and JPEG are always what was asked for.
+pub fn encode_within_budget(
+    frame: &Frame,
+    rect: Rect,
+    format: Format,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<Format, Error> {
+    encode(frame, rect, format, scratch, out)?;
+    if format == Format::Webp && out.len() > IMAGE_BUDGET {
+        let fallback = Format::Jpeg {
+            quality: FALLBACK_JPEG_QUALITY,
+        };
+        encode(frame, rect, fallback, scratch, out)?;
+        return Ok(fallback);
+    }
+    Ok(format)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Cursor;
@@ -385,5 +415,69 @@ mod tests {
             frame.rgb_into(rect, &mut scratch).unwrap();
         }
         println!("rgb_into: {:?} per 1280x800 frame", start.elapsed() / 20);
+    }
+
+    /// A frame of pseudo-random noise: the worst case for lossless compression.
+    fn noise_frame(size: Size) -> Frame {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let data = (0..size.width as usize * size.height as usize * 4)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u8
+            })
+            .collect();
+        Frame::new(size, size.width as usize * 4, data).unwrap()
+    }
+
+    #[test]
+    fn webp_over_budget_falls_back_to_jpeg_and_says_so() {
+        let frame = noise_frame(Size {
+            width: 1280,
+            height: 800,
+        });
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let used = encode_within_budget(
+            &frame,
+            Rect::full(frame.size),
+            Format::Webp,
+            &mut scratch,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(used, Format::Jpeg { quality: 80 });
+        assert_eq!(&out[..2], &[0xff, 0xd8], "a JPEG");
+        assert!(out.len() <= IMAGE_BUDGET * 2, "{} bytes", out.len());
+    }
+
+    #[test]
+    fn webp_within_budget_and_other_formats_are_kept() {
+        let frame = pattern_frame(
+            Size {
+                width: 320,
+                height: 200,
+            },
+            320 * 4,
+        );
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let rect = Rect::full(frame.size);
+        assert_eq!(
+            encode_within_budget(&frame, rect, Format::Webp, &mut scratch, &mut out).unwrap(),
+            Format::Webp
+        );
+        assert_eq!(&out[..4], b"RIFF");
+        // PNG is what the agent asked for even when large: it may be the only format its
+        // client decodes.
+        let noise = noise_frame(Size {
+            width: 1280,
+            height: 800,
+        });
+        let full = Rect::full(noise.size);
+        assert_eq!(
+            encode_within_budget(&noise, full, Format::Png, &mut scratch, &mut out).unwrap(),
+            Format::Png
+        );
+        assert!(out.len() > IMAGE_BUDGET);
     }
 }

@@ -13,7 +13,7 @@ mod frame;
 mod geom;
 
 pub use diff::{diff, Change};
-pub use encode::{encode, Format};
+pub use encode::{encode, encode_within_budget, Format, IMAGE_BUDGET};
 pub use error::Error;
 pub use frame::Frame;
 pub use geom::*;

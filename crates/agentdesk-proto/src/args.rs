@@ -45,7 +45,8 @@ pub struct ScreenShotArgs {
     /// almost always right.
     #[serde(default)]
     pub region: Option<Region>,
-    /// "webp" (default, lossless), "png", or "jpeg".
+    /// "webp" (default, lossless; JPEG instead when WebP would exceed 1 MiB of base64), "png",
+    /// or "jpeg".
     #[serde(default)]
     pub format: ImageFormat,
     /// Wait (up to 2.5 s) until the screen has stopped changing before capturing.

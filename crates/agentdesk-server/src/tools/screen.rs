@@ -12,7 +12,8 @@ Capture the screen as an image: your only view of the desktop. Coordinates for e
 tool are pixels of this image, from its top-left corner, and become stale as soon as anything \
 changes. Cheap: take one before and after acting. `region` {x, y, width, height} crops to part \
 of the screen at full resolution; omitting it is almost always right. `format` is \"webp\" \
-(default, lossless), \"png\" (for clients that cannot decode WebP, e.g. llama.cpp) or \"jpeg\". \
+(default, lossless; a photo-heavy screen that would exceed 1 MiB comes back as JPEG, as its \
+mimeType says), \"png\" (for clients that cannot decode WebP, e.g. llama.cpp) or \"jpeg\". \
 `stabilize` (default true) waits up to 2.5 s for the screen to stop changing first.";
 
 pub(crate) async fn screen_shot(
