@@ -12,6 +12,9 @@ RUNTIME_PACKAGES=(
 )
 # Tests only: independent X clients to check our work against, and Python for the MCP client.
 TEST_PACKAGES=(xdotool xclip x11-xserver-utils procps python3 python3-venv ca-certificates)
+# `agentdesk bench`: the conventional way it compares against, a process per action (scrot and
+# cwebp per screenshot, xdotool per click, text and key, xclip per clipboard operation).
+BENCH_PACKAGES=(scrot webp xdotool xclip)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

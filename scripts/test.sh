@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs what is missing (the same packages as serve.sh, plus test tools) and runs the whole
-# test suite: formatting, lints, unit tests, tests against real X servers, the official MCP
-# conformance suite, and end-to-end tests over MCP with the official Python SDK as an
-# independent client.
+# Installs what is missing (the same packages as serve.sh, plus test and benchmark tools) and
+# runs the whole test suite: formatting, lints, unit tests, tests against real X servers, the
+# benchmark once in its short mode, the official MCP conformance suite, and end-to-end tests
+# over MCP with the official Python SDK as an independent client.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-install_packages "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+install_packages "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
 ensure_rust
 ensure_npm
 cd "$AGENTDESK_ROOT"
@@ -18,6 +18,11 @@ echo "== cargo test"
 cargo test --locked --workspace
 
 cargo build --locked --bin agentdesk
+# Proves the benchmark works (speed belongs in the benchmark, not in test assertions): it fails
+# if any tool call fails or the report is incomplete.
+echo "== bench (quick)"
+target/debug/agentdesk bench --quick --json target/bench-quick.json
+
 echo "== MCP conformance suite"
 tests/conformance/run.sh "$AGENTDESK_ROOT/target/debug/agentdesk"
 

@@ -116,6 +116,7 @@ def test_healthz(server):
         conn.close()
     assert body["status"] == "ok"
     assert body["desktop"] == "running"
+    assert body["display"].startswith(":"), body  # for local tools on the same X server
 
 
 @pytest.mark.parametrize("origin", ["{base}", "http://localhost:{port}", "http://[::1]:{port}"])

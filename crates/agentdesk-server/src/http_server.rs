@@ -77,9 +77,12 @@ pub async fn serve_http(
             async move {
                 let desktop = manager.default_desktop();
                 let display = desktop.as_ref().and_then(|d| d.display());
+                // The display lets local tools (and `agentdesk bench`'s conventional
+                // comparison) reach the same X server; it is only served on our listener.
                 Json(serde_json::json!({
                     "status": "ok",
                     "desktop": if display.is_some() { "running" } else { "not ready" },
+                    "display": display,
                 }))
             }
         }),

@@ -3,8 +3,10 @@
 //! It serves a [`DesktopManager`]'s desktops as GhostDesk-compatible MCP tools over Streamable
 //! HTTP (`/mcp`, plus `/healthz`) and over stdio, using rmcp (pinned; see Cargo.toml). Tool
 //! arguments and results are converted to and from `agentdesk-proto` types here and nowhere
-//! else.
+//! else. [`bench`](mod@bench) is the other side: `agentdesk bench`, an MCP client that measures a served
+//! desktop from outside.
 
+pub mod bench;
 mod http_server;
 mod instructions;
 mod mcp;

@@ -17,6 +17,29 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Start a desktop and serve it as MCP tools (Streamable HTTP by default, or stdio).
     Serve(Serve),
+    /// Measure a desktop with realistic content through MCP over HTTP, beside the conventional
+    /// way (a scrot/xdotool/xclip process per action); print a table and write JSON.
+    Bench(Bench),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Bench {
+    /// A short run (few iterations) that proves the benchmark works; the test suite uses it.
+    #[arg(long)]
+    pub(crate) quick: bool,
+
+    /// Iterations per operation (default 30, or 5 with --quick).
+    #[arg(short = 'n', long)]
+    pub(crate) iterations: Option<usize>,
+
+    /// Where to write the JSON report (default target/bench.json, or ./bench.json outside a
+    /// Cargo workspace).
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
+
+    /// Screen size of the benchmarked desktop, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x800", value_parser = parse_size)]
+    pub(crate) screen: Size,
 }
 
 #[derive(Debug, clap::Args)]

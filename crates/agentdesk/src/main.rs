@@ -44,6 +44,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Serve(args) => serve(args).await,
+            cli::Command::Bench(args) => bench(args).await,
         }
     });
     match result {
@@ -125,6 +126,23 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
     }
     drop(runtime_dir);
     served
+}
+
+async fn bench(args: cli::Bench) -> anyhow::Result<()> {
+    use agentdesk_server::bench;
+    let default_iterations = if args.quick {
+        bench::QUICK_ITERATIONS
+    } else {
+        bench::DEFAULT_ITERATIONS
+    };
+    let config = bench::BenchConfig {
+        exe: std::env::current_exe().context("error finding the agentdesk binary")?,
+        quick: args.quick,
+        iterations: args.iterations.unwrap_or(default_iterations),
+        json: args.json.unwrap_or_else(bench::default_json_path),
+        screen: args.screen,
+    };
+    bench::run(config).await
 }
 
 async fn wait_for_signal() {
