@@ -4,7 +4,8 @@
 //!
 //! This module owns the order of the run and what each step measures; `client` speaks MCP,
 //! `under_test` owns the server process, `content` the screen it shows, `conventional` the
-//! per-action processes, `memory` the process tree's memory, `report` the figures.
+//! per-action processes, `memory` the process tree's memory, `sampling` the samples and the
+//! progress line, `report` the figures.
 //!
 //! Timings are wall-clock from before a request is written to after its JSON response is parsed,
 //! as an agent's MCP client sees them. On a shared machine they are noisy; ratios from one run
@@ -15,6 +16,7 @@ mod content;
 mod conventional;
 mod memory;
 mod report;
+mod sampling;
 mod under_test;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -29,6 +31,7 @@ use client::{Client, ToolResult};
 use content::{Content, Layout};
 use conventional::Runner;
 use report::{Changed, Concurrency, Machine, OpStats, Report, Row, Stats};
+use sampling::{argv, timed_file, ConvSampler, Progress, Sampler};
 use under_test::{ms, UnderTest};
 
 /// Iterations per operation in a full run.
@@ -899,195 +902,6 @@ fn long_text(iteration: usize) -> String {
         .collect();
     text.push('\n');
     text
-}
-
-/// Collects one operation's samples.
-#[derive(Default)]
-struct Sampler {
-    ms: Vec<f64>,
-    payloads: Vec<u64>,
-    mime_types: std::collections::BTreeMap<String, usize>,
-    changed: usize,
-    feedbacks: usize,
-    errors: Vec<String>,
-}
-
-impl Sampler {
-    /// Records a call; returns its result if it succeeded.
-    fn tool(
-        &mut self,
-        elapsed: Duration,
-        outcome: anyhow::Result<ToolResult>,
-    ) -> Option<ToolResult> {
-        match outcome {
-            Ok(result) if !result.is_error => {
-                self.ms.push(ms(elapsed));
-                Some(result)
-            }
-            Ok(result) => {
-                self.errors.push(result.error_text());
-                None
-            }
-            Err(e) => {
-                self.errors.push(format!("{e:#}"));
-                None
-            }
-        }
-    }
-
-    fn image(&mut self, result: &ToolResult) {
-        match result.image() {
-            Ok(bytes) => self.payloads.push(bytes.len() as u64),
-            Err(e) => self.errors.push(format!("{e:#}")),
-        }
-        let mime = result.mime_type().unwrap_or("(none)").to_string();
-        *self.mime_types.entry(mime).or_default() += 1;
-    }
-
-    fn feedback(&mut self, result: &ToolResult) {
-        match result.feedback() {
-            Ok(f) => {
-                self.feedbacks += 1;
-                self.changed += usize::from(f.screen_changed);
-            }
-            Err(e) => self.errors.push(format!("{e:#}")),
-        }
-    }
-
-    fn row(
-        self,
-        key: &str,
-        operation: &str,
-        tool: &str,
-        arguments: Value,
-        iterations: usize,
-        ghostdesk: Option<&'static str>,
-    ) -> Row {
-        Row {
-            key: key.to_string(),
-            operation: operation.to_string(),
-            tool: tool.to_string(),
-            arguments,
-            iterations,
-            stats: Stats::of(&self.ms),
-            samples_ms: self.ms,
-            payload_bytes: report::median_u64(&self.payloads),
-            mime_types: self.mime_types,
-            screen_changed: (self.feedbacks > 0).then_some(Changed {
-                changed: self.changed,
-                of: self.feedbacks,
-            }),
-            errors: self.errors,
-            conventional: None,
-            ratio: None,
-            ghostdesk_p50_ms: ghostdesk,
-        }
-    }
-}
-
-/// Collects one conventional operation's runs.
-struct ConvSampler {
-    how: String,
-    ms: Vec<f64>,
-    payloads: Vec<u64>,
-    errors: Vec<String>,
-    skipped: Option<String>,
-}
-
-impl ConvSampler {
-    fn new(how: &str, programs: &[&str]) -> ConvSampler {
-        ConvSampler {
-            how: how.to_string(),
-            ms: Vec::new(),
-            payloads: Vec::new(),
-            errors: Vec::new(),
-            skipped: conventional::missing(programs),
-        }
-    }
-
-    fn record(&mut self, run: anyhow::Result<(Duration, Option<u64>)>) {
-        match run {
-            Ok((elapsed, payload)) => {
-                self.ms.push(ms(elapsed));
-                self.payloads.extend(payload);
-            }
-            Err(e) => self.errors.push(format!("{e:#}")),
-        }
-    }
-
-    fn finish(self) -> report::Conventional {
-        report::Conventional {
-            how: self.how,
-            stats: Stats::of(&self.ms),
-            samples_ms: self.ms,
-            payload_bytes: report::median_u64(&self.payloads),
-            errors: self.errors,
-            skipped: self.skipped,
-        }
-    }
-}
-
-/// An argv of owned strings.
-fn argv(words: &[&str]) -> Vec<String> {
-    words.iter().map(|w| w.to_string()).collect()
-}
-
-/// Runs a program that writes an image file, then reads the file (an agent needs its bytes).
-async fn timed_file(
-    runner: &Runner,
-    argv: &[&str],
-    file: &Path,
-) -> anyhow::Result<(Duration, Option<u64>)> {
-    let started = Instant::now();
-    runner.run(argv, None, false).await?;
-    let bytes = std::fs::read(file).with_context(|| format!("{} wrote no file", argv[0]))?;
-    Ok((started.elapsed(), Some(bytes.len() as u64)))
-}
-
-/// The progress line on stderr: rewritten in place on a terminal, one line per step otherwise
-/// (logs of a test run stay readable).
-struct Progress {
-    step: usize,
-    total: usize,
-    tty: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Progress {
-        Progress {
-            step: 0,
-            total,
-            tty: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn step(&mut self, label: &str) {
-        self.step += 1;
-        self.total = self.total.max(self.step);
-        let mut err = std::io::stderr().lock();
-        if self.tty {
-            let _ = write!(err, "\r\x1b[K[{}/{}] {label} ...", self.step, self.total);
-        } else {
-            let _ = writeln!(err, "[{}/{}] {label}", self.step, self.total);
-        }
-        let _ = err.flush();
-    }
-
-    fn note(&self, note: &str) {
-        let mut err = std::io::stderr().lock();
-        if self.tty {
-            let _ = write!(err, "\r\x1b[K");
-        }
-        let _ = writeln!(err, "bench: {note}");
-    }
-
-    fn finish(&self) {
-        if self.tty {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[K");
-            let _ = err.flush();
-        }
-    }
 }
 
 #[cfg(test)]
