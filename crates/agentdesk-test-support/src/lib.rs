@@ -250,6 +250,30 @@ pub fn poll_until<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> O
     }
 }
 
+/// The async sibling of [`poll_until`]: calls `check` every `every` until it gives `Ok`; after
+/// `timeout`, panics naming `what` and the last `Err`, i.e. what was seen instead.
+pub async fn eventually<T, Fut>(
+    timeout: Duration,
+    every: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Fut,
+) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}; saw {seen}"
+            ),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// A child process (an X client a test started) killed and reaped when dropped, so a failing
 /// test leaves nothing running.
 #[derive(Debug)]

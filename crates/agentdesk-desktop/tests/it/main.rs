@@ -4,8 +4,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use agentdesk_desktop::{
-    Button, Desktop, DesktopConfig, DesktopError, DesktopId, Format, PointerAction, Size,
-    XServerKind,
+    Button, Desktop, DesktopConfig, DesktopError, DesktopId, Format, KeyCombo, PointerAction,
+    Reaction, ScrollDirection, Size, XServerKind,
+};
+use agentdesk_test_support::eventually;
+
+const SCREEN: Size = Size {
+    width: 1024,
+    height: 768,
 };
 
 async fn desktop(dir: &tempfile::TempDir) -> Desktop {
@@ -16,10 +22,7 @@ async fn desktop_on(dir: &tempfile::TempDir, x_server: XServerKind) -> Desktop {
     let config = DesktopConfig {
         id: DesktopId("test".into()),
         x_server,
-        size: Size {
-            width: 1024,
-            height: 768,
-        },
+        size: SCREEN,
         glx: false,
         data_dir: dir.path().join("data"),
         runtime_dir: dir.path().join("run"),
@@ -44,28 +47,118 @@ fn xdotool(desktop: &Desktop, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Sends `signal` (e.g. "-9", "-STOP") to `pid`.
+fn kill(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill must run (scripts/test.sh installs procps)");
+    assert!(status.success(), "kill {signal} {pid} failed");
+}
+
+async fn click(desktop: &Desktop, x: u32, y: u32) -> Reaction {
+    let click = PointerAction::Click {
+        x,
+        y,
+        button: Button::Left,
+        count: 1,
+    };
+    desktop.pointer(click).await.unwrap()
+}
+
+async fn press(desktop: &Desktop, keys: &str) {
+    desktop
+        .press_keys(KeyCombo::parse(keys).unwrap())
+        .await
+        .unwrap();
+}
+
+/// Waits until a visible window matches `xdotool search --onlyvisible <by> <pattern>`.
+async fn window_appears(desktop: &Desktop, by: &str, pattern: &str, timeout: Duration) {
+    let what = format!("a visible window with {by} {pattern}");
+    eventually(timeout, Duration::from_millis(50), &what, || async {
+        let found = xdotool(desktop, &["search", "--onlyvisible", by, pattern]);
+        if found.is_empty() {
+            Err("none".to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
+
 /// Launches an xterm with `title` at `geometry` and waits until its window is mapped.
 async fn xterm(desktop: &Desktop, title: &str, geometry: &str) {
     desktop
         .app_launch(&format!("xterm -T {title} -geometry {geometry}"))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while xdotool(
+    window_appears(
         desktop,
-        &["search", "--onlyvisible", "--name", &format!("^{title}$")],
+        "--name",
+        &format!("^{title}$"),
+        Duration::from_secs(10),
     )
-    .is_empty()
-    {
-        assert!(Instant::now() < deadline, "xterm {title} never appeared");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    .await;
     // Let the window manager finish placing and the terminal draw its prompt.
     tokio::time::sleep(Duration::from_millis(400)).await;
 }
 
 fn focused_window_name(desktop: &Desktop) -> String {
     xdotool(desktop, &["getwindowfocus", "getwindowname"])
+}
+
+/// Waits until the focused window's name contains `part`.
+async fn focus_reaches(desktop: &Desktop, part: &str, timeout: Duration, every: Duration) {
+    let what = format!("the focus on a window named like {part:?}");
+    eventually(timeout, every, &what, || async {
+        let name = focused_window_name(desktop);
+        if name.contains(part) {
+            Ok(())
+        } else {
+            Err(format!("the focus on {name:?}"))
+        }
+    })
+    .await;
+}
+
+/// Selects everything in the focused text field, copies it with the keyboard, and waits until
+/// our clipboard reads exactly `text` — the app received every character as typed.
+async fn copied_text_is(desktop: &Desktop, text: &str) {
+    press(desktop, "ctrl+a").await;
+    press(desktop, "ctrl+c").await;
+    let what = format!("the clipboard to hold {text:?}");
+    eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        &what,
+        || async {
+            let copied = desktop.clipboard_get().await.unwrap();
+            if copied == text {
+                Ok(())
+            } else {
+                Err(format!("{copied:?}"))
+            }
+        },
+    )
+    .await;
+}
+
+/// Waits until the supervisor has replaced the X server `old_pid` with a new one.
+async fn x_server_replaced(desktop: &Desktop, old_pid: u32, timeout: Duration) {
+    eventually(
+        timeout,
+        Duration::from_millis(50),
+        "a new X server",
+        || async {
+            match desktop.x_server_pid() {
+                Some(new) if new != old_pid => Ok(()),
+                other => Err(format!("X server pid {other:?}")),
+            }
+        },
+    )
+    .await;
+    desktop.wait_ready(Duration::from_secs(5)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -75,42 +168,11 @@ async fn a_click_focuses_the_clicked_window() {
     xterm(&desktop, "left-term", "40x10+0+0").await;
     xterm(&desktop, "right-term", "40x10+500+300").await;
     // Inside the left terminal (IceWM adds a title bar above the geometry's origin).
-    desktop
-        .pointer(PointerAction::Click {
-            x: 100,
-            y: 100,
-            button: Button::Left,
-            count: 1,
-        })
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while focused_window_name(&desktop) != "left-term" {
-        assert!(
-            Instant::now() < deadline,
-            "focus is on {:?}",
-            focused_window_name(&desktop)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    desktop
-        .pointer(PointerAction::Click {
-            x: 650,
-            y: 400,
-            button: Button::Left,
-            count: 1,
-        })
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while focused_window_name(&desktop) != "right-term" {
-        assert!(
-            Instant::now() < deadline,
-            "focus is on {:?}",
-            focused_window_name(&desktop)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    click(&desktop, 100, 100).await;
+    let every = Duration::from_millis(50);
+    focus_reaches(&desktop, "left-term", Duration::from_secs(5), every).await;
+    click(&desktop, 650, 400).await;
+    focus_reaches(&desktop, "right-term", Duration::from_secs(5), every).await;
     desktop.stop().await;
 }
 
@@ -119,40 +181,16 @@ async fn five_typed_characters_are_a_visible_change_and_nothing_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let desktop = desktop(&dir).await;
     xterm(&desktop, "typing", "80x24+0+0").await;
-    desktop
-        .pointer(PointerAction::Click {
-            x: 200,
-            y: 150,
-            button: Button::Left,
-            count: 1,
-        })
-        .await
-        .unwrap();
+    click(&desktop, 200, 150).await;
     let reaction = desktop.type_text("hello").await.unwrap();
     assert!(
         reaction.changed,
         "typing into a terminal must be seen: {reaction:?}"
     );
     // The empty desktop background: nothing reacts to a click there.
-    desktop
-        .pointer(PointerAction::Click {
-            x: 900,
-            y: 600,
-            button: Button::Left,
-            count: 1,
-        })
-        .await
-        .unwrap();
+    click(&desktop, 900, 600).await;
     let started = Instant::now();
-    let reaction = desktop
-        .pointer(PointerAction::Click {
-            x: 900,
-            y: 600,
-            button: Button::Left,
-            count: 1,
-        })
-        .await
-        .unwrap();
+    let reaction = click(&desktop, 900, 600).await;
     assert!(!reaction.changed, "{reaction:?}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -167,18 +205,9 @@ async fn a_crashed_x_server_is_restarted_and_calls_say_so_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
     let desktop = desktop(&dir).await;
     let shot = desktop.screenshot(None, Format::Png, false).await.unwrap();
-    assert_eq!(
-        shot.size,
-        Size {
-            width: 1024,
-            height: 768
-        }
-    );
+    assert_eq!(shot.size, SCREEN);
     let pid = desktop.x_server_pid().unwrap();
-    Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    kill("-9", pid);
     // Immediately after the crash: a clear "restarting" error (or, if the restart already
     // finished, a screenshot) — never a hang.
     let during = tokio::time::timeout(
@@ -192,23 +221,9 @@ async fn a_crashed_x_server_is_restarted_and_calls_say_so_meanwhile() {
         assert!(e.to_string().contains("try again"), "{e}");
     }
     // The kill is noticed asynchronously; wait for a new X server, not just "running".
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        match desktop.x_server_pid() {
-            Some(new) if new != pid => break,
-            _ => assert!(Instant::now() < deadline, "the desktop never came back"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    desktop.wait_ready(Duration::from_secs(5)).await.unwrap();
+    x_server_replaced(&desktop, pid, Duration::from_secs(15)).await;
     let shot = desktop.screenshot(None, Format::Webp, true).await.unwrap();
-    assert_eq!(
-        shot.size,
-        Size {
-            width: 1024,
-            height: 768
-        }
-    );
+    assert_eq!(shot.size, SCREEN);
     desktop.stop().await;
     // Stopped means stopped: the X server is gone.
     assert!(!std::path::Path::new(&format!(
@@ -225,54 +240,21 @@ async fn unicode_typed_into_gtk_comes_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let desktop = desktop(&dir).await;
     desktop.app_launch("mousepad").await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while xdotool(
-        &desktop,
-        &["search", "--onlyvisible", "--class", "mousepad"],
-    )
-    .is_empty()
-    {
-        assert!(Instant::now() < deadline, "mousepad never appeared");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Mousepad may open a dialog or infobar first (e.g. about running as root); Escape closes
-    // a dialog and is harmless in the editor. Then wait until its window has the focus.
+    window_appears(&desktop, "--class", "mousepad", Duration::from_secs(20)).await;
+    // Mousepad may show an infobar first (e.g. about running as root); give it a moment, then
+    // wait until its window has the focus. Its title ends in "Mousepad".
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !focused_window_name(&desktop)
-        .to_lowercase()
-        .contains("mousepad")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "mousepad never got the focus: {:?}",
-            focused_window_name(&desktop)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    focus_reaches(
+        &desktop,
+        "Mousepad",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+    )
+    .await;
     let text = "Grüße – 你好世界 こんにちは αβγδε ✓ №42 ½ € Ünïcödé done\nsecond line\twith tab";
     let reaction = desktop.type_text(text).await.unwrap();
     assert!(reaction.changed, "{reaction:?}");
-    desktop
-        .press_keys(agentdesk_desktop::KeyCombo::parse("ctrl+a").unwrap())
-        .await
-        .unwrap();
-    desktop
-        .press_keys(agentdesk_desktop::KeyCombo::parse("ctrl+c").unwrap())
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let copied = desktop.clipboard_get().await.unwrap();
-        if copied == text {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "mousepad holds {copied:?}, expected {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    copied_text_is(&desktop, text).await;
     desktop.stop().await;
 }
 
@@ -283,10 +265,7 @@ async fn a_hung_x_server_is_detected_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let desktop = desktop(&dir).await;
     let pid = desktop.x_server_pid().unwrap();
-    Command::new("kill")
-        .args(["-STOP", &pid.to_string()])
-        .status()
-        .unwrap();
+    kill("-STOP", pid);
     let started = Instant::now();
     let result = tokio::time::timeout(
         Duration::from_secs(30),
@@ -301,18 +280,7 @@ async fn a_hung_x_server_is_detected_and_replaced() {
         "took {:?}",
         started.elapsed()
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match desktop.x_server_pid() {
-            Some(new) if new != pid => break,
-            _ => assert!(
-                Instant::now() < deadline,
-                "the hung X server was never replaced"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    desktop.wait_ready(Duration::from_secs(5)).await.unwrap();
+    x_server_replaced(&desktop, pid, Duration::from_secs(20)).await;
     desktop.screenshot(None, Format::Png, false).await.unwrap();
     desktop.stop().await;
     assert!(
@@ -348,19 +316,21 @@ async fn a_killed_window_manager_is_restarted() {
     let display = desktop.display().unwrap();
     let before = processes_on(&display, "icewm");
     assert_eq!(before.len(), 1, "one icewm on {display}: {before:?}");
-    Command::new("kill")
-        .args(["-9", &before[0].to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = processes_on(&display, "icewm");
-        if now.len() == 1 && now[0] != before[0] {
-            break;
-        }
-        assert!(Instant::now() < deadline, "icewm never came back: {now:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    kill("-9", before[0]);
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        "a new icewm",
+        || async {
+            let now = processes_on(&display, "icewm");
+            if now.len() == 1 && now[0] != before[0] {
+                Ok(())
+            } else {
+                Err(format!("icewm pids {now:?}"))
+            }
+        },
+    )
+    .await;
     desktop.stop().await;
     assert!(
         processes_on(&display, "icewm").is_empty(),
@@ -375,45 +345,33 @@ async fn unicode_typed_into_firefox_comes_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let desktop = desktop(&dir).await;
     desktop.app_launch("firefox-esr").await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !focused_window_name(&desktop).contains("Firefox") {
-        assert!(
-            Instant::now() < deadline,
-            "Firefox never got the focus: {:?}",
-            focused_window_name(&desktop)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let combo = |keys: &str| agentdesk_desktop::KeyCombo::parse(keys).unwrap();
+    focus_reaches(
+        &desktop,
+        "Firefox",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+    )
+    .await;
     let page = "data:text/html,<title>agentdesk-typing</title><textarea autofocus></textarea>";
     // The first-run page may still be loading; retry the address bar until our page is up.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !focused_window_name(&desktop).contains("agentdesk-typing") {
-        assert!(
-            Instant::now() < deadline,
-            "the page never loaded: {:?}",
-            focused_window_name(&desktop)
-        );
-        desktop.press_keys(combo("ctrl+l")).await.unwrap();
-        desktop.type_text(&format!("{page}\n")).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(1500),
+        "the page to load",
+        || async {
+            let name = focused_window_name(&desktop);
+            if name.contains("agentdesk-typing") {
+                return Ok(());
+            }
+            press(&desktop, "ctrl+l").await;
+            desktop.type_text(&format!("{page}\n")).await.unwrap();
+            Err(format!("the focus on {name:?}"))
+        },
+    )
+    .await;
     let text = "Grüße – 你好世界 こんにちは αβγδε ✓ №42 ½ € done";
     desktop.type_text(text).await.unwrap();
-    desktop.press_keys(combo("ctrl+a")).await.unwrap();
-    desktop.press_keys(combo("ctrl+c")).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let copied = desktop.clipboard_get().await.unwrap();
-        if copied == text {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Firefox holds {copied:?}, expected {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    copied_text_is(&desktop, text).await;
     desktop.stop().await;
 }
 
@@ -431,37 +389,25 @@ async fn a_screen_resized_from_inside_is_followed() {
         .env("DISPLAY", &display)
         .output()
         .expect("xrandr must run (scripts/test.sh installs x11-xserver-utils)");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while desktop.screen_size()
-        != (Size {
-            width: 800,
-            height: 600,
-        })
-    {
-        assert!(
-            Instant::now() < deadline,
-            "size is still {}",
-            desktop.screen_size()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let resized = Size {
+        width: 800,
+        height: 600,
+    };
+    eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        "the new screen size",
+        || async {
+            match desktop.screen_size() {
+                size if size == resized => Ok(()),
+                size => Err(format!("size {size}")),
+            }
+        },
+    )
+    .await;
     let shot = desktop.screenshot(None, Format::Png, false).await.unwrap();
-    assert_eq!(
-        shot.size,
-        Size {
-            width: 800,
-            height: 600
-        }
-    );
-    desktop
-        .pointer(PointerAction::Click {
-            x: 700,
-            y: 500,
-            button: Button::Left,
-            count: 1,
-        })
-        .await
-        .unwrap();
+    assert_eq!(shot.size, resized);
+    click(&desktop, 700, 500).await;
     desktop.stop().await;
 }
 
@@ -497,18 +443,21 @@ async fn dragging_a_title_bar_moves_the_window() {
         })
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let after = position(&desktop);
-        if after.0 - before.0 >= 250 && after.1 - before.1 >= 150 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "window stayed near {before:?}: now {after:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("the window to move from {before:?}");
+    eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        &what,
+        || async {
+            let after = position(&desktop);
+            if after.0 - before.0 >= 250 && after.1 - before.1 >= 150 {
+                Ok(())
+            } else {
+                Err(format!("it at {after:?}"))
+            }
+        },
+    )
+    .await;
     desktop.stop().await;
 }
 
@@ -519,15 +468,7 @@ async fn scrolling_moves_a_terminal_through_its_scrollback() {
     let dir = tempfile::tempdir().unwrap();
     let desktop = desktop(&dir).await;
     xterm(&desktop, "scrolled", "80x24+0+0").await;
-    desktop
-        .pointer(PointerAction::Click {
-            x: 200,
-            y: 150,
-            button: Button::Left,
-            count: 1,
-        })
-        .await
-        .unwrap();
+    click(&desktop, 200, 150).await;
     desktop.type_text("seq 1 300\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let scroll = |direction| PointerAction::Scroll {
@@ -537,14 +478,11 @@ async fn scrolling_moves_a_terminal_through_its_scrollback() {
         amount: 3,
     };
     let down = desktop
-        .pointer(scroll(agentdesk_desktop::ScrollDirection::Down))
+        .pointer(scroll(ScrollDirection::Down))
         .await
         .unwrap();
     assert!(!down.changed, "already at the bottom: {down:?}");
-    let up = desktop
-        .pointer(scroll(agentdesk_desktop::ScrollDirection::Up))
-        .await
-        .unwrap();
+    let up = desktop.pointer(scroll(ScrollDirection::Up)).await.unwrap();
     assert!(
         up.changed,
         "scrolling up through 300 lines must show: {up:?}"
