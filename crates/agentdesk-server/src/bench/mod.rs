@@ -365,7 +365,8 @@ impl Bench {
         Ok(())
     }
 
-    /// Times `n` calls of one tool; `args(i)` gives the i-th call's arguments.
+    /// Times `n` calls of one tool (`args(i)` gives the i-th call's arguments) and records them
+    /// as one row of the report.
     async fn measure(
         &mut self,
         key: &str,
@@ -374,7 +375,7 @@ impl Bench {
         warm_up: bool,
         mut args: impl FnMut(usize) -> Value,
         ghostdesk: Option<&'static str>,
-    ) -> Row {
+    ) {
         let mut sampler = Sampler::default();
         if warm_up {
             // The first call of a kind sizes buffers; agents call the same tools again and again.
@@ -392,22 +393,21 @@ impl Bench {
                 }
             }
         }
-        sampler.row(key, operation, tool, args(0), self.n, ghostdesk)
+        let row = sampler.row(key, operation, tool, args(0), self.n, ghostdesk);
+        self.report.operations.push(row);
     }
 
     async fn screenshots(&mut self, formats: &[String]) {
         self.progress.step("screen_shot with defaults");
-        let row = self
-            .measure(
-                "screen_shot.default",
-                "screen_shot, defaults",
-                "screen_shot",
-                true,
-                |_| json!({}),
-                Some(ghostdesk::SHOT_DEFAULT),
-            )
-            .await;
-        self.report.operations.push(row);
+        self.measure(
+            "screen_shot.default",
+            "screen_shot, defaults",
+            "screen_shot",
+            true,
+            |_| json!({}),
+            Some(ghostdesk::SHOT_DEFAULT),
+        )
+        .await;
         for format in formats {
             for stabilize in [true, false] {
                 let label = if stabilize {
@@ -432,22 +432,20 @@ impl Bench {
                     }
                 );
                 let f = format.clone();
-                let row = self
-                    .measure(
-                        &key,
-                        &format!("screen_shot {format}, {label}"),
-                        "screen_shot",
-                        true,
-                        move |_| json!({"format": f, "stabilize": stabilize}),
-                        reference,
-                    )
-                    .await;
-                self.report.operations.push(row);
+                self.measure(
+                    &key,
+                    &format!("screen_shot {format}, {label}"),
+                    "screen_shot",
+                    true,
+                    move |_| json!({"format": f, "stabilize": stabilize}),
+                    reference,
+                )
+                .await;
             }
         }
         self.progress.step("screen_shot region 640×400 png");
         let (x, y, width, height) = self.layout.region();
-        let row = self
+        self
             .measure(
                 "screen_shot.region.png",
                 &format!("screen_shot region {width}×{height} png"),
@@ -457,7 +455,6 @@ impl Bench {
                 None,
             )
             .await;
-        self.report.operations.push(row);
 
         self.progress.step("conventional screenshots: scrot, cwebp");
         self.conventional_screenshots().await;
@@ -539,17 +536,15 @@ impl Bench {
         self.progress
             .step("mouse_click switching windows (+ xdotool)");
         let points = [self.layout.firefox_point(), self.layout.term_point()];
-        let row = self
-            .measure(
-                "mouse_click",
-                "mouse_click, switching windows",
-                "mouse_click",
-                false,
-                |i| json!({"x": points[i % 2].0, "y": points[i % 2].1}),
-                Some(ghostdesk::CLICK),
-            )
-            .await;
-        self.report.operations.push(row);
+        self.measure(
+            "mouse_click",
+            "mouse_click, switching windows",
+            "mouse_click",
+            false,
+            |i| json!({"x": points[i % 2].0, "y": points[i % 2].1}),
+            Some(ghostdesk::CLICK),
+        )
+        .await;
         let conventional = self
             .conventional("xdotool mousemove X Y click 1", self.n, |i| {
                 let (x, y) = points[i % 2];
@@ -569,17 +564,15 @@ impl Bench {
 
     async fn typing(&mut self) -> anyhow::Result<()> {
         self.progress.step("key_type 5 chars (+ xdotool type)");
-        let row = self
-            .measure(
-                "key_type.5",
-                "key_type 5 chars, terminal",
-                "key_type",
-                false,
-                |_| json!({"text": "hello"}),
-                Some(ghostdesk::TYPE_5),
-            )
-            .await;
-        self.report.operations.push(row);
+        self.measure(
+            "key_type.5",
+            "key_type 5 chars, terminal",
+            "key_type",
+            false,
+            |_| json!({"text": "hello"}),
+            Some(ghostdesk::TYPE_5),
+        )
+        .await;
         let conventional = self
             .conventional("xdotool type hello", self.n, |_| {
                 argv(&["xdotool", "type", "hello"])
@@ -589,17 +582,15 @@ impl Bench {
 
         // BackSpace deletes what was just typed, so every press is visible.
         self.progress.step("key_press BackSpace (+ xdotool key)");
-        let row = self
-            .measure(
-                "key_press",
-                "key_press BackSpace, terminal",
-                "key_press",
-                false,
-                |_| json!({"keys": "BackSpace"}),
-                Some(ghostdesk::KEY),
-            )
-            .await;
-        self.report.operations.push(row);
+        self.measure(
+            "key_press",
+            "key_press BackSpace, terminal",
+            "key_press",
+            false,
+            |_| json!({"keys": "BackSpace"}),
+            Some(ghostdesk::KEY),
+        )
+        .await;
         let conventional = self
             .conventional("xdotool key BackSpace", self.n, |_| {
                 argv(&["xdotool", "key", "BackSpace"])
@@ -610,17 +601,15 @@ impl Bench {
         self.call("key_press", json!({"keys": "Return"})).await?;
 
         self.progress.step("key_type 500 chars");
-        let row = self
-            .measure(
-                "key_type.500",
-                "key_type 500 chars, terminal",
-                "key_type",
-                false,
-                |i| json!({"text": long_text(i)}),
-                Some(ghostdesk::TYPE_LONG),
-            )
-            .await;
-        self.report.operations.push(row);
+        self.measure(
+            "key_type.500",
+            "key_type 500 chars, terminal",
+            "key_type",
+            false,
+            |i| json!({"text": long_text(i)}),
+            Some(ghostdesk::TYPE_LONG),
+        )
+        .await;
         // xdotool waits between keystrokes (its --delay): ~3 s a run, so only a few runs, and
         // none in a quick run.
         let (runs, n) = (if self.quick { 0 } else { 3 }, self.n);
