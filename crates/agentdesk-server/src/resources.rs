@@ -3,7 +3,6 @@
 //! clipboard's text).
 
 use agentdesk_desktop::Desktop;
-use agentdesk_proto::AppEntry;
 use rmcp::model::{ReadResourceResult, Resource, ResourceContents};
 use rmcp::ErrorData;
 
@@ -26,11 +25,7 @@ pub(crate) fn list() -> Vec<Resource> {
 pub(crate) async fn read(uri: &str, desktop: &Desktop) -> Result<ReadResourceResult, ErrorData> {
     let contents = match uri {
         APPS => {
-            let apps: Vec<AppEntry> = desktop
-                .app_list()
-                .into_iter()
-                .map(|(name, exec)| AppEntry { name, exec })
-                .collect();
+            let apps = crate::tools::app_entries(desktop);
             let json = serde_json::to_string(&apps)
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             ResourceContents::text(json, uri).with_mime_type("application/json")

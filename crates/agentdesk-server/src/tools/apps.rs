@@ -4,7 +4,7 @@
 //! body (so prompts that look for "error" still work) and also set isError, so clients and
 //! models see a failure as a failure.
 
-use agentdesk_desktop::DesktopError;
+use agentdesk_desktop::{Desktop, DesktopError};
 use agentdesk_proto::{AppEntry, AppStatus, ErrorBody, LaunchArgs, Launched, NoArgs, StatusArgs};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{json, Map, Value};
@@ -44,14 +44,18 @@ fn app_error(e: DesktopError) -> Outcome {
     }
 }
 
-pub(crate) fn app_list(args: Result<NoArgs, DesktopError>, call: &Call) -> Outcome {
-    args?;
-    let apps: Vec<AppEntry> = call
-        .desktop
+/// The desktop's apps as GhostDesk's `{name, exec}` entries (app_list and ghostdesk://apps).
+pub(crate) fn entries(desktop: &Desktop) -> Vec<AppEntry> {
+    desktop
         .app_list()
         .into_iter()
         .map(|(name, exec)| AppEntry { name, exec })
-        .collect();
+        .collect()
+}
+
+pub(crate) fn app_list(args: Result<NoArgs, DesktopError>, call: &Call) -> Outcome {
+    args?;
+    let apps = entries(&call.desktop);
     // GhostDesk: one text block per app, plus the whole list as structured content.
     let content = apps
         .iter()

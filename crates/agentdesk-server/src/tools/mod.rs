@@ -2,6 +2,8 @@
 //! group of tools. Names, arguments and result shapes are GhostDesk's.
 
 mod apps;
+
+pub(crate) use apps::entries as app_entries;
 mod clipboard;
 mod input;
 mod screen;
