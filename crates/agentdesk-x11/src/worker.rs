@@ -390,7 +390,7 @@ impl Worker {
             }
             // pump_events has flushed, and found nothing queued, just before we sleep.
             self.pump_events()?;
-            self.wait_readable(None)?;
+            self.wait_readable()?;
             let mut counter = [0u8; 8];
             let _ = rustix::io::read(&self.wake, &mut counter);
         }
@@ -482,18 +482,14 @@ impl Worker {
         Ok(())
     }
 
-    /// Blocks until the X socket (or the command eventfd) is readable, or `timeout` passes.
-    fn wait_readable(&self, timeout: Option<Duration>) -> Result<()> {
+    /// Blocks until the X socket or the command eventfd is readable.
+    fn wait_readable(&self) -> Result<()> {
         let stream = self.conn.stream().as_fd();
         let mut fds = [
             PollFd::new(&stream, PollFlags::IN),
             PollFd::new(&self.wake, PollFlags::IN),
         ];
-        let ts = timeout.map(|d| rustix::event::Timespec {
-            tv_sec: d.as_secs() as i64,
-            tv_nsec: i64::from(d.subsec_nanos()),
-        });
-        match poll(&mut fds, ts.as_ref()) {
+        match poll(&mut fds, None) {
             Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
             Err(e) => Err(Error::Request {
                 request: "(poll)",
