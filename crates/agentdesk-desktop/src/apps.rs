@@ -57,8 +57,8 @@ impl Apps {
             std::env::var_os("XDG_DATA_DIRS").as_deref(),
             Some(home),
         );
-        let path = std::env::var("PATH").unwrap_or_default();
-        let path = format!("{path}:/usr/games:/usr/local/games");
+        // The same PATH the apps will run with, so TryExec is checked where exec will look.
+        let path = crate::supervisor::desktop_path();
         let path_dirs = Catalog::path_dirs_from_env(Some(std::ffi::OsStr::new(&path)));
         Catalog::load(&data_dirs, &path_dirs)
     }

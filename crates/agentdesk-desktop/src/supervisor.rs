@@ -26,20 +26,23 @@ struct Running {
     display: u32,
 }
 
+/// The PATH of processes on the desktop: ours, plus the games directories Debian's games (and
+/// their .desktop files) use.
+pub(crate) fn desktop_path() -> String {
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    format!("{path}:/usr/games:/usr/local/games")
+}
+
 /// Environment every process on the desktop gets. Deliberately small: nothing of agentdesk's
 /// own environment leaks into the desktop beyond what apps need to run.
 fn base_env(config: &DesktopConfig, display: u32) -> Vec<(String, String)> {
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
     let mut env = vec![
         ("DISPLAY".to_string(), format!(":{display}")),
         (
             "HOME".to_string(),
             config.data_dir.join("home").display().to_string(),
         ),
-        (
-            "PATH".to_string(),
-            format!("{path}:/usr/games:/usr/local/games"),
-        ),
+        ("PATH".to_string(), desktop_path()),
         (
             "XDG_RUNTIME_DIR".to_string(),
             config.runtime_dir.display().to_string(),
