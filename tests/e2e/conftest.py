@@ -59,7 +59,7 @@ DESKTOP_PROCESSES = {"Xvnc", "icewm", "dbus-daemon"}
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-READY_LINE = re.compile(r"^agentdesk: serving MCP at (http://\S+/mcp)\s*$", re.MULTILINE)
+READY_LINE = re.compile(r"^agentdesk: serving MCP at (https?://\S+/mcp)\s*$", re.MULTILINE)
 
 
 # ----------------------------------------------------------------------------- /proc
@@ -216,21 +216,25 @@ def wait_for_desktop_processes(pid: int, timeout: float) -> list[Proc]:
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One `agentdesk serve` for the whole session, on a port the OS picks (--listen :0, so no
-    race with other programs), with a private data directory."""
+@contextlib.contextmanager
+def running_server(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`agentdesk serve` on a port the OS picks (--listen 127.0.0.1:0 unless `args` name
+    another), with a private data directory under `root` and `args` added; stopped afterwards,
+    checking that it stops cleanly and leaves no process behind."""
     binary = agentdesk_bin()
-    root = tmp_path_factory.mktemp("agentdesk")
+    root.mkdir(parents=True, exist_ok=True)
     data_dir = root / "data"
     log = root / "server.log"
+    listen = [] if "--listen" in args else ["--listen", "127.0.0.1:0"]
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            [binary, "serve", *listen, "--data-dir", str(data_dir), *args],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=log_file,
-            env={**os.environ, "NO_COLOR": "1"},
+            env={**os.environ, "NO_COLOR": "1", **(env or {})},
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -249,7 +253,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             else:
                 time.sleep(0.05)
         base = url.removesuffix("/mcp")
-        host, port = base.removeprefix("http://").rsplit(":", 1)
+        host, port = base.split("://", 1)[1].rsplit(":", 1)
         srv = Server(
             url=url,
             base=base,
@@ -275,21 +279,44 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert not problems, "\n".join(problems) + "\n--- server log ---\n" + srv.log_tail()
 
 
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One `agentdesk serve` for the whole session, in the default posture (loopback, no
+    token). Its rate limit is raised: the suite calls tools far faster than an agent does, and
+    the limit itself is tested on a server of its own (test_security.py)."""
+    root = tmp_path_factory.mktemp("agentdesk")
+    with running_server(root, "--rate-limit", "1000") as srv:
+        yield srv
+
+
+def audit_lines(srv: Server) -> list[dict[str, Any]]:
+    """The default desktop's audit log, parsed."""
+    path = srv.data_dir / "desktops" / "default" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 # ----------------------------------------------------------------------------- clients
 
 
 @contextlib.asynccontextmanager
 async def connect(
-    url: str, *, mode: str = "auto", headers: dict[str, str] | None = None
+    url: str,
+    *,
+    mode: str = "auto",
+    headers: dict[str, str] | None = None,
+    verify: Any = True,
 ) -> AsyncIterator[Client]:
     """An SDK client over Streamable HTTP; `mode` is Client's: "legacy" or "auto". Checks that
-    the expected protocol version was negotiated.
+    the expected protocol version was negotiated. `verify` is httpx's (an SSLContext for a
+    test certificate).
 
     Clients are opened inside tests, not in async fixtures: pytest-asyncio runs a fixture's
     setup and teardown in different tasks, which anyio's cancel scopes do not allow."""
     timeout = httpx2.Timeout(30.0, read=60.0)
     try:
-        async with httpx2.AsyncClient(headers=headers or {}, timeout=timeout) as http:
+        async with httpx2.AsyncClient(
+            headers=headers or {}, timeout=timeout, verify=verify
+        ) as http:
             transport = streamable_http_client(url, http_client=http)
             async with Client(transport, mode=mode, read_timeout_seconds=60.0) as client:
                 assert client.protocol_version == MODES[mode]

@@ -52,6 +52,8 @@ impl App {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     apps: Vec<App>,
+    /// Executables removed by [`Catalog::restrict`], so that a refusal can say why.
+    withheld: BTreeSet<String>,
 }
 
 impl Catalog {
@@ -112,7 +114,10 @@ impl Catalog {
     pub(crate) fn from_apps(mut apps: Vec<App>) -> Catalog {
         // Source path last, so that the order is deterministic whatever read_dir returned.
         apps.sort_by_cached_key(|a| (a.name.to_lowercase(), a.exec.clone(), a.source.clone()));
-        Catalog { apps }
+        Catalog {
+            apps,
+            withheld: BTreeSet::new(),
+        }
     }
 
     /// The data directories to scan, most important first, from the XDG base directory
@@ -165,6 +170,16 @@ impl Catalog {
     /// The distinct executables `app_launch` accepts, sorted.
     pub fn executables(&self) -> BTreeSet<&str> {
         self.apps.iter().map(|a| a.exec.as_str()).collect()
+    }
+
+    /// Records executables removed by a launch policy.
+    pub(crate) fn withhold(&mut self, execs: impl IntoIterator<Item = String>) {
+        self.withheld.extend(execs);
+    }
+
+    /// Whether `exec` was removed by the launch policy (and no allowed app has it).
+    pub(crate) fn is_withheld(&self, exec: &str) -> bool {
+        self.withheld.contains(exec)
     }
 
     /// Whether no application was found.

@@ -60,6 +60,16 @@ pub enum Error {
         allowed: String,
     },
 
+    /// The operator's launch policy withholds this application.
+    #[error(
+        "{program:?} is installed but the operator's launch policy does not allow it on this \
+         desktop (--allow-app/--deny-app); launch another application from app_list"
+    )]
+    Withheld {
+        /// The executable the agent asked for.
+        program: String,
+    },
+
     /// The catalog is empty, so nothing can be launched.
     #[error(
         "{program:?} is not an application from app_list, and app_list is empty: \

@@ -32,9 +32,11 @@ impl Catalog {
     /// The command is split with POSIX shell quoting (nothing is expanded, no shell runs). Its
     /// first word may be an app's exec (`firefox-esr`) or any path ending in it
     /// (`/usr/bin/firefox-esr`), but never a path with `..`; whatever path the agent wrote,
-    /// the program that runs is the catalog's. With no arguments the app's own `Exec` argv
-    /// runs, exactly as a menu click would (including `env VAR=x` wrappers and fixed flags);
-    /// with arguments, the catalog's program word runs with the agent's arguments.
+    /// the program that runs is the catalog's. The app's own `Exec` argv runs, exactly as a
+    /// menu click would (including `env VAR=x` wrappers and fixed flags), followed by the
+    /// agent's arguments. Appending rather than replacing matters for apps whose `Exec` runs
+    /// an interpreter on a script (`python3 /usr/share/tool/main.py`): the agent's arguments
+    /// reach the script, so `app_launch("python3 -c ...")` can never run arbitrary code.
     ///
     /// When several apps share the exec, the one with the shortest `Exec` argv is used, so a
     /// variant such as `firefox --private-window` never replaces the plain launcher.
@@ -72,13 +74,7 @@ impl Catalog {
         let app = basename(program)
             .and_then(|name| self.app_for_exec(name))
             .ok_or_else(|| self.not_an_application(program))?;
-        let argv = if args.is_empty() {
-            app.argv.clone()
-        } else {
-            std::iter::once(app.program().to_owned())
-                .chain(args.iter().cloned())
-                .collect()
-        };
+        let argv = app.argv.iter().chain(args).cloned().collect();
         Ok(LaunchPlan { argv })
     }
 
@@ -93,6 +89,11 @@ impl Catalog {
 
     /// The refusal for a program outside the catalog, listing what the agent may launch.
     fn not_an_application(&self, program: &str) -> Error {
+        if let Some(exec) = basename(program).filter(|e| self.is_withheld(e)) {
+            return Error::Withheld {
+                program: exec.to_owned(),
+            };
+        }
         let executables = self.executables();
         if executables.is_empty() {
             return Error::NoApplications {
@@ -182,15 +183,24 @@ mod tests {
             argv("firefox-esr https://example.org"),
             vec!["firefox-esr", "https://example.org"]
         );
-        // The absolute program path of the .desktop file is kept; its env wrapper is not.
+        // The whole Exec line runs, env wrapper included, then the agent's arguments.
         assert_eq!(
             argv("mousepad notes.txt"),
-            vec!["/usr/bin/mousepad", "notes.txt"]
+            vec!["env", "GDK_BACKEND=x11", "/usr/bin/mousepad", "notes.txt"]
         );
         // Quoting is POSIX, and nothing is expanded: no shell runs.
         assert_eq!(
             argv(r#"xterm -T 'my term' -e "echo \"\$HOME; rm -rf /\"""#),
             vec!["xterm", "-T", "my term", "-e", r#"echo "$HOME; rm -rf /""#]
+        );
+    }
+
+    #[test]
+    fn an_interpreter_exec_never_runs_the_agents_code() {
+        let c = Catalog::from_apps(vec![app("Tool", "python3 /usr/share/tool/main.py %F")]);
+        assert_eq!(
+            c.resolve_launch("python3 -c 'import os'").unwrap().argv,
+            vec!["python3", "/usr/share/tool/main.py", "-c", "import os"]
         );
     }
 

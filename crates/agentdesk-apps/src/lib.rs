@@ -9,6 +9,7 @@
 //! - [`parse_entry`]: pure parsing of one `.desktop` file;
 //! - [`Catalog`]: discovery along the XDG data directories;
 //! - [`Catalog::resolve_launch`]: the `app_launch` allow-list check;
+//! - [`AppPolicy`] and [`Catalog::restrict`]: the operator's own allow and deny lists;
 //! - [`BoundedLog`] and [`tail_lines`]: the size-capped stdout/stderr log of a launched app.
 
 mod catalog;
@@ -16,9 +17,11 @@ mod entry;
 mod error;
 mod launch;
 mod log;
+mod policy;
 
 pub use catalog::{App, Catalog};
 pub use entry::{parse_entry, DesktopEntry};
 pub use error::Error;
 pub use launch::{LaunchPlan, MAX_COMMAND_BYTES};
 pub use log::{tail_lines, BoundedLog};
+pub use policy::AppPolicy;

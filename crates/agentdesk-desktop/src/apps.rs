@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentdesk_apps::{BoundedLog, Catalog};
+use agentdesk_apps::{AppPolicy, BoundedLog, Catalog};
 use agentdesk_display::{spawn, Child, Output};
 use anyhow::Context as _;
 use tokio::io::AsyncReadExt;
@@ -32,11 +32,12 @@ struct Launched {
 #[derive(Debug)]
 pub(crate) struct Apps {
     log_dir: PathBuf,
+    policy: AppPolicy,
     launched: Mutex<BTreeMap<u32, Launched>>,
 }
 
 impl Apps {
-    pub(crate) fn new(log_dir: PathBuf) -> anyhow::Result<Apps> {
+    pub(crate) fn new(log_dir: PathBuf, policy: AppPolicy) -> anyhow::Result<Apps> {
         // Logs of an earlier run describe processes that are gone, and their pids will be
         // reused: start empty.
         if log_dir.exists() {
@@ -47,11 +48,13 @@ impl Apps {
             .with_context(|| format!("error creating {}", log_dir.display()))?;
         Ok(Apps {
             log_dir,
+            policy,
             launched: Mutex::new(BTreeMap::new()),
         })
     }
 
-    fn catalog(home: &Path) -> Catalog {
+    /// What this desktop offers: the installed applications the operator's policy allows.
+    fn catalog(&self, home: &Path) -> Catalog {
         let data_dirs = Catalog::data_dirs_from_env(
             None,
             std::env::var_os("XDG_DATA_DIRS").as_deref(),
@@ -60,11 +63,11 @@ impl Apps {
         // The same PATH the apps will run with, so TryExec is checked where exec will look.
         let path = crate::supervisor::desktop_path();
         let path_dirs = Catalog::path_dirs_from_env(Some(std::ffi::OsStr::new(&path)));
-        Catalog::load(&data_dirs, &path_dirs)
+        Catalog::load(&data_dirs, &path_dirs).restrict(&self.policy)
     }
 
     pub(crate) fn list(&self, home: &Path) -> Vec<(String, String)> {
-        Self::catalog(home)
+        self.catalog(home)
             .apps()
             .iter()
             .map(|a| (a.name.clone(), a.exec.clone()))
@@ -77,7 +80,8 @@ impl Apps {
         home: &Path,
         env: &[(String, String)],
     ) -> Result<(u32, PathBuf)> {
-        let plan = Self::catalog(home)
+        let plan = self
+            .catalog(home)
             .resolve_launch(command)
             .map_err(|e| DesktopError::Failed(e.to_string()))?;
         let Some((program, args)) = plan.argv.split_first() else {

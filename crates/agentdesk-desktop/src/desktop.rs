@@ -1,7 +1,7 @@
 //! [`Desktop`]: one supervised desktop, and the operations tools perform on it. Keeping it
 //! alive is `supervisor.rs`'s job.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,8 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use agentdesk_apps::AppPolicy;
+
 use crate::apps::Apps;
 use crate::feedback::{self, Reaction};
 use crate::supervisor;
@@ -21,6 +23,13 @@ use crate::{lock, DesktopError, Result};
 /// Typing is paced for toolkits (a few ms per batch of new symbols); beyond this length the
 /// clipboard is the better tool, and one call cannot occupy the desktop for minutes.
 pub const MAX_TYPED_CHARS: usize = 10_000;
+
+/// The most text clipboard_set takes, in bytes of UTF-8: far more than any paste an agent
+/// needs, and small enough that a request cannot make the desktop hold gigabytes.
+pub const MAX_CLIPBOARD_BYTES: usize = 2 * 1024 * 1024;
+
+/// The most output lines app_status returns at once.
+pub const MAX_STATUS_LINES: i64 = 1000;
 
 /// A desktop's name, unique within a manager ("default" for the first one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +65,8 @@ pub struct DesktopConfig {
     /// How long one X command may take before the X server is presumed hung and restarted
     /// (normally [`agentdesk_x11::COMMAND_TIMEOUT`]).
     pub command_timeout: Duration,
+    /// The operator's allow and deny lists for app_list and app_launch.
+    pub app_policy: AppPolicy,
 }
 
 /// One live session: what exists between an X server start and its exit.
@@ -122,7 +133,7 @@ impl Desktop {
         restrict(&config.runtime_dir)?;
         std::fs::create_dir_all(config.data_dir.join("home"))
             .context("error creating the desktop's home")?;
-        let apps = Apps::new(config.data_dir.join("apps"))?;
+        let apps = Apps::new(config.data_dir.join("apps"), config.app_policy.clone())?;
         let (state, _) = watch::channel(State::Starting);
         let inner = Arc::new(Inner {
             config,
@@ -148,6 +159,11 @@ impl Desktop {
     /// This desktop's name.
     pub fn id(&self) -> &DesktopId {
         &self.inner.config.id
+    }
+
+    /// Its persistent directory (the session's HOME is `home/` inside; the audit log is here).
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.config.data_dir
     }
 
     /// The screen size in pixels: as configured, unless something on the desktop resized the
@@ -305,6 +321,13 @@ impl Desktop {
 
     /// Puts text on the clipboard; it stays there until something else is copied.
     pub async fn clipboard_set(&self, text: String) -> Result<()> {
+        if text.len() > MAX_CLIPBOARD_BYTES {
+            return Err(DesktopError::BadRequest(format!(
+                "clipboard_set takes at most {MAX_CLIPBOARD_BYTES} bytes of text (got {}); \
+                 split the text and paste it in parts",
+                text.len()
+            )));
+        }
         Ok(self.session()?.x.clipboard_set(text).await?)
     }
 
@@ -325,8 +348,14 @@ impl Desktop {
     }
 
     /// Whether a launched app runs, and its newest output lines: (pid, running, log file, tail).
-    pub fn app_status(&self, pid: i64, lines: usize) -> Result<(u32, bool, PathBuf, String)> {
-        self.inner.apps.status(pid, lines)
+    pub fn app_status(&self, pid: i64, lines: i64) -> Result<(u32, bool, PathBuf, String)> {
+        if !(0..=MAX_STATUS_LINES).contains(&lines) {
+            return Err(DesktopError::BadRequest(format!(
+                "app_status lines must be 0 to {MAX_STATUS_LINES} (got {lines}); the log file \
+                 named in the result holds the rest"
+            )));
+        }
+        self.inner.apps.status(pid, lines as usize)
     }
 
     fn home(&self) -> PathBuf {

@@ -13,7 +13,10 @@ mod feedback;
 mod manager;
 mod supervisor;
 
-pub use desktop::{Desktop, DesktopConfig, DesktopId, Shot, MAX_TYPED_CHARS};
+pub use agentdesk_apps::AppPolicy;
+pub use desktop::{
+    Desktop, DesktopConfig, DesktopId, Shot, MAX_CLIPBOARD_BYTES, MAX_STATUS_LINES, MAX_TYPED_CHARS,
+};
 pub use error::{DesktopError, Result};
 pub use feedback::Reaction;
 pub use manager::DesktopManager;

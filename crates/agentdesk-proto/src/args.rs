@@ -164,6 +164,10 @@ fn three() -> i64 {
 pub struct TextArgs {
     /// The text. Any Unicode; "\n" is Enter and "\t" is Tab.
     pub text: String,
+    /// true for a password or other secret: the text is kept out of every log line, the audit
+    /// log and the result.
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub secret: bool,
 }
 
 /// `key_press` arguments.
@@ -191,7 +195,7 @@ pub struct StatusArgs {
     /// A pid returned by app_launch.
     #[serde(deserialize_with = "lenient::int")]
     pub pid: i64,
-    /// How many of the newest output lines to return (default 50).
+    /// How many of the newest output lines to return, 0 to 1000 (default 50).
     #[serde(default = "fifty", deserialize_with = "lenient::int")]
     #[schemars(default = "fifty")]
     pub lines: i64,

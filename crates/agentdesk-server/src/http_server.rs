@@ -1,4 +1,5 @@
-//! The HTTP listener: `/mcp` (Streamable HTTP, both protocol eras) and `/healthz`.
+//! The HTTP listener: `/mcp` (Streamable HTTP, both protocol eras) and `/healthz`, over plain
+//! TCP or TLS, behind the [gate](crate::guard) (tokens, body size, rate limit).
 //!
 //! rmcp settings that matter (reference/mcp.md §0, §2.3): no legacy sessions (a session idle for
 //! 5 minutes expires and many clients do not recover) and JSON responses (the official Python
@@ -8,18 +9,27 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use agentdesk_desktop::{DesktopManager, ModelSpace};
+use agentdesk_desktop::DesktopManager;
+use agentdesk_security::{Posture, PostureRequest, RateLimit};
 use anyhow::Context as _;
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-use crate::mcp::AgentDesk;
+use crate::auth::{Identity, Tokens};
+use crate::guard::{self, Guard};
+use crate::mcp::{AgentDesk, ServiceConfig, Transport};
+use crate::tls::{self, TlsFiles, TlsListener};
+
+/// The largest request body accepted by default: a maximal clipboard_set (2 MiB of text) with
+/// room for JSON escaping, and far below what would strain memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// How to serve HTTP.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HttpConfig {
     /// Where to listen (default 127.0.0.1:3000).
     pub listen: SocketAddr,
@@ -27,25 +37,85 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// Extra Host names accepted (loopback names are always accepted).
     pub allowed_hosts: Vec<String>,
-    /// The model space for requests that name none.
-    pub default_space: ModelSpace,
+    /// Certificate and key for HTTPS.
+    pub tls: Option<TlsFiles>,
+    /// Plain HTTP on a non-loopback address is intended (a TLS proxy is in front).
+    pub insecure_http: bool,
+    /// The bearer tokens; when any is configured, every request needs one.
+    pub tokens: Tokens,
+    /// Tool calls per token; `None` for no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// The largest request body.
+    pub max_body_bytes: usize,
+    /// What every MCP request is served with.
+    pub service: ServiceConfig,
 }
 
-/// Serves until `shutdown` is cancelled. `ready` receives the bound address (useful with port 0).
+impl HttpConfig {
+    /// Refuses a posture agentdesk does not serve (a non-loopback listener without a token, or
+    /// without TLS and the explicit opt-in) and reads the certificate, so that the binary can
+    /// fail before it starts a desktop. Returns the posture and the TLS configuration.
+    pub fn check(&self) -> anyhow::Result<(Posture, Option<Arc<rustls::ServerConfig>>)> {
+        let posture = PostureRequest {
+            listen: self.listen,
+            has_tokens: self.tokens.configured(),
+            tls: self.tls.is_some(),
+            insecure_http: self.insecure_http,
+        }
+        .decide()?;
+        let tls = self.tls.as_ref().map(tls::server_config).transpose()?;
+        Ok((posture, tls))
+    }
+}
+
+/// Checks the posture, then serves until `shutdown` is cancelled. `ready` receives the bound
+/// address (useful with port 0) and the scheme (`http` or `https`).
 pub async fn serve_http(
     manager: Arc<DesktopManager>,
     config: HttpConfig,
     shutdown: CancellationToken,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(SocketAddr, &str),
 ) -> anyhow::Result<()> {
+    let (posture, tls) = config.check()?;
+    if let Some(warning) = &posture.warning {
+        tracing::warn!("{warning}");
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("error listening on {}; is another agentdesk running? (--listen changes the address)", config.listen))?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let app = router(manager, config, addr, scheme, shutdown.child_token());
+    tracing::info!(
+        tokens = posture.require_token,
+        "serving MCP at {scheme}://{addr}/mcp"
+    );
+    ready(addr, scheme);
+    let shutdown = async move { shutdown.cancelled().await };
+    let service = app.into_make_service_with_connect_info::<guard::Peer>();
+    match tls {
+        Some(tls) => axum::serve(TlsListener::new(listener, tls)?, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTPS server failed"),
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server failed"),
+    }
+}
+
+fn router(
+    manager: Arc<DesktopManager>,
+    config: HttpConfig,
+    addr: SocketAddr,
+    scheme: &str,
+    cancel: CancellationToken,
+) -> Router {
     let port = addr.port();
     let mut origins: Vec<String> = ["127.0.0.1", "localhost", "[::1]"]
         .iter()
-        .map(|h| format!("http://{h}:{port}"))
+        .map(|h| format!("{scheme}://{h}:{port}"))
         .collect();
     origins.extend(config.allowed_origins.iter().cloned());
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
@@ -61,36 +131,53 @@ pub async fn serve_http(
         .with_json_response(true)
         .with_allowed_origins(origins)
         .with_allowed_hosts(hosts)
-        .with_cancellation_token(shutdown.child_token());
+        .with_cancellation_token(cancel);
     let service_manager = manager.clone();
-    let default_space = config.default_space;
+    let service = config.service.clone();
     let mcp = StreamableHttpService::new(
-        move || Ok(AgentDesk::new(service_manager.clone(), default_space)),
+        move || {
+            Ok(AgentDesk::new(
+                service_manager.clone(),
+                service.clone(),
+                Transport::Http,
+            ))
+        },
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
-    let health_manager = manager.clone();
-    let app = Router::new().nest_service("/mcp", mcp).route(
-        "/healthz",
-        get(move || {
-            let manager = health_manager.clone();
-            async move {
-                let desktop = manager.default_desktop();
-                let display = desktop.as_ref().and_then(|d| d.display());
-                // The display lets local tools (and `agentdesk bench`'s conventional
-                // comparison) reach the same X server; it is only served on our listener.
-                Json(serde_json::json!({
-                    "status": "ok",
-                    "desktop": if display.is_some() { "running" } else { "not ready" },
-                    "display": display,
-                }))
-            }
-        }),
-    );
-    tracing::info!("serving MCP at http://{addr}/mcp");
-    ready(addr);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .context("HTTP server failed")
+    let guard = Arc::new(Guard::new(
+        config.tokens,
+        config.rate_limit,
+        config.max_body_bytes,
+        config.service.audit.clone(),
+        manager,
+    ));
+    Router::new()
+        .nest_service("/mcp", mcp)
+        .route_layer(axum::middleware::from_fn_with_state(
+            guard.clone(),
+            guard::gate,
+        ))
+        .route("/healthz", get(health))
+        .with_state(guard)
+}
+
+/// Liveness, open to all (monitors carry no token); the display is shown only to callers who
+/// could use the desktop anyway.
+async fn health(
+    State(guard): State<Arc<Guard>>,
+    headers: http::HeaderMap,
+) -> Json<serde_json::Value> {
+    let desktop = guard.manager.default_desktop();
+    let display = desktop.as_ref().and_then(|d| d.display());
+    let mut body = serde_json::json!({
+        "status": "ok",
+        "desktop": if display.is_some() { "running" } else { "not ready" },
+    });
+    if matches!(guard.identify(&headers), Identity::Known(_)) {
+        // Lets local tools (and `agentdesk bench`'s conventional comparison) reach the
+        // same X server.
+        body["display"] = serde_json::json!(display);
+    }
+    Json(body)
 }

@@ -1,19 +1,29 @@
 //! The only crate that knows HTTP, JSON-RPC and MCP.
 //!
 //! It serves a [`DesktopManager`]'s desktops as GhostDesk-compatible MCP tools over Streamable
-//! HTTP (`/mcp`, plus `/healthz`) and over stdio, using rmcp (pinned; see Cargo.toml). Tool
+//! HTTP (`/mcp`, plus `/healthz`; optionally TLS) and over stdio, using rmcp (pinned; see
+//! Cargo.toml). Every HTTP request passes the gate (`guard`: tokens, body size, rate limit);
+//! every tool call is bounded in time and written to the desktop's audit log (`audit`). Tool
 //! arguments and results are converted to and from `agentdesk-proto` types here and nowhere
 //! else. [`bench`](mod@bench) is the other side: `agentdesk bench`, an MCP client that measures a served
 //! desktop from outside.
 
+mod audit;
+mod auth;
 pub mod bench;
+mod guard;
 mod http_server;
 mod instructions;
 mod mcp;
 mod resources;
+mod tls;
 mod tools;
 
-pub use http_server::{serve_http, HttpConfig};
-pub use mcp::{serve_stdio, AgentDesk};
+pub use agentdesk_security::RateLimit;
+pub use audit::{Audit, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_MAX_BYTES};
+pub use auth::Tokens;
+pub use http_server::{serve_http, HttpConfig, DEFAULT_MAX_BODY_BYTES};
+pub use mcp::{serve_stdio, AgentDesk, ServiceConfig, Transport};
+pub use tls::TlsFiles;
 
 pub use agentdesk_desktop::{DesktopManager, ModelSpace};

@@ -4,6 +4,7 @@
 //! argument errors and result shapes are exactly what we choose (GhostDesk's), in one place.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use agentdesk_desktop::{DesktopManager, ModelSpace};
 use rmcp::model::{
@@ -16,6 +17,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
 use tracing::Instrument as _;
 
+use crate::audit::{self, Audit, Outcome};
+use crate::guard::Principal;
 use crate::instructions::INSTRUCTIONS;
 use crate::resources;
 use crate::tools::{self, Call};
@@ -25,27 +28,65 @@ pub(crate) const MODEL_SPACE_HEADER: &str = "ghostdesk-model-space";
 /// The same, as a query parameter of the MCP URL, for clients that cannot set headers.
 pub(crate) const MODEL_SPACE_QUERY: &str = "model_space";
 
+/// What every MCP request is served with, on any transport.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// The model space used when a request names none (from `--model-space`; stdio uses this).
+    pub default_space: ModelSpace,
+    /// A tool call that takes longer is abandoned with a tool error.
+    pub call_timeout: Duration,
+    /// Where tool calls are recorded.
+    pub audit: Arc<Audit>,
+}
+
+/// Which transport a service answers on (stdio callers have no token; they are the operator's
+/// own process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Streamable HTTP, behind the gate.
+    Http,
+    /// stdin/stdout.
+    Stdio,
+}
+
 /// agentdesk's MCP service. Cheap to clone; one per HTTP request in stateless mode.
 #[derive(Clone, Debug)]
 pub struct AgentDesk {
     manager: Arc<DesktopManager>,
-    /// The model space used when a request names none (from `--model-space`; stdio uses this).
-    default_space: ModelSpace,
+    config: ServiceConfig,
+    transport: Transport,
 }
 
 impl AgentDesk {
     /// A service over `manager`'s desktops.
-    pub fn new(manager: Arc<DesktopManager>, default_space: ModelSpace) -> AgentDesk {
+    pub fn new(
+        manager: Arc<DesktopManager>,
+        config: ServiceConfig,
+        transport: Transport,
+    ) -> AgentDesk {
         AgentDesk {
             manager,
-            default_space,
+            config,
+            transport,
         }
+    }
+
+    /// The caller's name for the audit log.
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Arc<str> {
+        if self.transport == Transport::Stdio {
+            return Arc::from("stdio");
+        }
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Principal>())
+            .map_or_else(|| Arc::from(crate::auth::ANONYMOUS), |p| p.0.clone())
     }
 
     /// The model space of one request: header, then query parameter, then the default.
     fn model_space(&self, context: &RequestContext<RoleServer>) -> ModelSpace {
         let Some(parts) = context.extensions.get::<http::request::Parts>() else {
-            return self.default_space;
+            return self.config.default_space;
         };
         if let Some(value) = parts
             .headers
@@ -63,7 +104,7 @@ impl AgentDesk {
                 return ModelSpace::parse(value);
             }
         }
-        self.default_space
+        self.config.default_space
     }
 }
 
@@ -130,37 +171,74 @@ impl ServerHandler for AgentDesk {
         let Some(desktop) = self.manager.default_desktop() else {
             return Ok(tools::error_text("no desktop is running".into()).into());
         };
+        let principal = self.principal(&context);
+        let args = request.arguments.unwrap_or_default();
+        let audit_args = args.clone();
         let call = Call {
-            desktop,
+            desktop: desktop.clone(),
             space: self.model_space(&context),
         };
-        let args = request.arguments.unwrap_or_default();
         let started = std::time::Instant::now();
         let span = tracing::info_span!("tool", name = %name);
-        let result = tools::call(&name, args, call).instrument(span).await;
-        let Some(result) = result else {
-            return Err(ErrorData::invalid_params(
+        let limit = self.config.call_timeout;
+        let result = tokio::time::timeout(limit, tools::call(&name, args, call))
+            .instrument(span)
+            .await;
+        let (outcome, result) = match result {
+            Ok(Some(result)) if result.is_error == Some(true) => (Outcome::Error, Some(result)),
+            Ok(Some(result)) => (Outcome::Ok, Some(result)),
+            Ok(None) => (Outcome::UnknownTool, None),
+            Err(_) => (
+                Outcome::Timeout,
+                Some(tools::error_text(format!(
+                    "{name} did not finish within {} s (the per-call limit, --call-timeout) and \
+                     was abandoned; the desktop may be busy: take a screenshot before going on",
+                    limit.as_secs_f64()
+                ))),
+            ),
+        };
+        let elapsed = started.elapsed();
+        let mut entry = audit::Entry::new(
+            &desktop.id().0,
+            &principal,
+            &name,
+            &audit_args,
+            outcome,
+            elapsed,
+        );
+        entry.error = result
+            .as_ref()
+            .filter(|r| r.is_error == Some(true))
+            .map(error_message);
+        self.config.audit.record(desktop.data_dir(), &entry);
+        // Arguments and results are agent data: never logged (typed text, clipboard, images).
+        tracing::debug!(tool = %name, ?outcome, ms = elapsed.as_millis() as u64, "tool call");
+        match result {
+            Some(result) => Ok(result.into()),
+            None => Err(ErrorData::invalid_params(
                 format!("unknown tool {name:?}; tools/list names the available tools"),
                 None,
-            ));
-        };
-        // Arguments and results are agent data: never logged (typed text, clipboard, images).
-        let outcome = if result.is_error == Some(true) {
-            "error"
-        } else {
-            "ok"
-        };
-        tracing::debug!(tool = %name, outcome, ms = started.elapsed().as_millis() as u64, "tool call");
-        Ok(result.into())
+            )),
+        }
     }
+}
+
+/// The text of a tool error, for the audit log.
+fn error_message(result: &rmcp::model::CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Serves MCP over stdin/stdout until stdin closes.
 pub async fn serve_stdio(
     manager: Arc<DesktopManager>,
-    default_space: ModelSpace,
+    config: ServiceConfig,
 ) -> anyhow::Result<()> {
-    let service = AgentDesk::new(manager, default_space)
+    let service = AgentDesk::new(manager, config, Transport::Stdio)
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| anyhow::anyhow!("error starting the stdio MCP server: {e}"))?;

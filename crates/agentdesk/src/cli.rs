@@ -16,7 +16,7 @@ pub(crate) struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
     /// Start a desktop and serve it as MCP tools (Streamable HTTP by default, or stdio).
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Measure a desktop with realistic content through MCP over HTTP, beside the conventional
     /// way (a scrot/xdotool/xclip process per action); print a table and write JSON.
     Bench(Bench),
@@ -91,6 +91,47 @@ pub(crate) struct Serve {
         value_delimiter = ','
     )]
     pub(crate) allowed_hosts: Vec<String>,
+
+    /// A file of named bearer tokens, one `name: token` per line (one per agent). Re-read when
+    /// it changes, so deleting a line revokes that agent at once. For a single token, set
+    /// AGENTDESK_AUTH_TOKEN instead (an environment variable only: command lines are visible
+    /// to every user of the machine).
+    #[arg(long, env = "AGENTDESK_TOKEN_FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+
+    /// PEM certificate chain for HTTPS (read at start; restart to renew).
+    #[arg(long, env = "AGENTDESK_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// PEM private key for HTTPS.
+    #[arg(long, env = "AGENTDESK_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+
+    /// Serve plain HTTP on a non-loopback address, for deployments behind a TLS-terminating
+    /// proxy. A token is still required.
+    #[arg(long, env = "AGENTDESK_INSECURE_HTTP")]
+    pub(crate) insecure_http: bool,
+
+    /// Tool calls per second allowed per token (bursts of twice that); 0 turns the limit off.
+    #[arg(long, env = "AGENTDESK_RATE_LIMIT", default_value_t = 20)]
+    pub(crate) rate_limit: u32,
+
+    /// Seconds a tool call may take before it is abandoned with a tool error.
+    #[arg(long, env = "AGENTDESK_CALL_TIMEOUT", default_value = "30", value_parser = parse_timeout)]
+    pub(crate) call_timeout: std::time::Duration,
+
+    /// Only these applications are listed and launchable (repeatable or comma-separated; an
+    /// executable, a desktop-file name, or an app's Name). Default: every installed app.
+    #[arg(
+        long = "allow-app",
+        env = "AGENTDESK_ALLOW_APPS",
+        value_delimiter = ','
+    )]
+    pub(crate) allow_apps: Vec<String>,
+
+    /// Never these applications, whatever --allow-app says (same forms).
+    #[arg(long = "deny-app", env = "AGENTDESK_DENY_APPS", value_delimiter = ',')]
+    pub(crate) deny_apps: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -132,6 +173,15 @@ fn parse_space(text: &str) -> Result<ModelSpace, String> {
         Ok(n) if n <= 1_000_000 => Ok(ModelSpace(Some(n))),
         _ => Err(format!(
             "expected 0 (pixels) or a positive integer up to 1000000 such as 1000, got {text:?}"
+        )),
+    }
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) if (1..=3600).contains(&secs) => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(format!(
+            "expected a number of seconds from 1 to 3600, got {text:?}"
         )),
     }
 }

@@ -7,8 +7,8 @@ mod cli;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use agentdesk_desktop::{DesktopConfig, DesktopId, DesktopManager};
-use agentdesk_server::HttpConfig;
+use agentdesk_desktop::{AppPolicy, DesktopConfig, DesktopId, DesktopManager};
+use agentdesk_server::{Audit, HttpConfig, RateLimit, ServiceConfig, TlsFiles, Tokens};
 use anyhow::Context as _;
 use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
@@ -23,14 +23,7 @@ const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    // Logs go to stderr: with --stdio, stdout carries nothing but MCP messages.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,7 +36,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            cli::Command::Serve(args) => serve(args).await,
+            cli::Command::Serve(args) => serve(*args).await,
             cli::Command::Bench(args) => bench(args).await,
         }
     });
@@ -54,6 +47,29 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to stderr: with --stdio, stdout carries nothing but MCP messages.
+///
+/// rmcp's debug and trace events print whole messages (typed text, clipboard contents,
+/// screenshots), so they are dropped whatever RUST_LOG says (docs/dev/logging.md).
+fn init_logging() {
+    use tracing_subscriber::filter::{filter_fn, FilterExt as _};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let env = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    let no_message_dumps = filter_fn(|meta| {
+        !(meta.target().starts_with("rmcp") && *meta.level() > tracing::Level::INFO)
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(env.and(no_message_dumps)),
+        )
+        .init();
 }
 
 async fn serve(args: cli::Serve) -> anyhow::Result<()> {
@@ -76,6 +92,41 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
         session_bus: true,
         background: 0x2f4f6f,
         command_timeout: agentdesk_desktop::COMMAND_TIMEOUT,
+        app_policy: AppPolicy {
+            allow: args.allow_apps.clone(),
+            deny: args.deny_apps.clone(),
+        },
+    };
+    let service = ServiceConfig {
+        default_space: args.model_space,
+        call_timeout: args.call_timeout,
+        audit: Arc::new(Audit::new(agentdesk_server::DEFAULT_AUDIT_MAX_BYTES)),
+    };
+    // Tokens and TLS are checked before the desktop starts: a refused posture fails at once.
+    let http = if args.stdio {
+        None
+    } else {
+        let tokens = Tokens::configure(
+            std::env::var("AGENTDESK_AUTH_TOKEN").ok(),
+            args.token_file.clone(),
+        )?;
+        let http = HttpConfig {
+            listen: args.listen,
+            allowed_origins: args.allowed_origins.clone(),
+            allowed_hosts: args.allowed_hosts.clone(),
+            tls: args
+                .tls_cert
+                .clone()
+                .zip(args.tls_key.clone())
+                .map(|(cert, key)| TlsFiles { cert, key }),
+            insecure_http: args.insecure_http,
+            tokens,
+            rate_limit: (args.rate_limit > 0).then(|| RateLimit::per_second(args.rate_limit)),
+            max_body_bytes: agentdesk_server::DEFAULT_MAX_BODY_BYTES,
+            service: service.clone(),
+        };
+        http.check()?;
+        Some(http)
     };
     let started = std::time::Instant::now();
     let manager = Arc::new(
@@ -100,23 +151,20 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
         std::process::exit(130);
     });
 
-    let served = if args.stdio {
-        tokio::select! {
-            served = agentdesk_server::serve_stdio(manager.clone(), args.model_space) => served,
-            () = shutdown.cancelled() => Ok(()),
+    let served = match http {
+        None => {
+            tokio::select! {
+                served = agentdesk_server::serve_stdio(manager.clone(), service) => served,
+                () = shutdown.cancelled() => Ok(()),
+            }
         }
-    } else {
-        let http = HttpConfig {
-            listen: args.listen,
-            allowed_origins: args.allowed_origins.clone(),
-            allowed_hosts: args.allowed_hosts.clone(),
-            default_space: args.model_space,
-        };
-        agentdesk_server::serve_http(manager.clone(), http, shutdown.clone(), |addr| {
-            // One line on stderr that scripts and people can wait for.
-            eprintln!("agentdesk: serving MCP at http://{addr}/mcp");
-        })
-        .await
+        Some(http) => {
+            agentdesk_server::serve_http(manager.clone(), http, shutdown.clone(), |addr, scheme| {
+                // One line on stderr that scripts and people can wait for.
+                eprintln!("agentdesk: serving MCP at {scheme}://{addr}/mcp");
+            })
+            .await
+        }
     };
     if tokio::time::timeout(SHUTDOWN_LIMIT, manager.shutdown())
         .await

@@ -31,6 +31,7 @@ async fn desktop_on(dir: &tempfile::TempDir, x_server: XServerKind) -> Desktop {
         background: 0x203040,
         // Short, so the hung-server test finds out quickly.
         command_timeout: Duration::from_secs(5),
+        app_policy: Default::default(),
     };
     Desktop::start(config)
         .await

@@ -68,8 +68,18 @@ impl UnderTest {
             .arg(data_dir)
             .args(["--screen", &format!("{}x{}", screen.width, screen.height)])
             .args(["--model-space", "0"])
-            // The command line wins over the environment, except for a mode switch.
+            // The benchmark measures the server, not the limiter: 4 clients exceed any sane
+            // per-token rate on purpose.
+            .args(["--rate-limit", "0"])
+            // The command line wins over the environment, except for a mode switch and the
+            // operator's own security settings, which would lock the benchmark's client out.
             .env_remove("AGENTDESK_STDIO")
+            .env_remove("AGENTDESK_AUTH_TOKEN")
+            .env_remove("AGENTDESK_TOKEN_FILE")
+            .env_remove("AGENTDESK_TLS_CERT")
+            .env_remove("AGENTDESK_TLS_KEY")
+            .env_remove("AGENTDESK_ALLOW_APPS")
+            .env_remove("AGENTDESK_DENY_APPS")
             // Plain log lines, readable when quoted in an error.
             .env("NO_COLOR", "1")
             .stdin(Output::null())

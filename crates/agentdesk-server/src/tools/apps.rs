@@ -80,8 +80,7 @@ pub(crate) async fn app_launch(args: Result<LaunchArgs, DesktopError>, call: &Ca
 
 pub(crate) fn app_status(args: Result<StatusArgs, DesktopError>, call: &Call) -> Outcome {
     let args = args?;
-    let lines = args.lines.clamp(0, 10_000) as usize;
-    match call.desktop.app_status(args.pid, lines) {
+    match call.desktop.app_status(args.pid, args.lines) {
         Ok((pid, running, log, tail)) => Ok(json_text(&AppStatus {
             pid,
             running,

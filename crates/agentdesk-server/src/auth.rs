@@ -1,0 +1,249 @@
+//! Who is calling: bearer tokens from `AGENTDESK_AUTH_TOKEN` or a token file, checked on every
+//! request of every surface except `/healthz`.
+//!
+//! A token file is re-read when it changes (its size, mtime, ctime or inode differ), so an
+//! operator revokes one agent by deleting its line, without a restart and without touching the
+//! other agents. If the file becomes unreadable or invalid, every request is refused until it
+//! is fixed: failing open would let a revoked token back in.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use agentdesk_security::TokenSet;
+use anyhow::Context as _;
+
+/// The name recorded for callers on an open loopback listener (no token configured).
+pub(crate) const ANONYMOUS: &str = "anonymous";
+/// The name of the single token from `AGENTDESK_AUTH_TOKEN`.
+pub(crate) const ENV_TOKEN_NAME: &str = "default";
+
+/// Where tokens come from.
+#[derive(Debug)]
+pub enum Tokens {
+    /// No token configured.
+    None,
+    /// Fixed for the life of the process (`AGENTDESK_AUTH_TOKEN`).
+    Fixed(Arc<TokenSet>),
+    /// A token file, followed as it changes.
+    File(TokenFile),
+}
+
+/// The outcome of authenticating one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Identity {
+    /// The caller presented a valid token with this name, or none was needed ([`ANONYMOUS`]).
+    Known(Arc<str>),
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// A token that is not (or no longer) valid.
+    Invalid,
+    /// The token file is broken; nobody gets in until the operator fixes it.
+    Unavailable,
+}
+
+impl Tokens {
+    /// Tokens from the environment variable's value or the file; not both.
+    pub fn configure(env_token: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Tokens> {
+        let env_token = env_token.filter(|t| !t.is_empty());
+        match (env_token, file) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "both AGENTDESK_AUTH_TOKEN and --token-file are set; use one (the token file \
+                 can hold several named tokens)"
+            ),
+            (Some(token), None) => Ok(Tokens::Fixed(Arc::new(TokenSet::single(
+                ENV_TOKEN_NAME,
+                &token,
+                "AGENTDESK_AUTH_TOKEN",
+            )?))),
+            (None, Some(path)) => Ok(Tokens::File(TokenFile::load(path)?)),
+            (None, None) => Ok(Tokens::None),
+        }
+    }
+
+    /// Whether any token is configured (then every request needs one).
+    pub fn configured(&self) -> bool {
+        !matches!(self, Tokens::None)
+    }
+
+    /// Names the caller of a request with this `Authorization` header value.
+    pub(crate) fn identify(&self, authorization: Option<&str>) -> Identity {
+        let set = match self {
+            Tokens::None => return Identity::Known(Arc::from(ANONYMOUS)),
+            Tokens::Fixed(set) => set.clone(),
+            Tokens::File(file) => match file.current() {
+                Some(set) => set,
+                None => return Identity::Unavailable,
+            },
+        };
+        let Some(header) = authorization else {
+            return Identity::Missing;
+        };
+        match agentdesk_security::bearer_token(header).and_then(|t| set.verify(t)) {
+            Some(name) => Identity::Known(Arc::from(name)),
+            None => Identity::Invalid,
+        }
+    }
+}
+
+/// What identifies a version of the file without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    ino: u64,
+}
+
+fn stamp(path: &Path) -> std::io::Result<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path)?;
+    Ok(Stamp {
+        len: m.len(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+        ino: m.ino(),
+    })
+}
+
+/// A token file and the tokens of its latest version.
+#[derive(Debug)]
+pub struct TokenFile {
+    path: PathBuf,
+    state: Mutex<(Option<Stamp>, Option<Arc<TokenSet>>)>,
+}
+
+impl TokenFile {
+    /// Reads the file; at start-up a problem is an error naming the line.
+    fn load(path: PathBuf) -> anyhow::Result<TokenFile> {
+        let stamp = stamp(&path).with_context(|| format!("error reading {}", path.display()))?;
+        let set = read(&path).with_context(|| format!("token file {}", path.display()))?;
+        warn_if_readable_by_others(&path);
+        if set.is_empty() {
+            anyhow::bail!(
+                "token file {} has no tokens; add a line `name: token` per agent",
+                path.display()
+            );
+        }
+        Ok(TokenFile {
+            path,
+            state: Mutex::new((Some(stamp), Some(Arc::new(set)))),
+        })
+    }
+
+    /// The current tokens, re-reading the file if it changed; `None` while it is broken.
+    fn current(&self) -> Option<Arc<TokenSet>> {
+        let now = stamp(&self.path).ok();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if now.is_some() && state.0 == now {
+            return state.1.clone();
+        }
+        let tokens = match (&now, read(&self.path)) {
+            (Some(_), Ok(set)) => {
+                tracing::info!(path = %self.path.display(), tokens = set.len(), "token file reloaded");
+                Some(Arc::new(set))
+            }
+            (_, Err(e)) => {
+                tracing::error!(path = %self.path.display(), "token file unusable, refusing every request until it is fixed: {e:#}");
+                None
+            }
+            (None, Ok(_)) => None,
+        };
+        *state = (now, tokens.clone());
+        tokens
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<TokenSet> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(TokenSet::parse(&text)?)
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "token file is readable by other users; chmod 600 it");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn bearer(t: &str) -> String {
+        format!("Bearer {t}")
+    }
+
+    #[test]
+    fn no_tokens_means_anonymous() {
+        let tokens = Tokens::configure(None, None).unwrap();
+        assert!(!tokens.configured());
+        assert_eq!(tokens.identify(None), Identity::Known(ANONYMOUS.into()));
+    }
+
+    #[test]
+    fn the_env_token_is_required() {
+        let tokens = Tokens::configure(Some(A.into()), None).unwrap();
+        assert_eq!(
+            tokens.identify(Some(&bearer(A))),
+            Identity::Known(ENV_TOKEN_NAME.into())
+        );
+        assert_eq!(tokens.identify(None), Identity::Missing);
+        assert_eq!(tokens.identify(Some(&bearer(B))), Identity::Invalid);
+        assert_eq!(tokens.identify(Some(A)), Identity::Invalid);
+        assert!(Tokens::configure(Some("short".into()), None).is_err());
+    }
+
+    #[test]
+    fn a_token_file_follows_revocation_and_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, format!("alice: {A}\nbob: {B}\n")).unwrap();
+        assert!(Tokens::configure(Some(A.into()), Some(path.clone())).is_err());
+        let tokens = Tokens::configure(None, Some(path.clone())).unwrap();
+        assert_eq!(
+            tokens.identify(Some(&bearer(B))),
+            Identity::Known("bob".into())
+        );
+        // Revoke bob (the file is rewritten: a new inode even within one mtime tick).
+        let tmp = dir.path().join("tokens.new");
+        std::fs::write(&tmp, format!("alice: {A}\n")).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        assert_eq!(tokens.identify(Some(&bearer(B))), Identity::Invalid);
+        assert_eq!(
+            tokens.identify(Some(&bearer(A))),
+            Identity::Known("alice".into())
+        );
+        // A broken file lets nobody in, then recovers.
+        std::fs::write(&path, "alice no colon\n").unwrap();
+        assert_eq!(tokens.identify(Some(&bearer(A))), Identity::Unavailable);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(tokens.identify(Some(&bearer(A))), Identity::Unavailable);
+        std::fs::write(&path, format!("alice: {A}\n")).unwrap();
+        assert_eq!(
+            tokens.identify(Some(&bearer(A))),
+            Identity::Known("alice".into())
+        );
+    }
+
+    #[test]
+    fn start_up_problems_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        let missing = Tokens::configure(None, Some(path.clone())).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("error reading"),
+            "{missing:#}"
+        );
+        std::fs::write(&path, "# nobody yet\n").unwrap();
+        let empty = Tokens::configure(None, Some(path.clone())).unwrap_err();
+        assert!(format!("{empty:#}").contains("has no tokens"), "{empty:#}");
+        std::fs::write(&path, "x: short\n").unwrap();
+        let weak = Tokens::configure(None, Some(path)).unwrap_err();
+        assert!(format!("{weak:#}").contains("line 1"), "{weak:#}");
+    }
+}

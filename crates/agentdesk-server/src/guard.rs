@@ -1,0 +1,281 @@
+//! The gate every request passes before it reaches MCP (and every surface added later):
+//! no tokens in URLs, a valid bearer token when tokens are configured, a bounded body, and
+//! the per-token rate limit on tool calls.
+//!
+//! Answers follow RFC 6750 for authentication (401 with `WWW-Authenticate: Bearer`; no OAuth
+//! metadata, since there is no authorization server, reference/mcp.md §1.10). Refusals of a
+//! JSON-RPC request that was read (413, 429) carry a JSON-RPC error body with the request's
+//! id, so clients that show the body show a message an agent can act on.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agentdesk_desktop::DesktopManager;
+use agentdesk_security::{RateLimit, RateLimiter};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use http::{header, HeaderValue, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::audit::{self, Audit};
+use crate::auth::{Identity, Tokens};
+
+/// Query parameters that look like credentials. Tokens in URLs end up in proxy logs, shell
+/// history and browser history, so such requests are refused rather than silently ignored.
+const TOKEN_QUERY_NAMES: &[&str] = &[
+    "token",
+    "access_token",
+    "auth",
+    "auth_token",
+    "authorization",
+    "api_key",
+    "apikey",
+    "bearer",
+];
+
+/// The remote address of a connection, plain or TLS (axum has `Connected` impls for a bare
+/// `TcpListener` only).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) SocketAddr);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// The caller of a request, as the gate identified it; handlers read it from the request's
+/// extensions (rmcp passes them on in `http::request::Parts`).
+#[derive(Debug, Clone)]
+pub(crate) struct Principal(pub(crate) Arc<str>);
+
+/// The gate's configuration and state.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    pub(crate) tokens: Tokens,
+    pub(crate) limit: Option<RateLimit>,
+    pub(crate) limiter: Mutex<Option<RateLimiter>>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) audit: Arc<Audit>,
+    pub(crate) manager: Arc<DesktopManager>,
+}
+
+impl Guard {
+    pub(crate) fn new(
+        tokens: Tokens,
+        limit: Option<RateLimit>,
+        max_body_bytes: usize,
+        audit: Arc<Audit>,
+        manager: Arc<DesktopManager>,
+    ) -> Guard {
+        Guard {
+            tokens,
+            limit,
+            limiter: Mutex::new(limit.map(RateLimiter::new)),
+            max_body_bytes,
+            audit,
+            manager,
+        }
+    }
+
+    /// The caller's identity from a request's headers.
+    pub(crate) fn identify(&self, headers: &http::HeaderMap) -> Identity {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
+        self.tokens.identify(authorization)
+    }
+}
+
+/// The parts of a JSON-RPC message the gate needs; everything else is rmcp's business.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    params: Option<ProbeParams>,
+}
+
+#[derive(Deserialize)]
+struct ProbeParams {
+    #[serde(default)]
+    name: Option<Value>,
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    (status, axum::Json(body)).into_response()
+}
+
+fn unauthorized(error: Option<&str>) -> Response {
+    let (challenge, message) = match error {
+        None => (
+            "Bearer realm=\"agentdesk\"".to_string(),
+            "this agentdesk requires a token: send the header Authorization: Bearer <token>",
+        ),
+        Some(description) => (
+            format!("Bearer realm=\"agentdesk\", error=\"invalid_token\", error_description=\"{description}\""),
+            "the bearer token is not valid (wrong or revoked); ask the operator for a current one",
+        ),
+    };
+    let mut response = text(StatusCode::UNAUTHORIZED, message);
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// The middleware (axum `from_fn_with_state`).
+pub(crate) async fn gate(
+    State(guard): State<Arc<Guard>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(query) = request.uri().query() {
+        let has_token = query.split('&').any(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            TOKEN_QUERY_NAMES
+                .iter()
+                .any(|t| name.eq_ignore_ascii_case(t))
+        });
+        if has_token {
+            tracing::warn!(%peer, "refused a request with a credential in its URL");
+            return text(
+                StatusCode::BAD_REQUEST,
+                "tokens are never accepted in URLs (they end up in logs and histories); send the \
+                 header Authorization: Bearer <token> and remove the token from the URL",
+            );
+        }
+    }
+    let principal = match guard.identify(request.headers()) {
+        Identity::Known(name) => name,
+        Identity::Missing => {
+            tracing::info!(%peer, "refused a request without a token");
+            return unauthorized(None);
+        }
+        Identity::Invalid => {
+            tracing::warn!(%peer, "refused a request with an invalid or revoked token");
+            return unauthorized(Some("unknown or revoked token"));
+        }
+        Identity::Unavailable => {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server's token file is missing or invalid, so no token can be checked; the \
+                 operator must fix it (the server log names the problem)",
+            );
+        }
+    };
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(Principal(principal.clone()));
+    if parts.method != http::Method::POST {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, guard.max_body_bytes).await else {
+        let mib = guard.max_body_bytes / (1024 * 1024);
+        return jsonrpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Value::Null,
+            -32600,
+            &format!(
+                "request body over the {mib} MiB limit; send less (key_type takes at most {} \
+                 characters, clipboard_set {} bytes)",
+                agentdesk_desktop::MAX_TYPED_CHARS,
+                agentdesk_desktop::MAX_CLIPBOARD_BYTES
+            ),
+        );
+    };
+    if let Some(refusal) = rate_limit(&guard, &principal, &bytes) {
+        return refusal;
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// `Some(429)` if `body` is a tool call over the caller's rate.
+fn rate_limit(guard: &Guard, principal: &str, body: &[u8]) -> Option<Response> {
+    let limit = guard.limit?;
+    let probe: Probe = serde_json::from_slice(body).ok()?;
+    if probe.method.as_deref() != Some("tools/call") {
+        return None;
+    }
+    let wait = {
+        let mut limiter = guard.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        limiter.as_mut()?.check(principal, Instant::now()).err()?
+    };
+    tracing::info!(token = principal, "tool call over the rate limit refused");
+    let (tool, arguments) = match probe.params {
+        Some(p) => (p.name, p.arguments),
+        None => (None, None),
+    };
+    let tool = tool.as_ref().and_then(Value::as_str).unwrap_or("");
+    let arguments = match arguments {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    if let Some(desktop) = guard.manager.default_desktop() {
+        let entry = audit::Entry::new(
+            &desktop.id().0,
+            principal,
+            tool,
+            &arguments,
+            audit::Outcome::RateLimited,
+            Duration::ZERO,
+        );
+        guard.audit.record(desktop.data_dir(), &entry);
+    }
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = jsonrpc_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        probe.id.unwrap_or(Value::Null),
+        -32000,
+        &format!(
+            "rate limit: at most {} tool calls per second per token, in bursts of {}; retry \
+             after {} ms",
+            limit.per_second,
+            limit.burst,
+            wait.as_millis().max(1)
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    Some(response)
+}
