@@ -10,8 +10,9 @@ RUNTIME_PACKAGES=(
   tigervnc-standalone-server xvfb icewm dbus dbus-x11 x11-utils
   xterm mousepad galculator firefox-esr fonts-dejavu-core fonts-noto-cjk
 )
-# Tests only: independent X clients to check our work against, and Python for the MCP client.
-TEST_PACKAGES=(xdotool xclip x11-xserver-utils procps python3 python3-venv ca-certificates)
+# Tests only: independent X clients to check our work against, Python for the MCP client, and
+# openssl to make the certificate of the TLS test.
+TEST_PACKAGES=(xdotool xclip x11-xserver-utils procps python3 python3-venv ca-certificates openssl)
 # `agentdesk bench`: the conventional way it compares against, a process per action (scrot and
 # cwebp per screenshot, xdotool per click, text and key, xclip per clipboard operation).
 BENCH_PACKAGES=(scrot webp xdotool xclip)

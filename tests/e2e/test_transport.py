@@ -117,6 +117,7 @@ def test_healthz(server):
     assert body["status"] == "ok"
     assert body["desktop"] == "running"
     assert body["display"].startswith(":"), body  # for local tools on the same X server
+    assert Path(body["xauthority"]).is_file(), body  # which admits only holders of its cookie
 
 
 @pytest.mark.parametrize("origin", ["{base}", "http://localhost:{port}", "http://[::1]:{port}"])

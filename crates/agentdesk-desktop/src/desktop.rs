@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     supervisor: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Reused pixel buffers: a fresh 4 MB buffer per frame cost ~8 ms in measurements.
     buffers: Mutex<Vec<Vec<u8>>>,
+    /// The X server's MIT-MAGIC-COOKIE-1: only agentdesk and the desktop's apps can connect.
+    pub(crate) cookie: [u8; 16],
 }
 
 /// An encoded screenshot.
@@ -144,6 +146,7 @@ impl Desktop {
             shutdown: CancellationToken::new(),
             supervisor: Mutex::new(None),
             buffers: Mutex::new(Vec::new()),
+            cookie: rand::random(),
         });
         let (first_tx, first_rx) = oneshot::channel();
         let span = tracing::info_span!("desktop", id = %inner.config.id);
@@ -173,14 +176,22 @@ impl Desktop {
             .map_or(self.inner.config.size, |s| s.x.screen_size())
     }
 
-    /// The X display number currently serving this desktop, if running.
+    /// The Xauthority file that lets a local X client (xdotool, a VNC tool) onto the display,
+    /// while the desktop runs.
+    pub fn xauthority(&self) -> Option<String> {
+        self.session_env("XAUTHORITY")
+    }
+
+    /// The X display, e.g. ":1", while the desktop runs. Local X clients also need
+    /// [`Desktop::xauthority`].
     pub fn display(&self) -> Option<String> {
-        self.session().ok().and_then(|s| {
-            s.env
-                .iter()
-                .find(|(k, _)| k == "DISPLAY")
-                .map(|(_, v)| v.clone())
-        })
+        self.session_env("DISPLAY")
+    }
+
+    fn session_env(&self, key: &str) -> Option<String> {
+        self.session()
+            .ok()
+            .and_then(|s| s.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
     }
 
     /// The X server's process id, if running (for operators and supervision tests).

@@ -39,6 +39,10 @@ fn base_env(config: &DesktopConfig, display: u32) -> Vec<(String, String)> {
     let mut env = vec![
         ("DISPLAY".to_string(), format!(":{display}")),
         (
+            "XAUTHORITY".to_string(),
+            xauthority_path(config).display().to_string(),
+        ),
+        (
             "HOME".to_string(),
             config.data_dir.join("home").display().to_string(),
         ),
@@ -61,8 +65,17 @@ fn base_env(config: &DesktopConfig, display: u32) -> Vec<(String, String)> {
     env
 }
 
+/// The desktop's Xauthority file, in its private runtime directory.
+pub(crate) fn xauthority_path(config: &DesktopConfig) -> std::path::PathBuf {
+    config.runtime_dir.join("Xauthority")
+}
+
 async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Result<Running> {
     let config = &inner.config;
+    // Rewritten at every start: the cookie is the desktop's for its whole life, but the file
+    // may have been removed by a cleaner of /tmp.
+    let auth_file = xauthority_path(config);
+    agentdesk_display::write_xauthority(&auth_file, &inner.cookie)?;
     let password_file = config.runtime_dir.join("rfb.passwd");
     if config.x_server == XServerKind::Xvnc && !password_file.exists() {
         let password: String = {
@@ -83,6 +96,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
         display: display_hint,
         rfb_port: None,
         rfb_password_file: Some(password_file),
+        auth_file: Some(auth_file),
         ready_timeout: Duration::from_secs(10),
     };
     let server = match start_x_server(&x_config).await {
@@ -101,6 +115,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
             display: format!(":{display}"),
             background: Some(config.background),
             command_timeout: config.command_timeout,
+            cookie: Some(inner.cookie),
         };
         tokio::task::spawn_blocking(move || agentdesk_x11::connect(&x11))
             .await

@@ -16,10 +16,12 @@ mod ready;
 mod session;
 mod spawn;
 mod vncpass;
+mod xauth;
 mod xserver;
 
 pub use error::{Error, Result};
 pub use session::{start_bus, start_window_manager, Bus, WindowManagerConfig};
 pub use spawn::{forward_to_log, spawn, Child, Output};
 pub use vncpass::write_vnc_password_file;
+pub use xauth::{write_xauthority, COOKIE_NAME};
 pub use xserver::{start_x_server, XServer, XServerConfig, XServerKind};

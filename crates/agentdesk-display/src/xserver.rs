@@ -49,6 +49,9 @@ pub struct XServerConfig {
     /// Xvnc only: a VncAuth password file (see [`crate::write_vnc_password_file`]). Without it
     /// the RFB port would accept anyone on this machine, so Xvnc refuses to start without it.
     pub rfb_password_file: Option<PathBuf>,
+    /// An Xauthority file (see [`crate::write_xauthority`]): only clients with its cookie may
+    /// connect. `None` lets every local user in (tests on throwaway servers only).
+    pub auth_file: Option<PathBuf>,
     /// How long to wait for the server to accept connections.
     pub ready_timeout: Duration,
 }
@@ -110,6 +113,9 @@ pub async fn start_x_server(config: &XServerConfig) -> Result<XServer> {
     }
     if !config.glx {
         cmd.args(["-extension", "GLX"]);
+    }
+    if let Some(auth) = &config.auth_file {
+        cmd.arg("-auth").arg(auth);
     }
     cmd.stdin(Output::null())
         .stdout(Output::null())

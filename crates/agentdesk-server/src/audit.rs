@@ -204,12 +204,12 @@ impl Audit {
         if current.len > 0 && current.len + line.len() as u64 > self.max_bytes {
             match rotate(&path) {
                 Ok(file) => *current = Open { file, len: 0 },
-                Err(e) => tracing::error!(path = %path.display(), %e, "audit log rotation failed"),
+                Err(e) => tracing::warn!(path = %path.display(), %e, "audit log rotation failed"),
             }
         }
         match current.file.write_all(&line) {
             Ok(()) => current.len += line.len() as u64,
-            Err(e) => tracing::error!(path = %path.display(), %e, "error writing the audit log"),
+            Err(e) => tracing::warn!(path = %path.display(), %e, "error writing the audit log"),
         }
     }
 }
@@ -227,7 +227,7 @@ fn open_file(path: &Path) -> std::io::Result<Open> {
 
 fn open(path: &Path) -> Result<Open, ()> {
     open_file(path).map_err(|e| {
-        tracing::error!(path = %path.display(), %e, "cannot open the audit log; tool calls continue unaudited until it can be written");
+        tracing::warn!(path = %path.display(), %e, "cannot open the audit log; tool calls continue unaudited until it can be written");
     })
 }
 

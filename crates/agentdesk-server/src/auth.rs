@@ -143,7 +143,7 @@ impl TokenFile {
                 Some(Arc::new(set))
             }
             (_, Err(e)) => {
-                tracing::error!(path = %self.path.display(), "token file unusable, refusing every request until it is fixed: {e:#}");
+                tracing::warn!(path = %self.path.display(), "token file unusable, refusing every request until it is fixed: {e:#}");
                 None
             }
             (None, Ok(_)) => None,

@@ -170,14 +170,16 @@ async fn health(
 ) -> Json<serde_json::Value> {
     let desktop = guard.manager.default_desktop();
     let display = desktop.as_ref().and_then(|d| d.display());
+    let xauthority = desktop.as_ref().and_then(|d| d.xauthority());
     let mut body = serde_json::json!({
         "status": "ok",
         "desktop": if display.is_some() { "running" } else { "not ready" },
     });
     if matches!(guard.identify(&headers), Identity::Known(_)) {
         // Lets local tools (and `agentdesk bench`'s conventional comparison) reach the
-        // same X server.
+        // same X server. The Xauthority file itself is readable only by agentdesk's user.
         body["display"] = serde_json::json!(display);
+        body["xauthority"] = serde_json::json!(xauthority);
     }
     Json(body)
 }

@@ -20,9 +20,11 @@ first: the app may already be open.
 - Prefer the keyboard when it is unambiguous: ctrl+l then typing a URL, Return to confirm, \
 Escape to dismiss, alt+Tab or a taskbar click to switch windows.
 - key_type types any Unicode text, including \\n (Enter) and \\t (Tab). For long text, \
-clipboard_set followed by key_press(\"ctrl+v\") is faster.
+clipboard_set followed by key_press(\"ctrl+v\") is faster. For a password or other secret, \
+pass secret: true to key_type or clipboard_set: the text then stays out of every log.
 - Scroll a few notches, then look; do not scroll blindly to the end.
 - Dismiss unexpected dialogs before continuing.
 - Before saying a task is done, take a final screenshot and check the result on screen.
 
-If a tool says the desktop is restarting, wait a few seconds and try again.";
+If a tool says the desktop is restarting, wait a few seconds and try again. If a call is \
+refused by the rate limit, slow down: the error says when to retry.";

@@ -31,6 +31,7 @@ impl TestDisplay {
             display: None,
             rfb_port: None,
             rfb_password_file: None,
+            auth_file: None,
             ready_timeout: Duration::from_secs(10),
         };
         let server = start_x_server(&config)

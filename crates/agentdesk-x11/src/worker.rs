@@ -36,6 +36,10 @@ pub struct X11Config {
     /// The longest one command may take before the server is presumed hung
     /// ([`COMMAND_TIMEOUT`] unless a test wants to find out sooner).
     pub command_timeout: Duration,
+    /// The server's MIT-MAGIC-COOKIE-1, when it was started with `-auth`. Passed directly
+    /// rather than through `XAUTHORITY`, which is process-wide and would be a race between
+    /// desktops.
+    pub cookie: Option<[u8; 16]>,
 }
 
 /// When the screen last changed, by the X server's DAMAGE extension.
@@ -276,13 +280,41 @@ pub(crate) struct Worker {
     pub(crate) clipboard: Clipboard,
 }
 
+/// Connects to `config.display`, with its cookie if it has one (over the local socket:
+/// agentdesk's X servers never listen on TCP).
+fn open(config: &X11Config) -> Result<(RustConnection, usize), x11rb::errors::ConnectError> {
+    use x11rb::errors::ConnectError;
+    let Some(cookie) = config.cookie else {
+        return RustConnection::connect(Some(&config.display));
+    };
+    let number = config
+        .display
+        .strip_prefix(':')
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .ok_or(ConnectError::DisplayParsingError(
+            x11rb::errors::DisplayParsingError::MalformedValue(config.display.clone().into()),
+        ))?;
+    let socket = std::os::unix::net::UnixStream::connect(format!("/tmp/.X11-unix/X{number}"))?;
+    let (stream, _) = x11rb::rust_connection::DefaultStream::from_unix_stream(socket)?;
+    let conn = RustConnection::connect_to_stream_with_auth_info(
+        stream,
+        0,
+        COOKIE_NAME.to_vec(),
+        cookie.to_vec(),
+    )?;
+    Ok((conn, 0))
+}
+
+/// The authorization protocol of [`X11Config::cookie`].
+const COOKIE_NAME: &[u8] = b"MIT-MAGIC-COOKIE-1";
+
 impl Worker {
     fn new(config: &X11Config) -> Result<(Worker, HandleParts)> {
-        let (conn, screen_num) =
-            RustConnection::connect(Some(&config.display)).map_err(|source| Error::Connect {
-                display: config.display.clone(),
-                source,
-            })?;
+        let (conn, screen_num) = open(config).map_err(|source| Error::Connect {
+            display: config.display.clone(),
+            source,
+        })?;
         let screen = conn.setup().roots[screen_num].clone();
         let size = Size {
             width: u32::from(screen.width_in_pixels),

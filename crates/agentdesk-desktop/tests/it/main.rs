@@ -39,10 +39,20 @@ async fn desktop_on(dir: &tempfile::TempDir, x_server: XServerKind) -> Desktop {
 }
 
 /// Runs xdotool on the desktop's display and returns its trimmed stdout.
+/// `program` as a local X client of the desktop: its display and its Xauthority cookie.
+fn x_client(desktop: &Desktop, program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("DISPLAY", desktop.display().expect("desktop is running"))
+        .env(
+            "XAUTHORITY",
+            desktop.xauthority().expect("desktop is running"),
+        );
+    cmd
+}
+
 fn xdotool(desktop: &Desktop, args: &[&str]) -> String {
-    let out = Command::new("xdotool")
+    let out = x_client(desktop, "xdotool")
         .args(args)
-        .env("DISPLAY", desktop.display().expect("desktop is running"))
         .output()
         .expect("xdotool must run (scripts/test.sh installs it)");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -376,18 +386,36 @@ async fn unicode_typed_into_firefox_comes_back_exactly() {
     desktop.stop().await;
 }
 
+/// The X server admits only holders of the desktop's cookie: another local user (here, a
+/// client without the Xauthority file) cannot read the screen or type, whatever tokens guard MCP.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_holders_of_the_cookie_reach_the_display() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    let with_cookie = x_client(&desktop, "xdpyinfo").output().unwrap();
+    assert!(with_cookie.status.success(), "{with_cookie:?}");
+    let without = x_client(&desktop, "xdpyinfo")
+        .env("XAUTHORITY", dir.path().join("no-such-file"))
+        .output()
+        .unwrap();
+    assert!(!without.status.success(), "{without:?}");
+    assert!(
+        String::from_utf8_lossy(&without.stderr).contains("unable to open display"),
+        "{without:?}"
+    );
+    desktop.stop().await;
+}
+
 /// Something on the desktop resizing the screen (`xrandr`) must not break it: capture,
 /// coordinates and feedback follow the new size. Xvnc, the product's X server, allows it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_screen_resized_from_inside_is_followed() {
     let dir = tempfile::tempdir().unwrap();
     let desktop = desktop_on(&dir, XServerKind::Xvnc).await;
-    let display = desktop.display().unwrap();
     // xrandr resizes the screen, then complains that the output no longer fits it (and exits
     // 1); the resize is what matters here.
-    Command::new("xrandr")
+    x_client(&desktop, "xrandr")
         .args(["--fb", "800x600"])
-        .env("DISPLAY", &display)
         .output()
         .expect("xrandr must run (scripts/test.sh installs x11-xserver-utils)");
     let resized = Size {

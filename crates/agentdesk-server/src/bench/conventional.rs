@@ -58,6 +58,8 @@ pub(crate) fn missing(programs: &[&str]) -> Option<String> {
 #[derive(Debug)]
 pub(crate) struct Runner {
     display: String,
+    /// The display's Xauthority file: agentdesk's X servers admit only cookie holders.
+    xauthority: Option<String>,
     dir: PathBuf,
 }
 
@@ -71,8 +73,12 @@ pub(crate) struct Finished {
 }
 
 impl Runner {
-    pub(crate) fn new(display: String, dir: PathBuf) -> Runner {
-        Runner { display, dir }
+    pub(crate) fn new(display: String, xauthority: Option<String>, dir: PathBuf) -> Runner {
+        Runner {
+            display,
+            xauthority,
+            dir,
+        }
     }
 
     /// A path in the scratch directory.
@@ -90,9 +96,11 @@ impl Runner {
     ) -> anyhow::Result<Finished> {
         let (program, args) = argv.split_first().context("empty command")?;
         let mut cmd = Command::new(program);
-        cmd.args(args)
-            .env("DISPLAY", &self.display)
-            .current_dir(&self.dir)
+        cmd.args(args).env("DISPLAY", &self.display);
+        if let Some(xauthority) = &self.xauthority {
+            cmd.env("XAUTHORITY", xauthority);
+        }
+        cmd.current_dir(&self.dir)
             .stdout(if capture {
                 Output::piped()
             } else {
@@ -155,7 +163,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in.txt");
         std::fs::write(&input, "héllo").unwrap();
-        let runner = Runner::new(":99".into(), dir.path().to_path_buf());
+        let runner = Runner::new(":99".into(), None, dir.path().to_path_buf());
         let done = runner.run(&["cat"], Some(&input), true).await.unwrap();
         assert_eq!(done.stdout, "héllo".as_bytes());
         assert!(done.elapsed > Duration::ZERO);

@@ -268,7 +268,8 @@ impl Bench {
             Some(display) => {
                 let dir = self.work.join("conventional");
                 std::fs::create_dir_all(&dir)?;
-                self.runner = Some(Runner::new(display.to_string(), dir));
+                let xauthority = health["xauthority"].as_str().map(str::to_string);
+                self.runner = Some(Runner::new(display.to_string(), xauthority, dir));
             }
             None => self.note(
                 "/healthz names no display; the conventional comparison is skipped".to_string(),

@@ -28,7 +28,8 @@ view was already at its end.";
 pub(crate) const TYPE: &str = "\
 Type text at the keyboard focus: any Unicode, whatever the keyboard layout; \"\\n\" presses \
 Enter and \"\\t\" Tab. Click the target field first. screen_changed false usually means \
-nothing had the focus. For long text, clipboard_set then key_press(\"ctrl+v\") is faster.";
+nothing had the focus. For long text, clipboard_set then key_press(\"ctrl+v\") is faster. \
+Pass secret: true for a password: the text is kept out of all logs.";
 pub(crate) const PRESS: &str = "\
 Press a key or a chord, joined with '+': \"Return\", \"Escape\", \"Tab\", \"BackSpace\", \
 \"ctrl+s\", \"ctrl+shift+tab\", \"alt+F4\", \"Page_Down\", \"super\". Modifiers: ctrl, alt, \
