@@ -110,8 +110,9 @@ impl Catalog {
         Catalog::from_apps(apps)
     }
 
-    /// Builds a catalog from already-parsed apps, sorting them.
-    pub(crate) fn from_apps(mut apps: Vec<App>) -> Catalog {
+    /// Builds a catalog from already-parsed apps, sorting them. Public so that callers (the
+    /// fuzz targets) can check `resolve_launch` against a catalog without the file system.
+    pub fn from_apps(mut apps: Vec<App>) -> Catalog {
         // Source path last, so that the order is deterministic whatever read_dir returned.
         apps.sort_by_cached_key(|a| (a.name.to_lowercase(), a.exec.clone(), a.source.clone()));
         Catalog {

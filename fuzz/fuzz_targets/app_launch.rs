@@ -1,0 +1,78 @@
+//! Fuzz target: the `app_launch` allow-list (`Catalog::resolve_launch`), with both sides
+//! fuzzed: the `.desktop` files that make up the catalog, and the agent's command.
+//!
+//! Input: `.desktop` texts and then the command, separated by U+001E (record separator). A
+//! command containing it is refused as a control character anyway, so nothing is lost.
+//!
+//! Beyond "never panics": an accepted command always runs a program of the catalog (never the
+//! agent's path), with the agent's arguments passed through untouched.
+#![no_main]
+
+use std::path::{Component, Path, PathBuf};
+
+use agentdesk_apps::{parse_entry, App, Catalog, MAX_COMMAND_BYTES};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: &str| {
+    let mut parts: Vec<&str> = input.split('\u{1e}').collect();
+    let command = parts.pop().unwrap_or_default();
+    let apps = parts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| {
+            let e = parse_entry(text)?;
+            Some(App {
+                name: e.name,
+                exec: e.exec,
+                argv: e.argv,
+                source: PathBuf::from(format!("/fuzz/{i}.desktop")),
+            })
+        })
+        .collect();
+    let catalog = Catalog::from_apps(apps);
+    let plan = match catalog.resolve_launch(command) {
+        Ok(plan) => plan,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    assert!(command.len() <= MAX_COMMAND_BYTES);
+    assert!(
+        !command.chars().any(|c| c.is_control() && c != '\t'),
+        "{command:?}"
+    );
+    let words = shlex::split(command).expect("accepted commands are well quoted");
+    let (program, args) = words
+        .split_first()
+        .expect("accepted commands name a program");
+    assert!(!program.ends_with('/'), "{program:?} names a directory");
+    assert!(!Path::new(program)
+        .components()
+        .any(|c| c == Component::ParentDir));
+    let exec = Path::new(program).file_name().and_then(|n| n.to_str());
+    let exec = exec.expect("accepted programs have a file name");
+    let candidates: Vec<&App> = catalog.apps().iter().filter(|a| a.exec == exec).collect();
+    assert!(!candidates.is_empty(), "{exec:?} is not in the catalog");
+    if args.is_empty() {
+        // The menu's own command line, of the plainest app with that exec.
+        let shortest = candidates.iter().map(|a| a.argv.len()).min().unwrap();
+        assert!(
+            candidates
+                .iter()
+                .any(|a| a.argv == plan.argv && a.argv.len() == shortest),
+            "{plan:?}"
+        );
+    } else {
+        // The catalog's program word, then exactly the agent's arguments.
+        assert!(
+            candidates.iter().any(|a| a.program() == plan.argv[0]),
+            "{plan:?}"
+        );
+        assert_eq!(&plan.argv[1..], args);
+        let run = Path::new(&plan.argv[0])
+            .file_name()
+            .and_then(|n| n.to_str());
+        assert_eq!(run, Some(exec), "{plan:?}");
+    }
+});
