@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing (the same packages as serve.sh, plus test and benchmark tools) and
-# runs the whole test suite: formatting, lints, unit tests, tests against real X servers, the
-# benchmark once in its short mode, the official MCP conformance suite, and end-to-end tests
-# over MCP with the official Python SDK as an independent client.
+# runs the whole test suite: formatting, lints, unit tests, brief fuzzing of the parsers, tests
+# against real X servers, the benchmark once in its short mode, the official MCP conformance
+# suite, and end-to-end tests over MCP with the official Python SDK as an independent client.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 install_packages "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
@@ -16,6 +16,9 @@ echo "== cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --workspace
+# Every parser of agent, network and package input, under libFuzzer for 20 s each.
+echo "== fuzz (20 s per target)"
+scripts/fuzz.sh 20
 
 cargo build --locked --bin agentdesk
 # Proves the benchmark works (speed belongs in the benchmark, not in test assertions): it fails

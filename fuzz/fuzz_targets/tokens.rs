@@ -1,0 +1,60 @@
+//! Fuzz target: the token file parser (`TokenSet::parse`) and the `Authorization` header parser
+//! (`bearer_token`), both fed by operators' files and by anyone who can reach the listener.
+//!
+//! Input: a token file, then U+001E, then an `Authorization` header value.
+//!
+//! Beyond "never panics": every token of an accepted file verifies as its own name and a
+//! parsed bearer token is one printable word; errors never quote a token.
+#![no_main]
+
+use agentdesk_security::{bearer_token, TokenSet, MIN_TOKEN_LEN};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: &str| {
+    let (file, header) = input.split_once('\u{1e}').unwrap_or((input, ""));
+    if let Some(token) = bearer_token(header) {
+        assert!(!token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()));
+    }
+    match TokenSet::parse(file) {
+        Ok(set) => {
+            let names: Vec<&str> = set.names().collect();
+            let mut unique = names.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), names.len(), "names are unique");
+            for line in file.lines().map(str::trim) {
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (name, token) = line.split_once(':').expect("accepted lines have a colon");
+                assert!(token.trim().len() >= MIN_TOKEN_LEN);
+                assert_eq!(set.verify(token.trim()), Some(name.trim()));
+            }
+            if let Some(token) = bearer_token(header) {
+                if let Some(name) = set.verify(token) {
+                    assert!(names.contains(&name));
+                }
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let names: Vec<&str> = file
+                .lines()
+                .filter_map(|l| l.split_once(':').map(|(n, _)| n.trim()))
+                .collect();
+            for line in file.lines() {
+                if let Some((_, token)) = line.split_once(':') {
+                    let token = token.trim();
+                    // A token that could be real (long enough, one printable word) never shows
+                    // up in an error, unless the text is also a name, which errors may quote.
+                    let plausible = token.len() >= MIN_TOKEN_LEN
+                        && token.bytes().all(|b| b.is_ascii_graphic())
+                        && !names.iter().any(|n| n.contains(token));
+                    if plausible {
+                        assert!(!message.contains(token), "{message}");
+                    }
+                }
+            }
+        }
+    }
+});
