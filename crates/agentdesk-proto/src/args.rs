@@ -4,28 +4,50 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::lenient;
+use crate::lenient::{self, string_enum};
 
-/// A rectangle in the agent's coordinate space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+/// A rectangle in the agent's coordinate space. Deserialized only from an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Region {
     /// Left edge.
-    #[serde(deserialize_with = "lenient::int")]
     pub x: i64,
     /// Top edge.
-    #[serde(deserialize_with = "lenient::int")]
     pub y: i64,
     /// Width.
-    #[serde(deserialize_with = "lenient::int")]
     pub width: i64,
     /// Height.
-    #[serde(deserialize_with = "lenient::int")]
     pub height: i64,
 }
 
+/// [`Region`]'s fields, as serde's derive reads them (from a map, by [`lenient::only_map`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegionFields {
+    #[serde(deserialize_with = "lenient::int")]
+    x: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    y: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    width: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    height: i64,
+}
+
+impl<'de> Deserialize<'de> for Region {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Region, D::Error> {
+        let f: RegionFields = lenient::only_map(d, "an object {x, y, width, height}")?;
+        Ok(Region {
+            x: f.x,
+            y: f.y,
+            width: f.width,
+            height: f.height,
+        })
+    }
+}
+
 /// Screenshot encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageFormat {
     /// Lossless WebP: exact pixels, small for UI content.
@@ -55,12 +77,14 @@ pub struct ScreenShotArgs {
     pub stabilize: bool,
 }
 
+string_enum!(ImageFormat { "webp" => Webp, "png" => Png, "jpeg" => Jpeg });
+
 fn yes() -> bool {
     true
 }
 
 /// A mouse button.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MouseButton {
     /// The primary button.
@@ -71,6 +95,8 @@ pub enum MouseButton {
     /// The context-menu button.
     Right,
 }
+
+string_enum!(MouseButton { "left" => Left, "middle" => Middle, "right" => Right });
 
 /// `mouse_move` arguments.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -121,7 +147,7 @@ pub struct DragArgs {
 }
 
 /// A wheel direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Towards the top.
@@ -153,6 +179,8 @@ pub struct ScrollArgs {
     #[schemars(default = "three")]
     pub amount: i64,
 }
+
+string_enum!(Direction { "up" => Up, "down" => Down, "left" => Left, "right" => Right });
 
 fn three() -> i64 {
     3
@@ -209,3 +237,61 @@ fn fifty() -> i64 {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn enums_come_only_from_their_names() {
+        let ok: ClickArgs =
+            serde_json::from_value(json!({"x": 1, "y": 2, "button": "right"})).unwrap();
+        assert_eq!(ok.button, MouseButton::Right);
+        for button in [
+            json!({"left": null}),
+            json!(["left"]),
+            json!(1),
+            json!("Left"),
+        ] {
+            let err =
+                serde_json::from_value::<ClickArgs>(json!({"x": 1, "y": 2, "button": button}))
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains("left") || err.contains("string"), "{err}");
+        }
+        let err =
+            serde_json::from_value::<ScrollArgs>(json!({"x": 1, "y": 2, "direction": "sideways"}))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("expected one of `up`, `down`, `left`, `right`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_region_is_an_object_never_an_array() {
+        let ok: ScreenShotArgs = serde_json::from_value(
+            json!({"region": {"x": "1", "y": 2, "width": 3.0, "height": 4}}),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.region,
+            Some(Region {
+                x: 1,
+                y: 2,
+                width: 3,
+                height: 4
+            })
+        );
+        let err = serde_json::from_value::<ScreenShotArgs>(json!({"region": [0, 0, 8, 8]}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("an object {x, y, width, height}"), "{err}");
+        assert!(serde_json::from_value::<ScreenShotArgs>(
+            json!({"region": {"x": 1, "y": 2, "width": 3, "height": 4, "z": 1}})
+        )
+        .is_err());
+    }
+}

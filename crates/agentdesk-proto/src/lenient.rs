@@ -1,4 +1,7 @@
-//! Deserializers that accept what pydantic's lax mode accepts for integers and booleans.
+//! Deserializers that accept what pydantic's lax mode accepts for integers and booleans, and,
+//! the other way round, strict ones for what serde's derives would accept too widely: string
+//! enums only from strings (not serde's `{"left": null}` map form), objects only from maps (not
+//! from arrays).
 
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
@@ -72,4 +75,44 @@ impl Visitor<'_> for BoolVisitor {
 /// A boolean from JSON true/false, 0/1 or the strings pydantic accepts.
 pub(crate) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     d.deserialize_any(BoolVisitor)
+}
+
+/// Implements `Deserialize` for a fieldless enum from its string names only. serde's derive
+/// would also accept the map form `{"left": null}`, which no schema we publish allows.
+macro_rules! string_enum {
+    ($ty:ident { $($name:literal => $variant:ident),+ $(,)? }) => {
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                match name.as_ref() {
+                    $($name => Ok($ty::$variant),)+
+                    other => Err(<D::Error as serde::de::Error>::unknown_variant(
+                        other,
+                        &[$($name),+],
+                    )),
+                }
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
+/// Deserializes `T` (a derived struct) only from a map: serde's derive also reads structs
+/// from sequences, so `[0, 0, 8, 8]` would pass as a region.
+pub(crate) fn only_map<'de, T, D>(d: D, expecting: &'static str) -> Result<T, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    struct MapOnly<T>(&'static str, std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> Visitor<'de> for MapOnly<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(MapOnly(expecting, std::marker::PhantomData))
 }

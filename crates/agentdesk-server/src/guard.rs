@@ -18,11 +18,15 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use http::{header, HeaderValue, StatusCode};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::audit::{self, Audit};
 use crate::auth::{Identity, Tokens};
+use crate::envelope::{self, Envelope};
+
+/// A request body must arrive within this; a client trickling bytes holds a connection, not
+/// the server.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Query parameters that look like credentials. Tokens in URLs end up in proxy logs, shell
 /// history and browser history, so such requests are refused rather than silently ignored.
@@ -109,25 +113,6 @@ impl Guard {
     }
 }
 
-/// The parts of a JSON-RPC message the gate needs; everything else is rmcp's business.
-#[derive(Deserialize)]
-struct Probe {
-    #[serde(default)]
-    method: Option<String>,
-    #[serde(default)]
-    id: Option<Value>,
-    #[serde(default)]
-    params: Option<ProbeParams>,
-}
-
-#[derive(Deserialize)]
-struct ProbeParams {
-    #[serde(default)]
-    name: Option<Value>,
-    #[serde(default)]
-    arguments: Option<Value>,
-}
-
 fn text(status: StatusCode, message: &str) -> Response {
     (
         status,
@@ -169,6 +154,14 @@ pub(crate) async fn gate(
     request: Request,
     next: Next,
 ) -> Response {
+    if request.uri().authority().is_some() {
+        // Absolute-form targets ("POST http://host/mcp") are for proxies; the Host check would
+        // look at a Host header that such a request's target overrides (RFC 9112 §3.2.2).
+        return text(
+            StatusCode::BAD_REQUEST,
+            "a full URL in the request line is for proxies; request the path /mcp",
+        );
+    }
     if let Some(query) = request.uri().query() {
         let has_token = query.split('&').any(|pair| {
             let name = pair.split('=').next().unwrap_or("");
@@ -208,9 +201,43 @@ pub(crate) async fn gate(
     if parts.method != http::Method::POST {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let Ok(bytes) = axum::body::to_bytes(body, guard.max_body_bytes).await else {
+    let bytes = match read_body(&guard, &parts.headers, body).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
+    };
+    // Protocol versions are dates: from 2026-07-28 on, the modern era.
+    let modern = parts
+        .headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() >= "2026-07-28");
+    let envelope = match envelope::check(&bytes, modern) {
+        Ok(envelope) => envelope,
+        Err(refusal) => {
+            let status = if refusal.bad_request {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            return jsonrpc_error(status, refusal.id, refusal.code, &refusal.message);
+        }
+    };
+    if let Some(refusal) = rate_limit(&guard, &principal, envelope) {
+        return refusal;
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Reads a request body: at most `max_body_bytes`, within [`BODY_TIMEOUT`].
+async fn read_body(
+    guard: &Guard,
+    headers: &http::HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, Response> {
+    let too_large = || {
         let mib = guard.max_body_bytes / (1024 * 1024);
-        return jsonrpc_error(
+        jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             Value::Null,
             -32600,
@@ -220,41 +247,62 @@ pub(crate) async fn gate(
                 agentdesk_desktop::MAX_TYPED_CHARS,
                 agentdesk_desktop::MAX_CLIPBOARD_BYTES
             ),
-        );
+        )
     };
-    if let Some(refusal) = rate_limit(&guard, &principal, &bytes) {
-        return refusal;
+    // Refused before reading anything: no need to wait for a body that will not be accepted.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > guard.max_body_bytes as u64) {
+        return Err(too_large());
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    match tokio::time::timeout(
+        BODY_TIMEOUT,
+        axum::body::to_bytes(body, guard.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if is_length_limit(&e) => Err(too_large()),
+        Ok(Err(_)) => Err(text(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read (broken chunked encoding, or the connection \
+             ended before Content-Length bytes arrived); send it again",
+        )),
+        Err(_) => Err(text(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive within 30 s; send it again",
+        )),
+    }
 }
 
-/// `Some(429)` if `body` is a tool call over the caller's rate.
-fn rate_limit(guard: &Guard, principal: &str, body: &[u8]) -> Option<Response> {
-    let limit = guard.limit?;
-    let probe: Probe = serde_json::from_slice(body).ok()?;
-    if probe.method.as_deref() != Some("tools/call") {
-        return None;
+/// Whether reading a body failed because it exceeded the limit (not because it was broken).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
     }
+    false
+}
+
+/// `Some(429)` if the message is a tool call over the caller's rate.
+fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Response> {
+    let limit = guard.limit?;
+    let (tool, arguments) = envelope.tool?;
     let wait = {
         let mut limiter = guard.limiter.lock().unwrap_or_else(|p| p.into_inner());
         limiter.as_mut()?.check(principal, Instant::now()).err()?
     };
     tracing::info!(token = principal, "tool call over the rate limit refused");
-    let (tool, arguments) = match probe.params {
-        Some(p) => (p.name, p.arguments),
-        None => (None, None),
-    };
-    let tool = tool.as_ref().and_then(Value::as_str).unwrap_or("");
-    let arguments = match arguments {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
     if let Some(desktop) = guard.manager.default_desktop() {
         let entry = audit::Entry::new(
             &desktop.id().0,
             principal,
-            tool,
+            &tool,
             &arguments,
             audit::Outcome::RateLimited,
             Duration::ZERO,
@@ -264,7 +312,7 @@ fn rate_limit(guard: &Guard, principal: &str, body: &[u8]) -> Option<Response> {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     let mut response = jsonrpc_error(
         StatusCode::TOO_MANY_REQUESTS,
-        probe.id.unwrap_or(Value::Null),
+        envelope.id.unwrap_or(Value::Null),
         -32000,
         &format!(
             "rate limit: at most {} tool calls per second per token, in bursts of {}; retry \

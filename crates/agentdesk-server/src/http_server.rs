@@ -131,6 +131,8 @@ fn router(
         .with_json_response(true)
         .with_allowed_origins(origins)
         .with_allowed_hosts(hosts)
+        // The gate enforces our own limit first, with a JSON-RPC answer.
+        .with_max_request_body_bytes(config.max_body_bytes)
         .with_cancellation_token(cancel);
     let service_manager = manager.clone();
     let service = config.service.clone();

@@ -11,11 +11,13 @@
 mod audit;
 mod auth;
 pub mod bench;
+mod envelope;
 mod guard;
 mod http_server;
 mod instructions;
 mod mcp;
 mod resources;
+mod stdio;
 mod tls;
 mod tools;
 
@@ -23,7 +25,8 @@ pub use agentdesk_security::RateLimit;
 pub use audit::{Audit, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_MAX_BYTES};
 pub use auth::Tokens;
 pub use http_server::{serve_http, HttpConfig, DEFAULT_MAX_BODY_BYTES};
-pub use mcp::{serve_stdio, AgentDesk, ServiceConfig, Transport};
+pub use mcp::{AgentDesk, ServiceConfig, Transport};
+pub use stdio::serve_stdio;
 pub use tls::TlsFiles;
 
 pub use agentdesk_desktop::{DesktopManager, ModelSpace};

@@ -13,7 +13,7 @@ use rmcp::model::{
     ReadResourceResponse, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use tracing::Instrument as _;
 
@@ -231,20 +231,4 @@ fn error_message(result: &rmcp::model::CallToolResult) -> String {
         .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Serves MCP over stdin/stdout until stdin closes.
-pub async fn serve_stdio(
-    manager: Arc<DesktopManager>,
-    config: ServiceConfig,
-) -> anyhow::Result<()> {
-    let service = AgentDesk::new(manager, config, Transport::Stdio)
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| anyhow::anyhow!("error starting the stdio MCP server: {e}"))?;
-    service
-        .waiting()
-        .await
-        .map_err(|e| anyhow::anyhow!("stdio MCP server failed: {e}"))?;
-    Ok(())
 }

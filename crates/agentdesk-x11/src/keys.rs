@@ -35,6 +35,20 @@ const MAX_COMBO_LEN: usize = 256;
 impl KeyCombo {
     /// Parses "ctrl+shift+t", "Page_Down", "alt+Tab", "super", "ctrl+plus", "ctrl++".
     pub fn parse(text: &str) -> Result<KeyCombo, Error> {
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return Err(Error::BadKey(format!(
+                "key combination contains the control character U+{:04X}; name keys instead, \
+                 e.g. \"Tab\", \"Return\" or \"ctrl+shift+t\"",
+                u32::from(c)
+            )));
+        }
+        let unpadded = text.trim_end();
+        if unpadded.len() != text.len() && unpadded.ends_with('+') {
+            // "ctrl+ " names no key after the '+'; trimming would turn it into ctrl+plus.
+            return Err(Error::BadKey(format!(
+                "no key after the last '+' in {text:?}; name it, e.g. \"ctrl+space\" or \"ctrl+plus\""
+            )));
+        }
         let text = text.trim();
         if text.is_empty() {
             return Err(Error::BadKey(
@@ -291,6 +305,26 @@ mod tests {
     fn combo(text: &str) -> (Vec<Keysym>, Vec<Keysym>) {
         let c = KeyCombo::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         (c.modifiers, c.keys)
+    }
+
+    #[test]
+    fn whitespace_and_control_characters_never_become_keys() {
+        for text in [
+            "ctrl+\u{b}",
+            "ctrl+\u{c}",
+            "ctrl+\u{85}",
+            "ctrl+\t",
+            "shift+\n",
+            "\0",
+        ] {
+            let err = KeyCombo::parse(text).unwrap_err().to_string();
+            assert!(err.contains("control character"), "{text:?}: {err}");
+        }
+        let err = KeyCombo::parse("ctrl+ ").unwrap_err().to_string();
+        assert!(err.contains("no key after the last '+'"), "{err}");
+        // Padding around a whole combo is still fine, and "ctrl++" is still ctrl+plus.
+        assert_eq!(combo(" ctrl+s "), combo("ctrl+s"));
+        assert_eq!(combo("ctrl++"), combo("ctrl+plus"));
     }
 
     #[test]
