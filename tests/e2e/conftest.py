@@ -3,8 +3,9 @@ clients from the official Python SDK connected to it.
 
 The binary under test comes from $AGENTDESK_BIN; nothing here builds it.
 
-Helpers that tests import (`from conftest import ...`) live here too, so the suite stays in
-four files.
+Helpers that tests import (`from conftest import ...`) live here too; `running_server` starts
+extra servers in other postures (test_security.py). The hostile-input suite's own machinery is
+in hostile.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ started for it; the shared session server (default posture) covers the bounds.""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -27,7 +26,6 @@ from conftest import (
     connect,
     descendants,
     image,
-    only_text,
     running_server,
 )
 
