@@ -158,7 +158,12 @@ def test_requests_without_a_token_get_a_bearer_challenge(guarded):
     with httpx2.Client(timeout=30.0) as http:
         assert http.get(guarded.url).status_code == 401
         assert http.delete(guarded.url).status_code == 401
-        assert http.get(f"{guarded.base}/.well-known/oauth-protected-resource").status_code == 404
+        prm = f"{guarded.base}/.well-known/oauth-protected-resource"
+        # Every path is behind the gate: without a token, not even a 404...
+        assert http.get(prm).status_code == 401
+        assert http.get(f"{guarded.base}/mcp/").status_code == 401
+        # ...and with one, no protected-resource metadata: there is no authorization server.
+        assert http.get(prm, headers=bearer(ALICE)).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -154,14 +154,19 @@ fn router(
         config.service.audit.clone(),
         manager,
     ));
+    // Every surface but /healthz goes into `guarded`, behind the gate; so does the fallback,
+    // so an unauthenticated caller learns nothing, not even which paths exist.
+    let guarded =
+        Router::new()
+            .nest_service("/mcp", mcp)
+            .layer(axum::middleware::from_fn_with_state(
+                guard.clone(),
+                guard::gate,
+            ));
     Router::new()
-        .nest_service("/mcp", mcp)
-        .route_layer(axum::middleware::from_fn_with_state(
-            guard.clone(),
-            guard::gate,
-        ))
         .route("/healthz", get(health))
         .with_state(guard)
+        .merge(guarded)
 }
 
 /// Liveness, open to all (monitors carry no token); the display is shown only to callers who
