@@ -77,6 +77,8 @@ pub(crate) struct Session {
     pub(crate) env: Arc<Vec<(String, String)>>,
     /// The X server's process id.
     pub(crate) x_pid: u32,
+    /// Xvnc's RFB port on 127.0.0.1 (none with Xvfb).
+    pub(crate) rfb_port: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,7 +92,7 @@ pub(crate) enum State {
 /// A desktop: cheap to clone; all clones drive the same desktop.
 #[derive(Debug, Clone)]
 pub struct Desktop {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
@@ -109,6 +111,8 @@ pub(crate) struct Inner {
     buffers: Mutex<Vec<Vec<u8>>>,
     /// The X server's MIT-MAGIC-COOKIE-1: only agentdesk and the desktop's apps can connect.
     pub(crate) cookie: [u8; 16],
+    /// Xvnc's VncAuth password: only agentdesk's own viewer bridge knows it.
+    pub(crate) rfb_password: String,
 }
 
 /// An encoded screenshot.
@@ -147,6 +151,14 @@ impl Desktop {
             supervisor: Mutex::new(None),
             buffers: Mutex::new(Vec::new()),
             cookie: rand::random(),
+            rfb_password: {
+                use rand::Rng as _;
+                rand::rng()
+                    .sample_iter(rand::distr::Alphanumeric)
+                    .take(8)
+                    .map(char::from)
+                    .collect()
+            },
         });
         let (first_tx, first_rx) = oneshot::channel();
         let span = tracing::info_span!("desktop", id = %inner.config.id);

@@ -12,6 +12,7 @@ mod error;
 mod feedback;
 mod manager;
 mod supervisor;
+mod viewer;
 
 pub use agentdesk_apps::AppPolicy;
 pub use desktop::{
@@ -20,6 +21,7 @@ pub use desktop::{
 pub use error::{DesktopError, Result};
 pub use feedback::Reaction;
 pub use manager::DesktopManager;
+pub use viewer::RFB_VERSION;
 
 pub use agentdesk_display::XServerKind;
 

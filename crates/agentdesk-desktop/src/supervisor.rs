@@ -77,16 +77,8 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
     let auth_file = xauthority_path(config);
     agentdesk_display::write_xauthority(&auth_file, &inner.cookie)?;
     let password_file = config.runtime_dir.join("rfb.passwd");
-    if config.x_server == XServerKind::Xvnc && !password_file.exists() {
-        let password: String = {
-            use rand::Rng;
-            rand::rng()
-                .sample_iter(rand::distr::Alphanumeric)
-                .take(8)
-                .map(char::from)
-                .collect()
-        };
-        agentdesk_display::write_vnc_password_file(&password_file, &password)?;
+    if config.x_server == XServerKind::Xvnc {
+        agentdesk_display::write_vnc_password_file(&password_file, &inner.rfb_password)?;
     }
     let mut x_config = XServerConfig {
         kind: config.x_server,
@@ -139,6 +131,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
             x: x_handle,
             env: Arc::new(env),
             x_pid: server.child.id(),
+            rfb_port: server.rfb_port,
         },
         x: server.child,
         bus,

@@ -406,6 +406,30 @@ async fn only_holders_of_the_cookie_reach_the_display() {
     desktop.stop().await;
 }
 
+/// agentdesk authenticates to its own Xvnc (VncAuth with the password only it knows) and gets
+/// the screen: what the browser live view is bridged through.
+#[tokio::test(flavor = "multi_thread")]
+async fn agentdesk_reaches_its_own_vnc_server() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop_on(&dir, XServerKind::Xvnc).await;
+    let mut rfb = desktop.connect_rfb().await.expect("authenticated to Xvnc");
+    rfb.write_all(&[1]).await.unwrap(); // ClientInit, shared
+    let width = rfb.read_u16().await.unwrap();
+    let height = rfb.read_u16().await.unwrap();
+    assert_eq!(
+        (u32::from(width), u32::from(height)),
+        (desktop.screen_size().width, desktop.screen_size().height)
+    );
+    desktop.stop().await;
+    // Xvfb has no VNC server: the error says how to get one.
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop_on(&dir, XServerKind::Xvfb).await;
+    let err = desktop.connect_rfb().await.unwrap_err().to_string();
+    assert!(err.contains("--x-server xvnc"), "{err}");
+    desktop.stop().await;
+}
+
 /// Something on the desktop resizing the screen (`xrandr`) must not break it: capture,
 /// coordinates and feedback follow the new size. Xvnc, the product's X server, allows it.
 #[tokio::test(flavor = "multi_thread")]
