@@ -293,7 +293,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def audit_lines(srv: Server) -> list[dict[str, Any]]:
     """The default desktop's audit log, parsed."""
     path = srv.data_dir / "desktops" / "default" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    # Split on "\n" only: arguments may hold U+2028 or U+0085, which JSON leaves unescaped and
+    # str.splitlines() would take for line ends.
+    return [json.loads(line) for line in path.read_text().split("\n") if line]
 
 
 # ----------------------------------------------------------------------------- clients

@@ -37,6 +37,7 @@ from conftest import (
     wait_gone,
 )
 from hostile import (
+    MIB,
     ACCEPTED,
     BODY_LIMIT_EXCEEDED,
     ERAS,
@@ -704,6 +705,15 @@ def test_stdio_answers_unparseable_lines(stdio, line):
     reply, before = stdio.until("next")
     assert reply is not None
     assert any(m.get("error", {}).get("code") == -32700 for m in before), before
+
+
+def test_stdio_refuses_a_line_over_16_mib_and_goes_on(stdio):
+    stdio.send(b'{"jsonrpc":"2.0","id":"huge","method":"tools/list","params":{"x":"'
+               + b"a" * (17 * MIB) + b'"}}')
+    stdio.request("after-huge", "tools/list")
+    reply, before = stdio.until("after-huge")
+    assert reply is not None and "result" in reply
+    assert any(m.get("error", {}).get("code") == -32600 for m in before), before
 
 
 def test_stdio_still_serves_after_the_garbage(stdio):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -279,6 +280,22 @@ async def test_tls_serves_mcp_with_a_certificate_generated_in_the_test(tmp_path)
         # ...and plain HTTP gets no answer from the TLS port.
         with pytest.raises(httpx2.HTTPError):
             post(f"http://127.0.0.1:{srv.port}/mcp", tool_call("app_list", {}), bearer(ALICE))
+        # Silent connections from another address (more than its share of handshakes) do not
+        # hold up anyone else's.
+        silent = []
+        try:
+            for _ in range(100):
+                conn = socket.socket()
+                conn.bind(("127.0.0.2", 0))
+                conn.connect(("127.0.0.1", srv.port))
+                silent.append(conn)
+            started = time.monotonic()
+            response = post(srv.url, tool_call("app_list", {}), bearer(ALICE), verify=trust)
+            assert response.status_code == 200
+            assert time.monotonic() - started < 2.0
+        finally:
+            for conn in silent:
+                conn.close()
 
 
 def test_an_unreadable_certificate_refuses_to_start_naming_the_file(tmp_path):
@@ -384,6 +401,15 @@ def test_bounds_are_tool_errors_naming_the_bound(server, tool, arguments, bound)
     assert bound in result_text(result), result_text(result)
 
 
+def test_resource_reads_are_audited_like_tool_calls(server):
+    body = {"jsonrpc": "2.0", "id": 9, "method": "resources/read",
+            "params": {"uri": "ghostdesk://clipboard"}}
+    assert "result" in post(server.url, body).json()
+    last = audit_lines(server)[-1]
+    assert (last["tool"], last["arguments"], last["outcome"]) == (
+        "resources/read", {"uri": "ghostdesk://clipboard"}, "ok")
+
+
 def test_an_oversized_body_gets_413_with_a_json_rpc_error(server):
     response = post(server.url, tool_call("clipboard_set", {"text": "a" * (9 * 1024 * 1024)}))
     assert response.status_code == 413
@@ -400,12 +426,19 @@ def test_the_launch_policy_limits_what_is_listed_and_launched(tmp_path):
     with running_server(
         tmp_path, "--allow-app", "XTerm,mousepad", "--deny-app", "xterm"
     ) as srv:
+        # An entry the agent wrote into its own home, posing as an allowed app, is not read.
+        mine = srv.data_dir / "desktops/default/home/.local/share/applications"
+        mine.mkdir(parents=True, exist_ok=True)
+        (mine / "org.xfce.mousepad.desktop").write_text(
+            "[Desktop Entry]\nType=Application\nName=Mousepad\nExec=sh -c 'touch pwned'\n"
+        )
         listed = call_result(post(srv.url, tool_call("app_list", {})))["structuredContent"]
         assert {a["exec"] for a in listed["result"]} == {"mousepad"}, listed
         for command, expected in [
             ("xterm -e sh", "launch policy"),
             ("firefox-esr", "launch policy"),
             ("bash -c id", "not an application from app_list"),
+            ("sh -c id", "not an application from app_list"),
         ]:
             result = call_result(post(srv.url, tool_call("app_launch", {"command": command})))
             assert result["isError"] is True

@@ -5,7 +5,9 @@
 //! executable (`xterm`), its desktop-file name without `.desktop` (`org.gnome.Calculator`),
 //! or its `Name` (`XTerm`, compared without case). Matching the executable too means that a
 //! `.desktop` file the agent writes into its own home cannot bring back a denied program
-//! under another name.
+//! under another name; and under any policy, entries in the desktop's home are not read at all
+//! (`agentdesk-desktop`'s `Apps::catalog`), since the agent controls their Name, file id and
+//! `Exec` alike.
 
 use crate::catalog::{App, Catalog};
 

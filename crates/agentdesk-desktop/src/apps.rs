@@ -54,11 +54,16 @@ impl Apps {
     }
 
     /// What this desktop offers: the installed applications the operator's policy allows.
+    ///
+    /// Under a policy, entries in the desktop's own home are not read: the agent can write
+    /// there (with any editor on the desktop), and a `.desktop` file of its own making would
+    /// carry an allowed Name or file id with an `Exec` of its choosing.
     fn catalog(&self, home: &Path) -> Catalog {
+        let user_entries = self.policy.is_open().then_some(home);
         let data_dirs = Catalog::data_dirs_from_env(
             None,
             std::env::var_os("XDG_DATA_DIRS").as_deref(),
-            Some(home),
+            user_entries,
         );
         // The same PATH the apps will run with, so TryExec is checked where exec will look.
         let path = crate::supervisor::desktop_path();

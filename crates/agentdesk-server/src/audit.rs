@@ -30,6 +30,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_STRING_CHARS: usize = 512;
 /// Recorded arguments keep at most this many keys (unknown keys are already a tool error).
 const MAX_KEYS: usize = 32;
+/// A line longer than this (after the cuts above) drops its arguments: one call must never be
+/// able to rotate the history out of the log.
+const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,14 +51,14 @@ pub(crate) enum Outcome {
 }
 
 /// One line of the audit log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct Entry<'a> {
     /// RFC 3339, UTC, milliseconds.
     pub(crate) time: String,
     pub(crate) desktop: &'a str,
     /// The token's name; "anonymous" on an open loopback listener, "stdio" for stdio.
     pub(crate) token: &'a str,
-    pub(crate) tool: &'a str,
+    pub(crate) tool: String,
     pub(crate) arguments: Value,
     pub(crate) outcome: Outcome,
     /// The tool error's text (never a result).
@@ -78,7 +81,7 @@ impl<'a> Entry<'a> {
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             desktop,
             token,
-            tool,
+            tool: cut(tool),
             arguments: redact(arguments),
             outcome,
             error: None,
@@ -119,7 +122,7 @@ pub(crate) fn redact(arguments: &Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
-fn cut(s: &str) -> String {
+pub(crate) fn cut(s: &str) -> String {
     let mut chars = s.char_indices();
     match chars.nth(MAX_STRING_CHARS) {
         None => s.to_owned(),
@@ -189,6 +192,12 @@ impl Audit {
                 return;
             }
         };
+        if line.len() > MAX_LINE_BYTES {
+            let mut smaller = entry.clone();
+            smaller.arguments =
+                serde_json::json!({"…": format!("{} bytes of arguments omitted", line.len())});
+            line = serde_json::to_vec(&smaller).unwrap_or_default();
+        }
         line.push(b'\n');
         let path = desktop_dir.join(FILE_NAME);
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
@@ -292,6 +301,27 @@ mod tests {
         let many: Map<String, Value> = (0..100).map(|i| (format!("k{i}"), json!(i))).collect();
         let out = redact(&many);
         assert_eq!(out.as_object().unwrap().len(), MAX_KEYS + 1);
+    }
+
+    #[test]
+    fn one_call_cannot_write_a_huge_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::new(DEFAULT_MAX_BYTES);
+        let huge = "n".repeat(7 << 20);
+        let many: Map<String, Value> = (0..32)
+            .map(|i| (format!("k{i}"), json!(vec!["x".repeat(4000); 32])))
+            .collect();
+        let mut entry = Entry::new("d", "a", &huge, &many, Outcome::Error, Duration::ZERO);
+        entry.error = Some(cut(&huge));
+        audit.record(dir.path(), &entry);
+        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert!(text.len() < MAX_LINE_BYTES, "{}", text.len());
+        let line: Value = serde_json::from_str(text.trim()).unwrap();
+        assert!(line["arguments"]["…"]
+            .as_str()
+            .unwrap()
+            .ends_with("omitted"));
+        assert!(line["tool"].as_str().unwrap().len() < 1024);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Who is calling: bearer tokens from `AGENTDESK_AUTH_TOKEN` or a token file, checked on every
 //! request of every surface except `/healthz`.
 //!
-//! A token file is re-read when it changes (its size, mtime, ctime or inode differ), so an
-//! operator revokes one agent by deleting its line, without a restart and without touching the
-//! other agents. If the file becomes unreadable or invalid, every request is refused until it
+//! A token file is read on every request and parsed again whenever its contents differ (by
+//! SHA-256) from the last version, so an operator revokes one agent by deleting its line,
+//! without a restart and without touching the other agents. Comparing contents rather than
+//! timestamps matters: a file rewritten in place within one timestamp tick, with the same
+//! length, would otherwise keep a revoked token valid. Reading a small file costs microseconds. If the file becomes unreadable or invalid, every request is refused until it
 //! is fixed: failing open would let a revoked token back in.
 
 use std::path::{Path, PathBuf};
@@ -85,38 +87,26 @@ impl Tokens {
     }
 }
 
-/// What identifies a version of the file without reading it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    ino: u64,
-}
-
-fn stamp(path: &Path) -> std::io::Result<Stamp> {
-    use std::os::unix::fs::MetadataExt as _;
-    let m = std::fs::metadata(path)?;
-    Ok(Stamp {
-        len: m.len(),
-        mtime: (m.mtime(), m.mtime_nsec()),
-        ctime: (m.ctime(), m.ctime_nsec()),
-        ino: m.ino(),
-    })
-}
-
 /// A token file and the tokens of its latest version.
 #[derive(Debug)]
 pub struct TokenFile {
     path: PathBuf,
-    state: Mutex<(Option<Stamp>, Option<Arc<TokenSet>>)>,
+    /// The SHA-256 of the contents last parsed (not the contents: no plaintext tokens kept),
+    /// and their tokens; `None` while the file is unusable.
+    state: Mutex<([u8; 32], Option<Arc<TokenSet>>)>,
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
 }
 
 impl TokenFile {
     /// Reads the file; at start-up a problem is an error naming the line.
     fn load(path: PathBuf) -> anyhow::Result<TokenFile> {
-        let stamp = stamp(&path).with_context(|| format!("error reading {}", path.display()))?;
-        let set = read(&path).with_context(|| format!("token file {}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("error reading {}", path.display()))?;
+        let set = parse(&bytes).with_context(|| format!("token file {}", path.display()))?;
         warn_if_readable_by_others(&path);
         if set.is_empty() {
             anyhow::bail!(
@@ -126,36 +116,42 @@ impl TokenFile {
         }
         Ok(TokenFile {
             path,
-            state: Mutex::new((Some(stamp), Some(Arc::new(set)))),
+            state: Mutex::new((digest(&bytes), Some(Arc::new(set)))),
         })
     }
 
-    /// The current tokens, re-reading the file if it changed; `None` while it is broken.
+    /// The current tokens, parsed again if the file changed; `None` while it is broken.
     fn current(&self) -> Option<Arc<TokenSet>> {
-        let now = stamp(&self.path).ok();
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), %e, "token file unreadable, refusing every request until it is back");
+                return None;
+            }
+        };
+        let now = digest(&bytes);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if now.is_some() && state.0 == now {
+        if state.0 == now {
             return state.1.clone();
         }
-        let tokens = match (&now, read(&self.path)) {
-            (Some(_), Ok(set)) => {
+        let tokens = match parse(&bytes) {
+            Ok(set) => {
                 tracing::info!(path = %self.path.display(), tokens = set.len(), "token file reloaded");
                 Some(Arc::new(set))
             }
-            (_, Err(e)) => {
+            Err(e) => {
                 tracing::warn!(path = %self.path.display(), "token file unusable, refusing every request until it is fixed: {e:#}");
                 None
             }
-            (None, Ok(_)) => None,
         };
         *state = (now, tokens.clone());
         tokens
     }
 }
 
-fn read(path: &Path) -> anyhow::Result<TokenSet> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(TokenSet::parse(&text)?)
+fn parse(bytes: &[u8]) -> anyhow::Result<TokenSet> {
+    let text = std::str::from_utf8(bytes).context("the token file is not UTF-8")?;
+    Ok(TokenSet::parse(text)?)
 }
 
 fn warn_if_readable_by_others(path: &Path) {
@@ -209,10 +205,11 @@ mod tests {
             tokens.identify(Some(&bearer(B))),
             Identity::Known("bob".into())
         );
-        // Revoke bob (the file is rewritten: a new inode even within one mtime tick).
-        let tmp = dir.path().join("tokens.new");
-        std::fs::write(&tmp, format!("alice: {A}\n")).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
+        // Rotate bob's token in place, same length, same instant: the contents tell.
+        std::fs::write(&path, format!("alice: {A}\nbob: {}\n", "c".repeat(B.len()))).unwrap();
+        assert_eq!(tokens.identify(Some(&bearer(B))), Identity::Invalid);
+        // Revoke bob.
+        std::fs::write(&path, format!("alice: {A}\n")).unwrap();
         assert_eq!(tokens.identify(Some(&bearer(B))), Identity::Invalid);
         assert_eq!(
             tokens.identify(Some(&bearer(A))),

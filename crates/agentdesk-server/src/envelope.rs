@@ -13,8 +13,9 @@ use serde_json::{Map, Value};
 pub(crate) struct Envelope {
     /// The id, for a request.
     pub(crate) id: Option<Value>,
-    /// For `tools/call`: the tool's name and its arguments.
-    pub(crate) tool: Option<(String, Map<String, Value>)>,
+    /// A call that counts against the rate limit and is audited: `tools/call` (the tool's
+    /// name and arguments) or `resources/read` (`"resources/read"` and the uri).
+    pub(crate) call: Option<(String, Map<String, Value>)>,
 }
 
 /// A refusal: the JSON-RPC error code, the message, and whether the HTTP status is 400 (the
@@ -87,11 +88,11 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
     };
     let Some(name) = method.as_deref() else {
         // A response to a server request (none are sent in stateless mode): rmcp's business.
-        return Ok(Envelope { id, tool: None });
+        return Ok(Envelope { id, call: None });
     };
     let Some(id_or_null) = id.clone() else {
         // A notification gets no answer, not even an error: rmcp accepts and drops it.
-        return Ok(Envelope { id, tool: None });
+        return Ok(Envelope { id, call: None });
     };
     let params = match message.get("params") {
         None => None,
@@ -103,21 +104,20 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
             ))
         }
     };
-    let tool = match name {
+    let call = match name {
         "tools/call" => Some(tool_call(params, &id_or_null)?),
         "resources/read" => {
-            if !params
-                .and_then(|p| p.get("uri"))
-                .is_some_and(Value::is_string)
-            {
+            let Some(uri) = params.and_then(|p| p.get("uri")).filter(|u| u.is_string()) else {
                 return Err(invalid_params(
                     &id_or_null,
                     "resources/read needs params.uri, a string such as \"ghostdesk://apps\"; \
                      resources/list names them"
                         .into(),
                 ));
-            }
-            None
+            };
+            let mut arguments = Map::new();
+            arguments.insert("uri".into(), uri.clone());
+            Some((crate::mcp::RESOURCE_READ.to_string(), arguments))
         }
         "initialize" if !modern && !names_modern_version(params) => {
             let version = params.and_then(|p| p.get("protocolVersion"));
@@ -133,7 +133,7 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
         }
         _ => None,
     };
-    Ok(Envelope { id, tool })
+    Ok(Envelope { id, call })
 }
 
 /// Whether `params._meta` carries the 2026-07-28 per-request protocol version.
@@ -243,7 +243,7 @@ mod tests {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                           "params": {"name": "key_type", "arguments": {"text": "hi"}}});
         let e = check(body.to_string().as_bytes(), false).unwrap();
-        let (name, arguments) = e.tool.unwrap();
+        let (name, arguments) = e.call.unwrap();
         assert_eq!(
             (name.as_str(), &arguments["text"]),
             ("key_type", &json!("hi"))
@@ -253,14 +253,14 @@ mod tests {
             false,
         )
         .unwrap();
-        assert!(e.id.is_none() && e.tool.is_none());
+        assert!(e.id.is_none() && e.call.is_none());
         // A tools/call notification is not answered (and never run), whatever its params.
         let e = check(
             br#"{"jsonrpc":"2.0","method":"tools/call","params":5}"#,
             false,
         )
         .unwrap();
-        assert!(e.id.is_none() && e.tool.is_none());
+        assert!(e.id.is_none() && e.call.is_none());
         let e = check(
             br#"{"jsonrpc":"2.0","id":1.0,"method":"tools/list"}"#,
             false,

@@ -289,10 +289,10 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// `Some(429)` if the message is a tool call over the caller's rate.
+/// `Some(429)` if the message is a tool call or resource read over the caller's rate.
 fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Response> {
     let limit = guard.limit?;
-    let (tool, arguments) = envelope.tool?;
+    let (tool, arguments) = envelope.call?;
     let wait = {
         let mut limiter = guard.limiter.lock().unwrap_or_else(|p| p.into_inner());
         limiter.as_mut()?.check(principal, Instant::now()).err()?

@@ -154,12 +154,45 @@ impl ServerHandler for AgentDesk {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let Some(desktop) = self.manager.default_desktop() else {
             return Err(ErrorData::internal_error("no desktop is running", None));
         };
-        Ok(resources::read(&request.uri, &desktop).await?.into())
+        // A resource read is a call like any tool's (ghostdesk://clipboard reads the
+        // clipboard): bounded in time and audited.
+        let started = std::time::Instant::now();
+        let limit = self.config.call_timeout;
+        let read = tokio::time::timeout(limit, resources::read(&request.uri, &desktop)).await;
+        let (outcome, result) = match read {
+            Ok(Ok(result)) => (Outcome::Ok, Ok(result.into())),
+            Ok(Err(e)) => (Outcome::Error, Err(e)),
+            Err(_) => (
+                Outcome::Timeout,
+                Err(ErrorData::internal_error(
+                    format!(
+                        "reading {} did not finish within {} s (--call-timeout)",
+                        audit::cut(&request.uri),
+                        limit.as_secs_f64()
+                    ),
+                    None,
+                )),
+            ),
+        };
+        let principal = self.principal(&context);
+        let mut arguments = serde_json::Map::new();
+        arguments.insert("uri".into(), request.uri.clone().into());
+        let mut entry = audit::Entry::new(
+            &desktop.id().0,
+            &principal,
+            RESOURCE_READ,
+            &arguments,
+            outcome,
+            started.elapsed(),
+        );
+        entry.error = result.as_ref().err().map(|e| audit::cut(&e.message));
+        self.config.audit.record(desktop.data_dir(), &entry);
+        result
     }
 
     async fn call_tool(
@@ -209,19 +242,25 @@ impl ServerHandler for AgentDesk {
         entry.error = result
             .as_ref()
             .filter(|r| r.is_error == Some(true))
-            .map(error_message);
+            .map(|r| audit::cut(&error_message(r)));
         self.config.audit.record(desktop.data_dir(), &entry);
         // Arguments and results are agent data: never logged (typed text, clipboard, images).
         tracing::debug!(tool = %name, ?outcome, ms = elapsed.as_millis() as u64, "tool call");
         match result {
             Some(result) => Ok(result.into()),
             None => Err(ErrorData::invalid_params(
-                format!("unknown tool {name:?}; tools/list names the available tools"),
+                format!(
+                    "unknown tool {:?}; tools/list names the available tools",
+                    audit::cut(&name)
+                ),
                 None,
             )),
         }
     }
 }
+
+/// The name resource reads are audited (and rate-limited) under.
+pub(crate) const RESOURCE_READ: &str = "resources/read";
 
 /// The text of a tool error, for the audit log.
 fn error_message(result: &rmcp::model::CallToolResult) -> String {

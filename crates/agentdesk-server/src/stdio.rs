@@ -13,7 +13,8 @@ use agentdesk_desktop::DesktopManager;
 use rmcp::ServiceExt as _;
 use serde_json::{json, Value};
 use tokio::io::{
-    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _,
+    AsyncBufRead, AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite,
+    AsyncWriteExt as _,
 };
 use tokio::sync::mpsc;
 
@@ -84,9 +85,9 @@ async fn filter_input(
             Ok(_) => {}
         }
         if line.len() > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
-            // Skip the rest of the oversized line before answering.
-            let mut rest = Vec::new();
-            let _ = input.read_until(b'\n', &mut rest).await;
+            if !skip_line(&mut input).await {
+                return;
+            }
             let message = format!("a message over {} MiB; send less", MAX_LINE_BYTES >> 20);
             let _ = errors.send(error_line(Value::Null, -32600, &message)).await;
             continue;
@@ -102,6 +103,24 @@ async fn filter_input(
         }
         if to_rmcp.write_all(text).await.is_err() || to_rmcp.write_all(b"\n").await.is_err() {
             return;
+        }
+    }
+}
+
+/// Discards input up to and including the next newline, a buffer at a time (an oversized line
+/// must not be held in memory to be skipped). `false` at EOF or on an error.
+async fn skip_line(input: &mut (impl AsyncBufRead + Unpin)) -> bool {
+    loop {
+        let (done, used) = match input.fill_buf().await {
+            Ok([]) | Err(_) => return false,
+            Ok(buf) => match buf.iter().position(|&b| b == b'\n') {
+                Some(at) => (true, at + 1),
+                None => (false, buf.len()),
+            },
+        };
+        input.consume(used);
+        if done {
+            return true;
         }
     }
 }

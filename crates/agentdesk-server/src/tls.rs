@@ -1,10 +1,12 @@
 //! TLS for the HTTP listener, with rustls (ring provider): the certificate chain and key are
 //! read from PEM files at start, so a renewed certificate takes effect on restart.
 //!
-//! Handshakes run in their own tasks, bounded in time and number, so a client that connects
-//! and says nothing cannot stall the accept loop or pile up sockets.
+//! Handshakes run in their own tasks, bounded in time, in number, and in number per client
+//! address. Connections are always accepted first and dropped at once when over a bound, so
+//! silent connections from one address cannot hold up anyone else's handshake.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +20,11 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 /// A handshake that takes longer is abandoned.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once; more connections wait in the kernel's backlog.
-const MAX_HANDSHAKES: usize = 64;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Handshakes in progress at once; a connection beyond is closed at once.
+const MAX_HANDSHAKES: usize = 512;
+/// Handshakes in progress at once from one address.
+const MAX_HANDSHAKES_PER_ADDRESS: usize = 32;
 
 /// Where the certificate and key are.
 #[derive(Debug, Clone)]
@@ -76,6 +80,39 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
+/// One address's share of the handshakes in progress, given back on drop.
+struct AddressSlot {
+    counts: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl AddressSlot {
+    fn take(counts: &Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let count = map.entry(ip).or_insert(0);
+        if *count >= MAX_HANDSHAKES_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = map.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// A listener whose connections have completed a TLS handshake.
 pub(crate) struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
@@ -98,11 +135,9 @@ impl TlsListener {
         let (tx, ready) = mpsc::channel(MAX_HANDSHAKES);
         let acceptor = TlsAcceptor::from(config);
         let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let per_address = Arc::new(std::sync::Mutex::new(HashMap::<IpAddr, usize>::new()));
         let accept_task = tokio::spawn(async move {
             loop {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
-                };
                 let (stream, peer) = match tcp.accept().await {
                     Ok(accepted) => accepted,
                     Err(e) => {
@@ -112,10 +147,19 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many TLS handshakes in progress; connection closed");
+                    continue;
+                };
+                let Some(slot) = AddressSlot::take(&per_address, peer.ip()) else {
+                    tracing::debug!(%peer, "too many TLS handshakes from this address; connection closed");
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
+                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;

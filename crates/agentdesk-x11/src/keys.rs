@@ -35,6 +35,12 @@ const MAX_COMBO_LEN: usize = 256;
 impl KeyCombo {
     /// Parses "ctrl+shift+t", "Page_Down", "alt+Tab", "super", "ctrl+plus", "ctrl++".
     pub fn parse(text: &str) -> Result<KeyCombo, Error> {
+        if text.len() > MAX_COMBO_LEN {
+            return Err(Error::BadKey(format!(
+                "key combination is {} bytes long; the limit is {MAX_COMBO_LEN}",
+                text.len()
+            )));
+        }
         if let Some(c) = text.chars().find(|c| c.is_control()) {
             return Err(Error::BadKey(format!(
                 "key combination contains the control character U+{:04X}; name keys instead, \
@@ -54,12 +60,6 @@ impl KeyCombo {
             return Err(Error::BadKey(
                 "key_press needs a key, e.g. \"Return\" or \"ctrl+s\"".into(),
             ));
-        }
-        if text.len() > MAX_COMBO_LEN {
-            return Err(Error::BadKey(format!(
-                "key combination is {} bytes long; the limit is {MAX_COMBO_LEN}",
-                text.len()
-            )));
         }
         let mut tokens: Vec<&str> = text.split('+').collect();
         // "ctrl++" and "+" mean the plus key: the split leaves empty tokens at the end.
