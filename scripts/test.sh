@@ -31,8 +31,10 @@ tests/conformance/run.sh "$AGENTDESK_ROOT/target/debug/agentdesk"
 
 echo "== end to end over MCP (Python SDK)"
 VENV="$AGENTDESK_ROOT/target/e2e-venv"
-if [ ! -x "$VENV/bin/pytest" ]; then
-  python3 -m venv "$VENV"
+# Installed again whenever requirements.txt changes (the stamp keeps a copy of it).
+if [ ! -x "$VENV/bin/pytest" ] || ! cmp -s tests/e2e/requirements.txt "$VENV/requirements.stamp"; then
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -r tests/e2e/requirements.txt
+  cp tests/e2e/requirements.txt "$VENV/requirements.stamp"
 fi
 AGENTDESK_BIN="$AGENTDESK_ROOT/target/debug/agentdesk" "$VENV/bin/pytest" -q tests/e2e

@@ -84,6 +84,8 @@ pub(crate) struct Guard {
     pub(crate) max_body_bytes: usize,
     pub(crate) audit: Arc<Audit>,
     pub(crate) manager: Arc<DesktopManager>,
+    /// Browser origins allowed to call (MCP's check is rmcp's; the live view's is ours).
+    pub(crate) allowed_origins: Vec<String>,
 }
 
 impl Guard {
@@ -93,6 +95,7 @@ impl Guard {
         max_body_bytes: usize,
         audit: Arc<Audit>,
         manager: Arc<DesktopManager>,
+        allowed_origins: Vec<String>,
     ) -> Guard {
         Guard {
             tokens,
@@ -101,6 +104,7 @@ impl Guard {
             max_body_bytes,
             audit,
             manager,
+            allowed_origins,
         }
     }
 

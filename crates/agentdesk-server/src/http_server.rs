@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Identity, Tokens};
 use crate::guard::{self, Guard};
+use crate::live;
 use crate::mcp::{AgentDesk, ServiceConfig, Transport};
 use crate::tls::{self, TlsFiles, TlsListener};
 
@@ -129,7 +130,7 @@ fn router(
     let mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
-        .with_allowed_origins(origins)
+        .with_allowed_origins(origins.clone())
         .with_allowed_hosts(hosts)
         // The gate enforces our own limit first, with a JSON-RPC answer.
         .with_max_request_body_bytes(config.max_body_bytes)
@@ -153,16 +154,18 @@ fn router(
         config.max_body_bytes,
         config.service.audit.clone(),
         manager,
+        origins,
     ));
     // Every surface but /healthz goes into `guarded`, behind the gate; so does the fallback,
     // so an unauthenticated caller learns nothing, not even which paths exist.
-    let guarded =
-        Router::new()
-            .nest_service("/mcp", mcp)
-            .layer(axum::middleware::from_fn_with_state(
-                guard.clone(),
-                guard::gate,
-            ));
+    let guarded = Router::new()
+        .nest_service("/mcp", mcp)
+        .route("/desktops/{id}/rfb", get(live::rfb_socket))
+        .with_state(guard.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            guard.clone(),
+            guard::gate,
+        ));
     Router::new()
         .route("/healthz", get(health))
         .with_state(guard)

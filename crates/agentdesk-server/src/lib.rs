@@ -15,6 +15,7 @@ mod envelope;
 mod guard;
 mod http_server;
 mod instructions;
+mod live;
 mod mcp;
 mod resources;
 mod stdio;

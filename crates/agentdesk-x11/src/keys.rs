@@ -35,12 +35,6 @@ const MAX_COMBO_LEN: usize = 256;
 impl KeyCombo {
     /// Parses "ctrl+shift+t", "Page_Down", "alt+Tab", "super", "ctrl+plus", "ctrl++".
     pub fn parse(text: &str) -> Result<KeyCombo, Error> {
-        if text.len() > MAX_COMBO_LEN {
-            return Err(Error::BadKey(format!(
-                "key combination is {} bytes long; the limit is {MAX_COMBO_LEN}",
-                text.len()
-            )));
-        }
         if let Some(c) = text.chars().find(|c| c.is_control()) {
             return Err(Error::BadKey(format!(
                 "key combination contains the control character U+{:04X}; name keys instead, \
@@ -51,11 +45,19 @@ impl KeyCombo {
         let unpadded = text.trim_end();
         if unpadded.len() != text.len() && unpadded.ends_with('+') {
             // "ctrl+ " names no key after the '+'; trimming would turn it into ctrl+plus.
-            return Err(Error::BadKey(format!(
-                "no key after the last '+' in {text:?}; name it, e.g. \"ctrl+space\" or \"ctrl+plus\""
-            )));
+            return Err(Error::BadKey(
+                "no key after the last '+' (only spaces); name it, e.g. \"ctrl+space\" or \
+                 \"ctrl+plus\""
+                    .into(),
+            ));
         }
         let text = text.trim();
+        if text.len() > MAX_COMBO_LEN {
+            return Err(Error::BadKey(format!(
+                "key combination is {} bytes long; the limit is {MAX_COMBO_LEN}",
+                text.len()
+            )));
+        }
         if text.is_empty() {
             return Err(Error::BadKey(
                 "key_press needs a key, e.g. \"Return\" or \"ctrl+s\"".into(),

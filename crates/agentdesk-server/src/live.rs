@@ -1,0 +1,165 @@
+//! The live view's WebSocket bridge: `GET /desktops/{id}/rfb` upgrades to a WebSocket that
+//! carries RFB between a browser viewer (noVNC) and the desktop's Xvnc, inside agentdesk: no
+//! websockify process, and Xvnc's port and password never leave the machine.
+//!
+//! The bridge authenticates to Xvnc itself ([`Desktop::connect_rfb`]) and offers the viewer
+//! security type None (the viewer has already passed the gate: token or loopback posture, and
+//! an allowed Origin). After the handshake, Xvnc's bytes go to the viewer unchanged; the
+//! viewer's bytes are framed ([`ClientFramer`]) and its input messages (keys, pointer,
+//! clipboard, resizes) are dropped: viewers are view-only, filtered here whatever the page does.
+
+use std::sync::Arc;
+
+use agentdesk_desktop::{Desktop, DesktopId, RFB_VERSION};
+use agentdesk_rfb::ClientFramer;
+use anyhow::Context as _;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse as _, Response};
+use futures_util::{SinkExt as _, StreamExt as _};
+use http::StatusCode;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::guard::Guard;
+
+/// RFB security type None: the viewer is already authenticated by the gate.
+const SECURITY_NONE: u8 = 1;
+
+/// The upgrade handler.
+pub(crate) async fn rfb_socket(
+    State(guard): State<Arc<Guard>>,
+    Path(id): Path<String>,
+    headers: http::HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // Browsers send Origin with every WebSocket; a page from another site must not watch.
+    if let Some(origin) = headers.get(http::header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| guard.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            return (
+                StatusCode::FORBIDDEN,
+                "this Origin may not open the live view\n",
+            )
+                .into_response();
+        }
+    }
+    let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
+        return (StatusCode::NOT_FOUND, format!("no desktop named {id:?}\n")).into_response();
+    };
+    upgrade
+        .protocols(["binary"])
+        .on_upgrade(move |socket| async move {
+            match bridge(socket, desktop).await {
+                Ok(dropped) => {
+                    tracing::info!(desktop = %id, dropped_input = dropped, "viewer left")
+                }
+                Err(e) => tracing::info!(desktop = %id, "viewer bridge ended: {e:#}"),
+            }
+        })
+}
+
+/// Bytes from the viewer, whatever WebSocket messages they arrived in.
+struct Inbox {
+    socket: futures_util::stream::SplitStream<WebSocket>,
+    buffer: Vec<u8>,
+}
+
+impl Inbox {
+    /// The next binary payload; `None` when the viewer left.
+    async fn next(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        while let Some(message) = self.socket.next().await {
+            match message.context("the viewer's WebSocket failed")? {
+                Message::Binary(bytes) => return Ok(Some(bytes.to_vec())),
+                Message::Close(_) => return Ok(None),
+                Message::Text(_) => anyhow::bail!("the viewer sent text; RFB is binary"),
+                Message::Ping(_) | Message::Pong(_) => {}
+            }
+        }
+        Ok(None)
+    }
+
+    async fn read_exact(&mut self, n: usize) -> anyhow::Result<Vec<u8>> {
+        while self.buffer.len() < n {
+            let bytes = self
+                .next()
+                .await?
+                .context("the viewer left during the handshake")?;
+            self.buffer.extend_from_slice(&bytes);
+        }
+        let rest = self.buffer.split_off(n);
+        Ok(std::mem::replace(&mut self.buffer, rest))
+    }
+}
+
+/// Relays until either side leaves; returns how many input messages were dropped.
+async fn bridge(socket: WebSocket, desktop: Desktop) -> anyhow::Result<u64> {
+    let mut xvnc = desktop.connect_rfb().await?;
+    let (mut to_viewer, from_viewer) = socket.split();
+    let mut inbox = Inbox {
+        socket: from_viewer,
+        buffer: Vec::new(),
+    };
+    let binary = |bytes: &[u8]| Message::Binary(bytes.to_vec().into());
+    to_viewer.send(binary(RFB_VERSION)).await?;
+    let version = inbox.read_exact(12).await?;
+    let legacy = match &version[..] {
+        b"RFB 003.008\n" => false,
+        b"RFB 003.007\n" => true,
+        other => anyhow::bail!(
+            "unsupported viewer version {:?}",
+            String::from_utf8_lossy(other)
+        ),
+    };
+    to_viewer.send(binary(&[1, SECURITY_NONE])).await?;
+    if inbox.read_exact(1).await?[0] != SECURITY_NONE {
+        anyhow::bail!("the viewer chose a security type that was not offered");
+    }
+    if !legacy {
+        to_viewer.send(binary(&0u32.to_be_bytes())).await?;
+    }
+    inbox.read_exact(1).await?; // ClientInit: always shared, whatever the viewer asked.
+    xvnc.write_all(&[1]).await?;
+    let (mut xvnc_rx, mut xvnc_tx) = xvnc.into_split();
+    let to_viewer = tokio::sync::Mutex::new(to_viewer);
+
+    let downstream = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = xvnc_rx.read(&mut buf).await?;
+            if n == 0 {
+                return anyhow::Ok(());
+            }
+            to_viewer.lock().await.send(binary(&buf[..n])).await?;
+        }
+    };
+    let upstream = async move {
+        let mut framer = ClientFramer::new();
+        framer.push(&std::mem::take(&mut inbox.buffer));
+        let mut dropped = 0u64;
+        loop {
+            while let Some(message) = framer.next_message()? {
+                if message.is_input() {
+                    dropped += 1;
+                    continue;
+                }
+                xvnc_tx.write_all(&message.bytes).await?;
+            }
+            match inbox.next().await? {
+                Some(bytes) => framer.push(&bytes),
+                None => return anyhow::Ok(dropped),
+            }
+        }
+    };
+    let done = tokio::select! {
+        done = downstream => done.map(|()| 0),
+        done = upstream => done,
+    };
+    // Answer (or start) the closing handshake and flush it, so the viewer need not wait for a
+    // timeout: a Close frame tungstenite queued in reply to the viewer's is only sent on flush.
+    let mut sink = to_viewer.lock().await;
+    let _ = sink.flush().await;
+    let _ = sink.close().await;
+    done
+}

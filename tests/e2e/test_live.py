@@ -1,0 +1,119 @@
+"""The live view's WebSocket bridge (`/desktops/{id}/rfb`), driven by a minimal RFB viewer here:
+the handshake, pixels flowing, viewers' input dropped on the server, the gate and Origin.
+(The browser page and human takeover are issue 5's next steps.)"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+
+import httpx2
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect as ws_connect
+
+from conftest import SCREEN, Server, running_server
+
+ALICE = "alice-0123456789abcdef0123456789"
+
+
+def rfb_url(srv: Server) -> str:
+    return srv.base.replace("http://", "ws://") + "/desktops/default/rfb"
+
+
+class Viewer:
+    """Just enough of an RFB 3.8 client over a WebSocket to test the bridge."""
+
+    def __init__(self, ws: ClientConnection):
+        self.ws = ws
+        self.buffer = b""
+
+    def read(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            message = self.ws.recv(timeout=10)
+            assert isinstance(message, bytes), message
+            self.buffer += message
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def handshake(self) -> tuple[int, int]:
+        assert self.read(12) == b"RFB 003.008\n"
+        self.ws.send(b"RFB 003.008\n")
+        count = self.read(1)[0]
+        assert list(self.read(count)) == [1]  # None: the gate has already authenticated us
+        self.ws.send(bytes([1]))
+        assert self.read(4) == b"\0\0\0\0"
+        self.ws.send(bytes([0]))  # ClientInit, "exclusive": the bridge makes it shared anyway
+        width, height = struct.unpack(">HH", self.read(4))
+        self.read(16)  # pixel format
+        (name_len,) = struct.unpack(">I", self.read(4))
+        self.read(name_len)
+        return width, height
+
+    def request_update(self) -> None:
+        # A small region: the sync client stops reading (and so never sees the closing
+        # handshake) while megabytes of a full-screen update sit unread in its queue.
+        self.ws.send(struct.pack(">BBHHHH", 3, 0, 0, 0, 8, 8))
+
+    def pointer(self, x: int, y: int, buttons: int = 0) -> None:
+        self.ws.send(struct.pack(">BBHH", 5, buttons, x, y))
+
+    def key(self, keysym: int, down: bool) -> None:
+        self.ws.send(struct.pack(">BBxxI", 4, int(down), keysym))
+
+
+def pointer_position(srv: Server) -> tuple[int, int]:
+    """Where the X pointer is, asked of the X server by xdotool with the desktop's cookie."""
+    health = httpx2.get(f"{srv.base}/healthz", timeout=10).json()
+    env = {**os.environ, "DISPLAY": health["display"], "XAUTHORITY": health["xauthority"]}
+    out = subprocess.run(
+        ["xdotool", "getmouselocation", "--shell"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    values = dict(line.split("=", 1) for line in out.split())
+    return int(values["X"]), int(values["Y"])
+
+
+def mcp_move(srv: Server, x: int, y: int) -> None:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "mouse_move", "arguments": {"x": x, "y": y}}}
+    headers = {"Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-11-25"}
+    response = httpx2.post(srv.url, json=body, headers=headers, timeout=30)
+    assert not response.json()["result"].get("isError"), response.text
+
+
+def test_a_viewer_sees_the_desktop_and_its_input_is_dropped(server):
+    mcp_move(server, 600, 300)
+    with ws_connect(rfb_url(server), subprotocols=["binary"], open_timeout=10) as ws:
+        viewer = Viewer(ws)
+        assert viewer.handshake() == SCREEN
+        viewer.request_update()
+        assert viewer.read(1) == b"\0"  # FramebufferUpdate: pixels flow
+        # View-only: the bridge drops the pointer and keys, whatever the viewer sends.
+        viewer.pointer(100, 100, buttons=1)
+        viewer.pointer(100, 100, buttons=0)
+        viewer.key(0x61, True)
+        viewer.key(0x61, False)
+        viewer.request_update()  # a message after the input, so it has surely been handled
+        viewer.read(1)
+    assert pointer_position(server) == (600, 300)
+
+
+def test_the_live_view_is_behind_the_gate_and_the_origin_check(tmp_path):
+    with running_server(tmp_path, env={"AGENTDESK_AUTH_TOKEN": ALICE}) as srv:
+        with pytest.raises(InvalidStatus) as refused:
+            ws_connect(rfb_url(srv), open_timeout=10)
+        assert refused.value.response.status_code == 401
+        bearer = {"Authorization": f"Bearer {ALICE}"}
+        with pytest.raises(InvalidStatus) as refused:
+            ws_connect(rfb_url(srv), additional_headers=bearer, origin="http://evil.example.com",
+                       open_timeout=10)
+        assert refused.value.response.status_code == 403
+        with ws_connect(rfb_url(srv), additional_headers=bearer, origin=srv.base,
+                        subprotocols=["binary"], open_timeout=10) as ws:
+            assert Viewer(ws).handshake() == SCREEN
