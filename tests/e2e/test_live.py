@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
+import time
 
 import httpx2
 import pytest
@@ -102,6 +103,23 @@ def test_a_viewer_sees_the_desktop_and_its_input_is_dropped(server):
         viewer.request_update()  # a message after the input, so it has surely been handled
         viewer.read(1)
     assert pointer_position(server) == (600, 300)
+
+
+def test_viewers_never_receive_the_clipboard(server):
+    """Xvnc runs without clipboard over RFB: text an agent copies (a password sent with
+    secret: true, say) does not reach every viewer."""
+    with ws_connect(rfb_url(server), subprotocols=["binary"], open_timeout=10) as ws:
+        viewer = Viewer(ws)
+        viewer.handshake()
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "clipboard_set",
+                           "arguments": {"text": "hunter2-for-nobody", "secret": True}}}
+        headers = {"Accept": "application/json, text/event-stream",
+                   "MCP-Protocol-Version": "2025-11-25"}
+        httpx2.post(server.url, json=body, headers=headers, timeout=30).raise_for_status()
+        time.sleep(0.5)  # Xvnc would have announced the new clipboard by now
+        viewer.request_update()
+        assert viewer.read(1) == b"\0", "something other than a FramebufferUpdate came first"
 
 
 def test_the_live_view_is_behind_the_gate_and_the_origin_check(tmp_path):

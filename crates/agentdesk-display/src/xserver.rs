@@ -97,6 +97,9 @@ pub async fn start_x_server(config: &XServerConfig) -> Result<XServer> {
                 .args(["-SecurityTypes", "VncAuth", "-PasswordFile"])
                 .arg(password_file)
                 .args(["-AlwaysShared", "-nolisten", "tcp"])
+                // No clipboard over RFB, either way: text an agent puts on the clipboard
+                // (passwords with secret: true included) must not reach every viewer.
+                .args(["-SendCutText=0", "-AcceptCutText=0", "-SendPrimary=0"])
                 // A VNC viewer must not resize the screen under the agent: coordinates and
                 // capture buffers are sized for the configured screen.
                 .arg("-AcceptSetDesktopSize=0");

@@ -24,6 +24,8 @@ use crate::guard::Guard;
 
 /// RFB security type None: the viewer is already authenticated by the gate.
 const SECURITY_NONE: u8 = 1;
+/// A viewer must finish its side of the handshake within this (it holds a connection to Xvnc).
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The upgrade handler.
 pub(crate) async fn rfb_socket(
@@ -93,14 +95,12 @@ impl Inbox {
     }
 }
 
-/// Relays until either side leaves; returns how many input messages were dropped.
-async fn bridge(socket: WebSocket, desktop: Desktop) -> anyhow::Result<u64> {
-    let mut xvnc = desktop.connect_rfb().await?;
-    let (mut to_viewer, from_viewer) = socket.split();
-    let mut inbox = Inbox {
-        socket: from_viewer,
-        buffer: Vec::new(),
-    };
+/// The viewer's side of the handshake: version, security None, ClientInit (always treated as
+/// shared, whatever the viewer asked).
+async fn viewer_handshake(
+    to_viewer: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    inbox: &mut Inbox,
+) -> anyhow::Result<()> {
     let binary = |bytes: &[u8]| Message::Binary(bytes.to_vec().into());
     to_viewer.send(binary(RFB_VERSION)).await?;
     let version = inbox.read_exact(12).await?;
@@ -119,7 +119,25 @@ async fn bridge(socket: WebSocket, desktop: Desktop) -> anyhow::Result<u64> {
     if !legacy {
         to_viewer.send(binary(&0u32.to_be_bytes())).await?;
     }
-    inbox.read_exact(1).await?; // ClientInit: always shared, whatever the viewer asked.
+    inbox.read_exact(1).await?;
+    Ok(())
+}
+
+/// Relays until either side leaves; returns how many input messages were dropped.
+async fn bridge(socket: WebSocket, desktop: Desktop) -> anyhow::Result<u64> {
+    let mut xvnc = desktop.connect_rfb().await?;
+    let (mut to_viewer, from_viewer) = socket.split();
+    let mut inbox = Inbox {
+        socket: from_viewer,
+        buffer: Vec::new(),
+    };
+    let binary = |bytes: &[u8]| Message::Binary(bytes.to_vec().into());
+    tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        viewer_handshake(&mut to_viewer, &mut inbox),
+    )
+    .await
+    .context("the viewer did not finish the RFB handshake within 10 s")??;
     xvnc.write_all(&[1]).await?;
     let (mut xvnc_rx, mut xvnc_tx) = xvnc.into_split();
     let to_viewer = tokio::sync::Mutex::new(to_viewer);
