@@ -271,7 +271,13 @@ def running_server(
         stop_process_tree(process, descendants(process.pid), "agentdesk")
         raise
 
-    yield srv
+    try:
+        yield srv
+    except BaseException:
+        # The test failed inside the `with`: stop the server all the same, and let the
+        # test's own failure be the one reported.
+        stop_process_tree(process, srv.children + descendants(process.pid), "agentdesk")
+        raise
 
     # Everything the server runs, now (xterms and their shells included), plus what it ran at
     # startup (in case the supervisor restarted something since).
