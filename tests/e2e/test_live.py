@@ -1,6 +1,7 @@
-"""The live view's WebSocket bridge (`/desktops/{id}/rfb`), driven by a minimal RFB viewer here:
-the handshake, pixels flowing, viewers' input dropped on the server, the gate and Origin.
-(The browser page and human takeover are issue 5's next steps.)"""
+"""The live view's WebSocket bridge (`/desktops/{id}/rfb`) and human takeover
+(`/desktops/{id}/control`), driven by a minimal RFB viewer here: the handshake, pixels flowing,
+viewers' input dropped on the server unless they hold control, agent input refused meanwhile,
+hand-back, the gate and Origin. (The browser page is issue 5's next step.)"""
 
 from __future__ import annotations
 
@@ -19,8 +20,17 @@ from conftest import SCREEN, Server, running_server
 ALICE = "alice-0123456789abcdef0123456789"
 
 
-def rfb_url(srv: Server) -> str:
-    return srv.base.replace("http://", "ws://") + "/desktops/default/rfb"
+def rfb_url(srv: Server, viewer: str | None = None) -> str:
+    url = srv.base.replace("http://", "ws://") + "/desktops/default/rfb"
+    return f"{url}?viewer={viewer}" if viewer else url
+
+
+def control(srv: Server, viewer: str, action: str) -> httpx2.Response:
+    return httpx2.post(
+        f"{srv.base}/desktops/default/control",
+        params={"viewer": viewer, "action": action},
+        timeout=10,
+    )
 
 
 class Viewer:
@@ -86,13 +96,21 @@ def pointer_position(srv: Server) -> tuple[int, int]:
     return int(values["X"]), int(values["Y"])
 
 
-def mcp_move(srv: Server, x: int, y: int) -> None:
+def mcp_call(srv: Server, name: str, arguments: dict) -> dict:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "mouse_move", "arguments": {"x": x, "y": y}}}
+            "params": {"name": name, "arguments": arguments}}
     headers = {"Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": "2025-11-25"}
-    response = httpx2.post(srv.url, json=body, headers=headers, timeout=30)
-    assert not response.json()["result"].get("isError"), response.text
+    return httpx2.post(srv.url, json=body, headers=headers, timeout=30).json()["result"]
+
+
+def text_of(result: dict) -> str:
+    return " ".join(c["text"] for c in result["content"] if c["type"] == "text")
+
+
+def mcp_move(srv: Server, x: int, y: int) -> None:
+    result = mcp_call(srv, "mouse_move", {"x": x, "y": y})
+    assert not result.get("isError"), result
 
 
 def test_a_viewer_sees_the_desktop_and_its_input_is_dropped(server):
@@ -144,3 +162,51 @@ def test_the_live_view_is_behind_the_gate_and_the_origin_check(tmp_path):
         with ws_connect(rfb_url(srv), additional_headers=bearer, origin=srv.base,
                         subprotocols=["binary"], open_timeout=10) as ws:
             assert Viewer(ws).handshake() == SCREEN
+
+
+def test_a_human_takes_control_and_hands_it_back(tmp_path):
+    """Take control: that viewer's input reaches the desktop and agent input is refused at
+    once (read-only tools still work); a second viewer cannot take it; release: the agent acts
+    again and is told to look again."""
+    with running_server(tmp_path) as srv:
+        mcp_move(srv, 600, 300)
+        with ws_connect(rfb_url(srv, "alice"), subprotocols=["binary"], open_timeout=10) as ws:
+            viewer = Viewer(ws)
+            viewer.handshake()
+            assert control(srv, "alice", "take").json() == {"controller": "alice"}
+            assert control(srv, "bob", "take").status_code == 409
+            viewer.pointer(100, 120)
+            viewer.request_update()
+            viewer.read(1)
+            viewer.drain()
+            assert pointer_position(srv) == (100, 120)
+            refused = mcp_call(srv, "mouse_click", {"x": 10, "y": 10})
+            assert refused["isError"] is True
+            assert "a human has taken control" in text_of(refused)
+            assert "human" in text_of(mcp_call(srv, "clipboard_set", {"text": "x"}))
+            shot = mcp_call(srv, "screen_shot", {"format": "png"})
+            assert not shot.get("isError") and shot["content"][0]["type"] == "image"
+            assert pointer_position(srv) == (100, 120)  # the refused click moved nothing
+            assert control(srv, "alice", "release").json() == {"controller": None}
+            # Handed back, this viewer is view-only again.
+            viewer.pointer(300, 300)
+            viewer.request_update()
+            viewer.read(1)
+            viewer.drain()
+        assert pointer_position(srv) == (100, 120)
+        after = mcp_call(srv, "mouse_move", {"x": 640, "y": 400})
+        assert not after.get("isError"), after
+        assert "handed it back" in text_of(after) and "Take a screenshot" in text_of(after)
+        assert "handed it back" not in text_of(mcp_call(srv, "mouse_move", {"x": 641, "y": 400}))
+
+
+def test_control_returns_to_the_agent_after_the_idle_time(tmp_path):
+    with running_server(tmp_path, "--control-idle", "1") as srv:
+        assert control(srv, "alice", "take").status_code == 200
+        assert "human" in text_of(mcp_call(srv, "mouse_move", {"x": 5, "y": 5}))
+        time.sleep(1.2)
+        result = mcp_call(srv, "mouse_move", {"x": 5, "y": 5})
+        assert not result.get("isError") and "handed it back" in text_of(result)
+        assert httpx2.get(f"{srv.base}/desktops/default/control", timeout=10).json() == {
+            "controller": None
+        }

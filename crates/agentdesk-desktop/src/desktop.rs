@@ -67,6 +67,8 @@ pub struct DesktopConfig {
     pub command_timeout: Duration,
     /// The operator's allow and deny lists for app_list and app_launch.
     pub app_policy: AppPolicy,
+    /// A human in control who has sent no input for this long hands control back.
+    pub control_idle: Duration,
 }
 
 /// One live session: what exists between an X server start and its exit.
@@ -113,6 +115,8 @@ pub(crate) struct Inner {
     pub(crate) cookie: [u8; 16],
     /// Xvnc's VncAuth password: only agentdesk's own viewer bridge knows it.
     pub(crate) rfb_password: String,
+    /// Who drives: the agent, or a human in the live view.
+    pub(crate) control: crate::control::Control,
 }
 
 /// An encoded screenshot.
@@ -142,6 +146,7 @@ impl Desktop {
         let apps = Apps::new(config.data_dir.join("apps"), config.app_policy.clone())?;
         let (state, _) = watch::channel(State::Starting);
         let inner = Arc::new(Inner {
+            control: crate::control::Control::new(config.control_idle),
             config,
             state,
             input: tokio::sync::Mutex::new(()),
@@ -297,6 +302,7 @@ impl Desktop {
         F: FnOnce(XHandle) -> Fut,
         Fut: std::future::Future<Output = agentdesk_x11::Result<()>>,
     {
+        self.agent_may_act()?;
         let session = self.session()?;
         let _input = self.inner.input.lock().await;
         let watcher = feedback::Watcher::arm(&session.x);
@@ -344,6 +350,7 @@ impl Desktop {
 
     /// Puts text on the clipboard; it stays there until something else is copied.
     pub async fn clipboard_set(&self, text: String) -> Result<()> {
+        self.agent_may_act()?;
         if text.len() > MAX_CLIPBOARD_BYTES {
             return Err(DesktopError::BadRequest(format!(
                 "clipboard_set takes at most {MAX_CLIPBOARD_BYTES} bytes of text (got {}); \
@@ -366,6 +373,7 @@ impl Desktop {
 
     /// Launches an application from [`Desktop::app_list`]; returns (pid, log file).
     pub async fn app_launch(&self, command: &str) -> Result<(u32, PathBuf)> {
+        self.agent_may_act()?;
         let session = self.session()?;
         self.inner.apps.launch(command, &self.home(), &session.env)
     }

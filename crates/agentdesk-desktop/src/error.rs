@@ -11,6 +11,16 @@ pub enum DesktopError {
         /// "starting", or "restarting (the X server exited)" and the like.
         state: String,
     },
+    /// A human has taken control in the live view; agent input is refused, not queued.
+    #[error(
+        "a human has taken control of this desktop in the live view ({secs} s ago); input is \
+         refused until they hand it back. screen_shot and other read-only tools still work: \
+         watch, or wait and try again"
+    )]
+    HumanControl {
+        /// How long ago they took it.
+        secs: u64,
+    },
     /// The desktop was stopped.
     #[error("the desktop has been stopped")]
     Stopped,

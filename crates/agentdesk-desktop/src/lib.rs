@@ -7,6 +7,7 @@
 //! `agentdesk-display` owns the processes. Nothing here knows MCP or HTTP.
 
 mod apps;
+mod control;
 mod desktop;
 mod error;
 mod feedback;

@@ -202,7 +202,8 @@ pub(crate) async fn gate(
     };
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(Principal(principal.clone()));
-    if parts.method != http::Method::POST {
+    // Only MCP's POSTs carry JSON-RPC; the live view's control POST has no body to check.
+    if parts.method != http::Method::POST || !parts.uri.path().starts_with("/mcp") {
         return next.run(Request::from_parts(parts, body)).await;
     }
     let bytes = match read_body(&guard, &parts.headers, body).await {

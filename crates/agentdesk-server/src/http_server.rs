@@ -161,6 +161,10 @@ fn router(
     let guarded = Router::new()
         .nest_service("/mcp", mcp)
         .route("/desktops/{id}/rfb", get(live::rfb_socket))
+        .route(
+            "/desktops/{id}/control",
+            get(live::control).post(live::control),
+        )
         .with_state(guard.clone())
         .layer(axum::middleware::from_fn_with_state(
             guard.clone(),

@@ -27,13 +27,83 @@ const SECURITY_NONE: u8 = 1;
 /// A viewer must finish its side of the handshake within this (it holds a connection to Xvnc).
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Query parameters of the live view's endpoints.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct ViewerQuery {
+    /// The viewer's own id (the page makes one up); it names who holds control.
+    #[serde(default)]
+    viewer: Option<String>,
+    /// For `/control`: "take" or "release".
+    #[serde(default)]
+    action: Option<String>,
+}
+
+/// The viewer's id from the query (a made-up one if absent), or why it is refused.
+fn viewer_id(query: &ViewerQuery) -> Result<String, &'static str> {
+    match &query.viewer {
+        None => Ok(format!("viewer-{:016x}", rand::random::<u64>())),
+        Some(v)
+            if !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) =>
+        {
+            Ok(v.clone())
+        }
+        Some(_) => Err("viewer must be 1 to 64 letters, digits, '-' or '_'\n"),
+    }
+}
+
+/// `POST /desktops/{id}/control?viewer=V&action=take|release`: a human takes control (that
+/// viewer's input then reaches the desktop, and agent input is refused) or hands it back.
+/// `GET` says who holds it.
+pub(crate) async fn control(
+    State(guard): State<Arc<Guard>>,
+    Path(id): Path<String>,
+    method: http::Method,
+    axum::extract::Query(query): axum::extract::Query<ViewerQuery>,
+) -> Response {
+    let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
+        return (StatusCode::NOT_FOUND, format!("no desktop named {id:?}\n")).into_response();
+    };
+    if method == http::Method::POST {
+        let viewer = match viewer_id(&query) {
+            Ok(v) if query.viewer.is_some() => v,
+            Ok(_) => {
+                return (StatusCode::BAD_REQUEST, "name the viewer: ?viewer=...\n").into_response()
+            }
+            Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+        };
+        match query.action.as_deref() {
+            Some("take") => {
+                if let Err(e) = desktop.take_control(&viewer) {
+                    return (StatusCode::CONFLICT, format!("{e}\n")).into_response();
+                }
+            }
+            Some("release") => {
+                desktop.release_control(&viewer);
+            }
+            _ => {
+                return (StatusCode::BAD_REQUEST, "action must be take or release\n")
+                    .into_response()
+            }
+        }
+    }
+    axum::Json(serde_json::json!({ "controller": desktop.controller() })).into_response()
+}
+
 /// The upgrade handler.
 pub(crate) async fn rfb_socket(
     State(guard): State<Arc<Guard>>,
     Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<ViewerQuery>,
     headers: http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let viewer = match viewer_id(&query) {
+        Ok(v) => v,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
     // Browsers send Origin with every WebSocket; a page from another site must not watch.
     if let Some(origin) = headers.get(http::header::ORIGIN) {
         let allowed = origin
@@ -53,7 +123,7 @@ pub(crate) async fn rfb_socket(
     upgrade
         .protocols(["binary"])
         .on_upgrade(move |socket| async move {
-            match bridge(socket, desktop).await {
+            match bridge(socket, desktop, viewer).await {
                 Ok(dropped) => {
                     tracing::info!(desktop = %id, dropped_input = dropped, "viewer left")
                 }
@@ -124,7 +194,7 @@ async fn viewer_handshake(
 }
 
 /// Relays until either side leaves; returns how many input messages were dropped.
-async fn bridge(socket: WebSocket, desktop: Desktop) -> anyhow::Result<u64> {
+async fn bridge(socket: WebSocket, desktop: Desktop, viewer: String) -> anyhow::Result<u64> {
     let mut xvnc = desktop.connect_rfb().await?;
     let (mut to_viewer, from_viewer) = socket.split();
     let mut inbox = Inbox {
@@ -158,7 +228,8 @@ async fn bridge(socket: WebSocket, desktop: Desktop) -> anyhow::Result<u64> {
         let mut dropped = 0u64;
         loop {
             while let Some(message) = framer.next_message()? {
-                if message.is_input() {
+                // Input reaches the desktop only from the viewer holding control.
+                if message.is_input() && !desktop.human_input(&viewer) {
                     dropped += 1;
                     continue;
                 }

@@ -205,6 +205,7 @@ impl ServerHandler for AgentDesk {
             return Ok(tools::error_text("no desktop is running".into()).into());
         };
         let principal = self.principal(&context);
+        let handed_back = desktop.take_hand_back();
         let args = request.arguments.unwrap_or_default();
         let audit_args = args.clone();
         let call = Call {
@@ -230,6 +231,14 @@ impl ServerHandler for AgentDesk {
                 ))),
             ),
         };
+        let result = result.map(|mut result| {
+            if handed_back {
+                result
+                    .content
+                    .push(rmcp::model::ContentBlock::text(HANDED_BACK.to_string()));
+            }
+            result
+        });
         let elapsed = started.elapsed();
         let mut entry = audit::Entry::new(
             &desktop.id().0,
@@ -258,6 +267,10 @@ impl ServerHandler for AgentDesk {
         }
     }
 }
+
+/// Appended to the agent's first tool result after a human handed control back.
+const HANDED_BACK: &str = "Note: a human had control of this desktop and has handed it back; \
+the screen may have changed since your last screenshot. Take a screenshot before acting.";
 
 /// The name resource reads are audited (and rate-limited) under.
 pub(crate) const RESOURCE_READ: &str = "resources/read";

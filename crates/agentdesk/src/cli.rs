@@ -129,6 +129,11 @@ pub(crate) struct Serve {
     )]
     pub(crate) allow_apps: Vec<String>,
 
+    /// Seconds without input after which a human who took control in the live view hands it
+    /// back to the agent.
+    #[arg(long, env = "AGENTDESK_CONTROL_IDLE", default_value = "300", value_parser = parse_timeout)]
+    pub(crate) control_idle: std::time::Duration,
+
     /// Never these applications, whatever --allow-app says (same forms).
     #[arg(long = "deny-app", env = "AGENTDESK_DENY_APPS", value_delimiter = ',')]
     pub(crate) deny_apps: Vec<String>,

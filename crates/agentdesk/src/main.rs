@@ -96,6 +96,7 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
             allow: args.allow_apps.clone(),
             deny: args.deny_apps.clone(),
         },
+        control_idle: args.control_idle,
     };
     let service = ServiceConfig {
         default_space: args.model_space,

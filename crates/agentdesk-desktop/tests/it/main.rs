@@ -32,6 +32,7 @@ async fn desktop_on(dir: &tempfile::TempDir, x_server: XServerKind) -> Desktop {
         // Short, so the hung-server test finds out quickly.
         command_timeout: Duration::from_secs(5),
         app_policy: Default::default(),
+        control_idle: Duration::from_secs(300),
     };
     Desktop::start(config)
         .await
