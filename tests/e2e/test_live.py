@@ -162,6 +162,15 @@ def test_the_live_view_is_behind_the_gate_and_the_origin_check(tmp_path):
         with ws_connect(rfb_url(srv), additional_headers=bearer, origin=srv.base,
                         subprotocols=["binary"], open_timeout=10) as ws:
             assert Viewer(ws).handshake() == SCREEN
+        # Taking control: the token, and not from another site's page (CSRF would lock the
+        # agent out).
+        take = f"{srv.base}/desktops/default/control?viewer=v&action=take"
+        assert httpx2.post(take, timeout=10).status_code == 401
+        foreign = {**bearer, "Origin": "http://evil.example.com"}
+        assert httpx2.post(take, headers=foreign, timeout=10).status_code == 403
+        rebound = {**bearer, "Host": f"evil.example.com:{srv.port}"}  # DNS rebinding
+        assert httpx2.post(take, headers=rebound, timeout=10).status_code == 403
+        assert httpx2.post(take, headers=bearer, timeout=10).json() == {"controller": "v"}
 
 
 def test_a_human_takes_control_and_hands_it_back(tmp_path):

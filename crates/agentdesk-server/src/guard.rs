@@ -86,6 +86,8 @@ pub(crate) struct Guard {
     pub(crate) manager: Arc<DesktopManager>,
     /// Browser origins allowed to call (MCP's check is rmcp's; the live view's is ours).
     pub(crate) allowed_origins: Vec<String>,
+    /// Host names accepted, without ports (likewise).
+    pub(crate) allowed_hosts: Vec<String>,
 }
 
 impl Guard {
@@ -96,6 +98,7 @@ impl Guard {
         audit: Arc<Audit>,
         manager: Arc<DesktopManager>,
         allowed_origins: Vec<String>,
+        allowed_hosts: Vec<String>,
     ) -> Guard {
         Guard {
             tokens,
@@ -105,6 +108,7 @@ impl Guard {
             audit,
             manager,
             allowed_origins,
+            allowed_hosts,
         }
     }
 

@@ -131,7 +131,7 @@ fn router(
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_allowed_origins(origins.clone())
-        .with_allowed_hosts(hosts)
+        .with_allowed_hosts(hosts.clone())
         // The gate enforces our own limit first, with a JSON-RPC answer.
         .with_max_request_body_bytes(config.max_body_bytes)
         .with_cancellation_token(cancel);
@@ -155,6 +155,7 @@ fn router(
         config.service.audit.clone(),
         manager,
         origins,
+        hosts,
     ));
     // Every surface but /healthz goes into `guarded`, behind the gate; so does the fallback,
     // so an unauthenticated caller learns nothing, not even which paths exist.

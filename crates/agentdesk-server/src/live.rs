@@ -27,6 +27,33 @@ const SECURITY_NONE: u8 = 1;
 /// A viewer must finish its side of the handshake within this (it holds a connection to Xvnc).
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// `Some(403)` for a request a page from another site made (Origin) or that reached us under
+/// another name (Host, DNS rebinding): such a page must neither watch nor take control. MCP's
+/// own checks are rmcp's; these are the live view's.
+fn foreign_page(guard: &Guard, headers: &http::HeaderMap) -> Option<Response> {
+    let origin_ok = headers.get(http::header::ORIGIN).is_none_or(|o| {
+        o.to_str()
+            .is_ok_and(|o| guard.allowed_origins.iter().any(|a| a == o))
+    });
+    let host_ok = headers.get(http::header::HOST).is_none_or(|h| {
+        h.to_str().is_ok_and(|h| {
+            let name = match h.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+                _ => h,
+            };
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            guard.allowed_hosts.iter().any(|a| a == name)
+        })
+    });
+    (!(origin_ok && host_ok)).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "this page may not use the live view (Origin or Host)\n",
+        )
+            .into_response()
+    })
+}
+
 /// Query parameters of the live view's endpoints.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct ViewerQuery {
@@ -61,8 +88,12 @@ pub(crate) async fn control(
     State(guard): State<Arc<Guard>>,
     Path(id): Path<String>,
     method: http::Method,
+    headers: http::HeaderMap,
     axum::extract::Query(query): axum::extract::Query<ViewerQuery>,
 ) -> Response {
+    if let Some(refusal) = foreign_page(&guard, &headers) {
+        return refusal;
+    }
     let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
         return (StatusCode::NOT_FOUND, format!("no desktop named {id:?}\n")).into_response();
     };
@@ -104,18 +135,8 @@ pub(crate) async fn rfb_socket(
         Ok(v) => v,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
-    // Browsers send Origin with every WebSocket; a page from another site must not watch.
-    if let Some(origin) = headers.get(http::header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .is_ok_and(|o| guard.allowed_origins.iter().any(|a| a == o));
-        if !allowed {
-            return (
-                StatusCode::FORBIDDEN,
-                "this Origin may not open the live view\n",
-            )
-                .into_response();
-        }
+    if let Some(refusal) = foreign_page(&guard, &headers) {
+        return refusal;
     }
     let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
         return (StatusCode::NOT_FOUND, format!("no desktop named {id:?}\n")).into_response();
