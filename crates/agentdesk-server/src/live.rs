@@ -153,6 +153,11 @@ pub(crate) async fn rfb_socket(
         })
 }
 
+/// RFB bytes as one WebSocket message.
+fn binary(bytes: &[u8]) -> Message {
+    Message::Binary(bytes.to_vec().into())
+}
+
 /// Bytes from the viewer, whatever WebSocket messages they arrived in.
 struct Inbox {
     socket: futures_util::stream::SplitStream<WebSocket>,
@@ -192,7 +197,6 @@ async fn viewer_handshake(
     to_viewer: &mut futures_util::stream::SplitSink<WebSocket, Message>,
     inbox: &mut Inbox,
 ) -> anyhow::Result<()> {
-    let binary = |bytes: &[u8]| Message::Binary(bytes.to_vec().into());
     to_viewer.send(binary(RFB_VERSION)).await?;
     let version = inbox.read_exact(12).await?;
     let legacy = match &version[..] {
@@ -222,7 +226,6 @@ async fn bridge(socket: WebSocket, desktop: Desktop, viewer: String) -> anyhow::
         socket: from_viewer,
         buffer: Vec::new(),
     };
-    let binary = |bytes: &[u8]| Message::Binary(bytes.to_vec().into());
     tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
         viewer_handshake(&mut to_viewer, &mut inbox),
