@@ -71,6 +71,15 @@ class Viewer:
             except TimeoutError:
                 return
 
+    def settle(self) -> bytes:
+        """Asks for an update and waits for the answer, so that everything sent before has been
+        handled by the server; then reads what is still in flight. Returns the answer's first
+        byte: 0 for a FramebufferUpdate."""
+        self.request_update()
+        first = self.read(1)
+        self.drain()
+        return first
+
     def request_update(self) -> None:
         self.ws.send(struct.pack(">BBHHHH", 3, 0, 0, 0, 8, 8))
 
@@ -125,9 +134,7 @@ def test_a_viewer_sees_the_desktop_and_its_input_is_dropped(server):
         viewer.pointer(100, 100, buttons=0)
         viewer.key(0x61, True)
         viewer.key(0x61, False)
-        viewer.request_update()  # a message after the input, so it has surely been handled
-        viewer.read(1)
-        viewer.drain()
+        viewer.settle()
     assert pointer_position(server) == (600, 300)
 
 
@@ -144,9 +151,7 @@ def test_viewers_never_receive_the_clipboard(server):
                    "MCP-Protocol-Version": "2025-11-25"}
         httpx2.post(server.url, json=body, headers=headers, timeout=30).raise_for_status()
         time.sleep(0.5)  # Xvnc would have announced the new clipboard by now
-        viewer.request_update()
-        assert viewer.read(1) == b"\0", "something other than a FramebufferUpdate came first"
-        viewer.drain()
+        assert viewer.settle() == b"\0", "something other than a FramebufferUpdate came first"
 
 
 def test_the_live_view_is_behind_the_gate_and_the_origin_check(tmp_path):
@@ -185,9 +190,7 @@ def test_a_human_takes_control_and_hands_it_back(tmp_path):
             assert control(srv, "alice", "take").json() == {"controller": "alice"}
             assert control(srv, "bob", "take").status_code == 409
             viewer.pointer(100, 120)
-            viewer.request_update()
-            viewer.read(1)
-            viewer.drain()
+            viewer.settle()
             assert pointer_position(srv) == (100, 120)
             refused = mcp_call(srv, "mouse_click", {"x": 10, "y": 10})
             assert refused["isError"] is True
@@ -199,9 +202,7 @@ def test_a_human_takes_control_and_hands_it_back(tmp_path):
             assert control(srv, "alice", "release").json() == {"controller": None}
             # Handed back, this viewer is view-only again.
             viewer.pointer(300, 300)
-            viewer.request_update()
-            viewer.read(1)
-            viewer.drain()
+            viewer.settle()
         assert pointer_position(srv) == (100, 120)
         after = mcp_call(srv, "mouse_move", {"x": 640, "y": 400})
         assert not after.get("isError"), after

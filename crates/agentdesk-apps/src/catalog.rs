@@ -278,6 +278,20 @@ fn is_executable_file(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
+/// An app as a `.desktop` file `{file}.desktop` with `Name` and `Exec` would give, for tests of
+/// the catalog's users (launch validation, the policy).
+#[cfg(test)]
+pub(crate) fn test_app(file: &str, name: &str, exec_line: &str) -> App {
+    let text = format!("[Desktop Entry]\nType=Application\nName={name}\nExec={exec_line}\n");
+    let e = parse_entry(&text).expect("valid test entry");
+    App {
+        name: e.name,
+        exec: e.exec,
+        argv: e.argv,
+        source: PathBuf::from(format!("/usr/share/applications/{file}.desktop")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -121,19 +121,10 @@ impl Catalog {
 mod tests {
     use super::*;
 
-    use std::path::PathBuf;
-
-    use crate::entry::parse_entry;
+    use crate::catalog::test_app;
 
     fn app(name: &str, exec_line: &str) -> App {
-        let text = format!("[Desktop Entry]\nType=Application\nName={name}\nExec={exec_line}\n");
-        let e = parse_entry(&text).expect("valid test entry");
-        App {
-            name: e.name,
-            exec: e.exec,
-            argv: e.argv,
-            source: PathBuf::from(format!("/usr/share/applications/{name}.desktop")),
-        }
+        test_app(name, name, exec_line)
     }
 
     fn catalog() -> Catalog {

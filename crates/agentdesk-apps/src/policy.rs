@@ -70,19 +70,8 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{parse_entry, Error};
-    use std::path::PathBuf;
-
-    fn app(file: &str, name: &str, exec_line: &str) -> App {
-        let text = format!("[Desktop Entry]\nType=Application\nName={name}\nExec={exec_line}\n");
-        let e = parse_entry(&text).expect("valid test entry");
-        App {
-            name: e.name,
-            exec: e.exec,
-            argv: e.argv,
-            source: PathBuf::from(format!("/usr/share/applications/{file}.desktop")),
-        }
-    }
+    use crate::catalog::test_app as app;
+    use crate::Error;
 
     fn catalog() -> Catalog {
         Catalog::from_apps(vec![

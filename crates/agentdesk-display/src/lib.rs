@@ -12,6 +12,7 @@
 //!   value that owns it.
 
 mod error;
+mod private_file;
 mod ready;
 mod session;
 mod spawn;

@@ -4,13 +4,11 @@
 //! DES-encrypted with a well-known key. It is obfuscation, not protection; the file's
 //! permissions (0600, in a private runtime directory) are what keep it secret.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use des::cipher::{BlockEncrypt, KeyInit};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// VNC's fixed obfuscation key {23,82,107,6,35,78,88,7}, with each byte's bits reversed because
 /// VNC's DES implementation reads key bits in the opposite order to standard DES.
@@ -31,15 +29,7 @@ pub(crate) fn obfuscate(password: &str) -> [u8; 8] {
 /// Writes a password file readable only by us. Only the first 8 bytes of a password matter to
 /// VncAuth.
 pub fn write_vnc_password_file(path: &Path, password: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(format!("the RFB password file {}", path.display()), e))?;
-    file.write_all(&obfuscate(password))
-        .map_err(|e| Error::io(format!("the RFB password file {}", path.display()), e))
+    crate::private_file::write_private(path, &obfuscate(password), "the RFB password file")
 }
 
 #[cfg(test)]

@@ -11,11 +11,9 @@
 //! file. Layout per entry (libXau's format): u16 family, then four u16-length-prefixed byte
 //! strings (address, display number, auth name, auth data), all big-endian.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// The authorization protocol name.
 pub const COOKIE_NAME: &str = "MIT-MAGIC-COOKIE-1";
@@ -34,16 +32,7 @@ fn entry(cookie: &[u8; 16]) -> Vec<u8> {
 
 /// Writes an Xauthority file holding `cookie`, readable only by us.
 pub fn write_xauthority(path: &Path, cookie: &[u8; 16]) -> Result<()> {
-    let what = || format!("the Xauthority file {}", path.display());
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(what(), e))?;
-    file.write_all(&entry(cookie))
-        .map_err(|e| Error::io(what(), e))
+    crate::private_file::write_private(path, &entry(cookie), "the Xauthority file")
 }
 
 #[cfg(test)]

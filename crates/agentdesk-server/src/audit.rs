@@ -200,7 +200,7 @@ impl Audit {
         }
         line.push(b'\n');
         let path = desktop_dir.join(FILE_NAME);
-        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let mut files = crate::lock(&self.files);
         let slot = files.entry(path.clone());
         let open = slot.or_insert_with(|| open(&path));
         if open.is_err() {

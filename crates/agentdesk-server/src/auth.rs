@@ -130,7 +130,7 @@ impl TokenFile {
             }
         };
         let now = digest(&bytes);
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = crate::lock(&self.state);
         if state.0 == now {
             return state.1.clone();
         }

@@ -303,7 +303,7 @@ fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Resp
     let limit = guard.limit?;
     let (tool, arguments) = envelope.call?;
     let wait = {
-        let mut limiter = guard.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        let mut limiter = crate::lock(&guard.limiter);
         limiter.as_mut()?.check(principal, Instant::now()).err()?
     };
     tracing::info!(token = principal, "tool call over the rate limit refused");

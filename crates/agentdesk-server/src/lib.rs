@@ -31,3 +31,10 @@ pub use stdio::serve_stdio;
 pub use tls::TlsFiles;
 
 pub use agentdesk_desktop::{DesktopManager, ModelSpace};
+
+/// Locks a mutex even if a panic poisoned it: the state behind our locks (audit files, token
+/// sets, rate buckets, handshake counts) stays valid, and one failed request must not wedge the
+/// server.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -80,15 +80,18 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
+/// Handshakes in progress per client address.
+type Counts = Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>;
+
 /// One address's share of the handshakes in progress, given back on drop.
 struct AddressSlot {
-    counts: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+    counts: Counts,
     ip: IpAddr,
 }
 
 impl AddressSlot {
-    fn take(counts: &Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
-        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+    fn take(counts: &Counts, ip: IpAddr) -> Option<Self> {
+        let mut map = crate::lock(counts);
         let count = map.entry(ip).or_insert(0);
         if *count >= MAX_HANDSHAKES_PER_ADDRESS {
             return None;
@@ -103,7 +106,7 @@ impl AddressSlot {
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {
-        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::lock(&self.counts);
         if let Some(count) = map.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {
@@ -135,7 +138,7 @@ impl TlsListener {
         let (tx, ready) = mpsc::channel(MAX_HANDSHAKES);
         let acceptor = TlsAcceptor::from(config);
         let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        let per_address = Arc::new(std::sync::Mutex::new(HashMap::<IpAddr, usize>::new()));
+        let per_address: Counts = Arc::default();
         let accept_task = tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {

@@ -194,9 +194,7 @@ pub(crate) fn parse_ready_line(line: &str) -> Option<SocketAddr> {
 }
 
 fn keep(log: &Mutex<VecDeque<String>>, line: String) {
-    let mut log = log
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut log = crate::lock(log);
     if log.len() == LOG_LINES {
         log.pop_front();
     }
@@ -204,9 +202,7 @@ fn keep(log: &Mutex<VecDeque<String>>, line: String) {
 }
 
 fn tail(log: &Mutex<VecDeque<String>>) -> String {
-    let log = log
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let log = crate::lock(log);
     log.iter().cloned().collect::<Vec<_>>().join("\n")
 }
 
