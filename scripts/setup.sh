@@ -10,9 +10,10 @@ RUNTIME_PACKAGES=(
   tigervnc-standalone-server xvfb icewm dbus dbus-x11 x11-utils
   xterm mousepad galculator firefox-esr fonts-dejavu-core fonts-noto-cjk
 )
-# Tests only: independent X clients to check our work against, Python for the MCP client, and
-# openssl to make the certificate of the TLS test.
-TEST_PACKAGES=(xdotool xclip x11-xserver-utils procps python3 python3-venv ca-certificates openssl)
+# Tests only: independent X clients to check our work against, Python for the MCP client,
+# openssl to make the certificate of the TLS test, and Chromium for the live view's browser test
+# (driven by Playwright from PyPI, with this system Chromium: no browser download).
+TEST_PACKAGES=(xdotool xclip x11-xserver-utils procps python3 python3-venv ca-certificates openssl chromium)
 # `agentdesk bench`: the conventional way it compares against, a process per action (scrot and
 # cwebp per screenshot, xdotool per click, text and key, xclip per clipboard operation).
 BENCH_PACKAGES=(scrot webp xdotool xclip)
@@ -48,6 +49,19 @@ ensure_npm() {
   # Only when there is no npm at all: Debian's npm package would conflict with a Node.js
   # installed from elsewhere. The conformance suite brings its own Node 22 from npm.
   command -v npm >/dev/null 2>&1 || install_packages npm
+}
+
+# The live view's front end: noVNC, pinned in web/package-lock.json, installed with `npm ci`
+# into web/node_modules (again whenever the lock file changes) and served by agentdesk as is.
+ensure_web() {
+  ensure_npm
+  local web="$AGENTDESK_ROOT/web" stamp="$AGENTDESK_ROOT/web/node_modules/.agentdesk-lock"
+  if [ ! -f "$web/node_modules/@novnc/novnc/core/rfb.js" ] || ! cmp -s "$web/package-lock.json" "$stamp"; then
+    echo "agentdesk setup: installing noVNC (npm ci in web/)" >&2
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    cp "$web/package-lock.json" "$stamp"
+  fi
+  export AGENTDESK_NOVNC_DIR="${AGENTDESK_NOVNC_DIR:-$web/node_modules/@novnc/novnc}"
 }
 
 AGENTDESK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

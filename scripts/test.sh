@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 install_packages "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
 ensure_rust
-ensure_npm
+ensure_web
 cd "$AGENTDESK_ROOT"
 
 echo "== cargo fmt --check"

@@ -48,6 +48,8 @@ TOOL_NAMES = [
     "app_status",
     "clipboard_get",
     "clipboard_set",
+    "help_request",
+    "help_status",
 ]
 
 LEGACY_VERSION = "2025-11-25"
@@ -528,3 +530,36 @@ async def wait_for_file(path: Path, expected: str, timeout: float = 15.0) -> str
         what=f"{path} to contain {expected!r}",
         seen=lambda: "no such file" if text is None else repr(text[:200]),
     )
+
+
+# ----------------------------------------------------------------------------- plain HTTP
+
+
+def pointer_position(srv: Server) -> tuple[int, int]:
+    """Where the X pointer is, asked of the X server by xdotool with the desktop's cookie."""
+    health = httpx2.get(f"{srv.base}/healthz", timeout=10).json()
+    env = {**os.environ, "DISPLAY": health["display"], "XAUTHORITY": health["xauthority"]}
+    out = subprocess.run(
+        ["xdotool", "getmouselocation", "--shell"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    values = dict(line.split("=", 1) for line in out.split())
+    return int(values["X"]), int(values["Y"])
+
+
+def mcp_call(srv: Server, name: str, arguments: dict) -> dict:
+    """One tools/call as a bare JSON-RPC POST (no session; for tests about something else than
+    the MCP client), returning its result."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}}
+    headers = {"Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-11-25"}
+    return httpx2.post(srv.url, json=body, headers=headers, timeout=30).json()["result"]
+
+
+def text_of(result: dict) -> str:
+    """The text blocks of a bare tools/call result, joined."""
+    return " ".join(c["text"] for c in result["content"] if c["type"] == "text")

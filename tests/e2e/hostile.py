@@ -281,6 +281,9 @@ def check_bounded(tool: str, reply: Reply) -> None:
             assert int(m[1]) <= 10_000, f"typed too much: {reply}"
     elif tool == "clipboard_set":
         assert re.fullmatch(r"Clipboard set \(\d+ characters\)", text), reply
+    elif tool == "help_request":
+        status = json.loads(text)
+        assert status["state"] == "open" and len(status["message"]) <= 2000, reply
     elif tool == "app_status":
         tail = json.loads(text)["tail"]
         assert len(tail.encode()) <= 256 * 1024, f"an unbounded tail: {reply}"

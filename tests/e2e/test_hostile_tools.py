@@ -81,6 +81,8 @@ BASE_ARGUMENTS: dict[str, dict[str, Any]] = {
     "app_status": {"pid": 0, "lines": 5},
     "clipboard_get": {},
     "clipboard_set": {"text": "", "secret": False},
+    "help_request": {"message": "hostile-input test: nothing to do"},
+    "help_status": {"wait_seconds": 0},
 }
 """Arguments for each tool into which the cases put one bad value. The points lie on the empty
 desktop (right of where IceWM opens the first window, above the taskbar), so that even a bad
@@ -97,6 +99,7 @@ REQUIRED = {
     "app_launch": ["command"],
     "app_status": ["pid"],
     "clipboard_set": ["text"],
+    "help_request": ["message"],
 }
 
 ENUM_VALUES = {"button": "left", "direction": "down", "format": "png"}
@@ -323,6 +326,7 @@ def test_arguments_that_are_not_an_object_are_refused(server, http, watch, tool,
 
 STRING_ARGUMENTS = {"key_type": "text", "key_press": "keys", "app_launch": "command"}
 STRING_ARGUMENTS["clipboard_set"] = "text"
+STRING_ARGUMENTS["help_request"] = "message"
 
 CONTROLS = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"]
 CONTROLS += ["\x7f", "\x80", "\x85", "\x9b", "\x9f"]
@@ -375,7 +379,7 @@ def string_cases() -> Iterator[Any]:
                 yield case(tool, value, REJECTED, "unicode")
             elif data:
                 yield case(tool, value, BOUNDED, "unicode")
-            elif tool == "key_press" or value in TYPEABLE_ODD_UNICODE:
+            elif tool in ("key_press", "help_request") or value in TYPEABLE_ODD_UNICODE:
                 # Each key that is pressed costs a reaction wait: one era each.
                 yield case(tool, value, BOUNDED, "unicode", (next(alternate),))
         yield case(tool, Big(BODY_LIMIT_EXCEEDED), REFUSED, "huge")
@@ -384,6 +388,7 @@ def string_cases() -> Iterator[Any]:
     yield case("key_type", "x" * 10_001, REJECTED, "over-bound")
     yield case("key_press", "a+" * 128 + "a", REJECTED, "over-bound")
     yield case("app_launch", "no-such-app " + "a" * 4096, REJECTED, "over-bound")
+    yield case("help_request", "x" * 2001, REJECTED, "over-bound")
     for value in ("ctrl+ ", "ctrl+\t", "shift+\n"):
         yield case("key_press", value, REJECTED, "blank-key")
 

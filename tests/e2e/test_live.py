@@ -1,13 +1,13 @@
 """The live view's WebSocket bridge (`/desktops/{id}/rfb`) and human takeover
 (`/desktops/{id}/control`), driven by a minimal RFB viewer here: the handshake, pixels flowing,
 viewers' input dropped on the server unless they hold control, agent input refused meanwhile,
-hand-back, the gate and Origin. (The browser page is issue 5's next step.)"""
+hand-back, the gate and Origin, help requests. The page itself, in a browser: test_browser.py."""
 
 from __future__ import annotations
 
-import os
+import json
 import struct
-import subprocess
+import threading
 import time
 
 import httpx2
@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect as ws_connect
 
-from conftest import SCREEN, Server, running_server
+from conftest import SCREEN, Server, mcp_call, pointer_position, running_server, text_of
 
 ALICE = "alice-0123456789abcdef0123456789"
 
@@ -90,33 +90,6 @@ class Viewer:
         self.ws.send(struct.pack(">BBxxI", 4, int(down), keysym))
 
 
-def pointer_position(srv: Server) -> tuple[int, int]:
-    """Where the X pointer is, asked of the X server by xdotool with the desktop's cookie."""
-    health = httpx2.get(f"{srv.base}/healthz", timeout=10).json()
-    env = {**os.environ, "DISPLAY": health["display"], "XAUTHORITY": health["xauthority"]}
-    out = subprocess.run(
-        ["xdotool", "getmouselocation", "--shell"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    values = dict(line.split("=", 1) for line in out.split())
-    return int(values["X"]), int(values["Y"])
-
-
-def mcp_call(srv: Server, name: str, arguments: dict) -> dict:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": name, "arguments": arguments}}
-    headers = {"Accept": "application/json, text/event-stream",
-               "MCP-Protocol-Version": "2025-11-25"}
-    return httpx2.post(srv.url, json=body, headers=headers, timeout=30).json()["result"]
-
-
-def text_of(result: dict) -> str:
-    return " ".join(c["text"] for c in result["content"] if c["type"] == "text")
-
-
 def mcp_move(srv: Server, x: int, y: int) -> None:
     result = mcp_call(srv, "mouse_move", {"x": x, "y": y})
     assert not result.get("isError"), result
@@ -175,7 +148,7 @@ def test_the_live_view_is_behind_the_gate_and_the_origin_check(tmp_path):
         assert httpx2.post(take, headers=foreign, timeout=10).status_code == 403
         rebound = {**bearer, "Host": f"evil.example.com:{srv.port}"}  # DNS rebinding
         assert httpx2.post(take, headers=rebound, timeout=10).status_code == 403
-        assert httpx2.post(take, headers=bearer, timeout=10).json() == {"controller": "v"}
+        assert httpx2.post(take, headers=bearer, timeout=10).json()["controller"] == "v"
 
 
 def test_a_human_takes_control_and_hands_it_back(tmp_path):
@@ -187,7 +160,7 @@ def test_a_human_takes_control_and_hands_it_back(tmp_path):
         with ws_connect(rfb_url(srv, "alice"), subprotocols=["binary"], open_timeout=10) as ws:
             viewer = Viewer(ws)
             viewer.handshake()
-            assert control(srv, "alice", "take").json() == {"controller": "alice"}
+            assert control(srv, "alice", "take").json()["controller"] == "alice"
             assert control(srv, "bob", "take").status_code == 409
             viewer.pointer(100, 120)
             viewer.settle()
@@ -199,7 +172,7 @@ def test_a_human_takes_control_and_hands_it_back(tmp_path):
             shot = mcp_call(srv, "screen_shot", {"format": "png"})
             assert not shot.get("isError") and shot["content"][0]["type"] == "image"
             assert pointer_position(srv) == (100, 120)  # the refused click moved nothing
-            assert control(srv, "alice", "release").json() == {"controller": None}
+            assert control(srv, "alice", "release").json()["controller"] is None
             # Handed back, this viewer is view-only again.
             viewer.pointer(300, 300)
             viewer.settle()
@@ -217,6 +190,75 @@ def test_control_returns_to_the_agent_after_the_idle_time(tmp_path):
         time.sleep(1.2)
         result = mcp_call(srv, "mouse_move", {"x": 5, "y": 5})
         assert not result.get("isError") and "handed it back" in text_of(result)
-        assert httpx2.get(f"{srv.base}/desktops/default/control", timeout=10).json() == {
-            "controller": None
-        }
+        state = httpx2.get(f"{srv.base}/desktops/default/control", timeout=10).json()
+        assert state["controller"] is None
+
+
+def state_of(srv: Server) -> dict:
+    return httpx2.get(f"{srv.base}/desktops/default/control", timeout=10).json()
+
+
+def answer(srv: Server, request: int, reply: str, **headers: str) -> httpx2.Response:
+    return httpx2.post(
+        f"{srv.base}/desktops/default/help",
+        params={"viewer": "alice", "request": request},
+        json={"reply": reply},
+        headers=headers,
+        timeout=10,
+    )
+
+
+def test_a_help_request_reaches_the_page_and_its_answer_the_agent(tmp_path):
+    with running_server(tmp_path) as srv:
+        none = json.loads(text_of(mcp_call(srv, "help_status", {})))
+        assert none["state"] == "none" and none["human_has_control"] is False
+        asked = json.loads(text_of(mcp_call(srv, "help_request",
+                                            {"message": "please <b>solve</b> the captcha"})))
+        assert asked["state"] == "open" and "/desktops/default/view" in asked["action"]
+        help_ = state_of(srv)["help"]
+        assert help_["message"] == "please <b>solve</b> the captcha" and not help_["answered"]
+        # The page's answers: from this origin only, to the current request only, bounded.
+        foreign = answer(srv, help_["id"], "x", Origin="http://evil.example.com")
+        assert foreign.status_code == 403
+        assert answer(srv, help_["id"] + 1, "x").status_code == 409
+        assert answer(srv, help_["id"], "x" * 2001).status_code == 400
+        assert answer(srv, help_["id"], "bad\x1b[2J").status_code == 400
+
+        # An agent waiting with help_status wakes up when the human answers.
+        def answer_soon():
+            time.sleep(0.5)
+            assert answer(srv, help_["id"], "solved it").status_code == 200
+
+        helper = threading.Thread(target=answer_soon)
+        helper.start()
+        started = time.monotonic()
+        waited = json.loads(text_of(mcp_call(srv, "help_status", {"wait_seconds": 15})))
+        helper.join()
+        assert time.monotonic() - started < 10
+        assert waited["state"] == "answered" and waited["reply"] == "solved it", waited
+        assert "screenshot" in waited["action"]
+        assert answer(srv, help_["id"], "again").status_code == 409  # answered once
+
+        # An answer the agent did not ask about comes as a note on its next call, once.
+        again = json.loads(text_of(mcp_call(srv, "help_request", {"message": "click Allow"})))
+        assert answer(srv, again["request"], "").status_code == 200
+        noted = text_of(mcp_call(srv, "mouse_move", {"x": 5, "y": 5}))
+        assert f"answered your help request {again['request']}" in noted
+        assert "help request" not in text_of(mcp_call(srv, "mouse_move", {"x": 6, "y": 5}))
+        refused = mcp_call(srv, "help_status", {"wait_seconds": 21})
+        assert refused["isError"] is True and "0 to 20" in text_of(refused)
+
+
+def test_control_comes_back_when_the_holders_page_closes(tmp_path):
+    with running_server(tmp_path) as srv:
+        with ws_connect(rfb_url(srv, "alice"), subprotocols=["binary"], open_timeout=10) as ws:
+            Viewer(ws).handshake()
+            assert control(srv, "alice", "take").status_code == 200
+            assert "human" in text_of(mcp_call(srv, "mouse_move", {"x": 5, "y": 5}))
+        # The closed WebSocket hands control back, without waiting for the idle time.
+        deadline = time.monotonic() + 10
+        while state_of(srv)["controller"] is not None:
+            assert time.monotonic() < deadline, "control was not handed back"
+            time.sleep(0.1)
+        result = mcp_call(srv, "mouse_move", {"x": 5, "y": 5})
+        assert not result.get("isError") and "handed it back" in text_of(result)

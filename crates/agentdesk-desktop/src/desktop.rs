@@ -117,6 +117,7 @@ pub(crate) struct Inner {
     pub(crate) rfb_password: String,
     /// Who drives: the agent, or a human in the live view.
     pub(crate) control: crate::control::Control,
+    pub(crate) help: crate::help::Help,
 }
 
 /// An encoded screenshot.
@@ -147,6 +148,7 @@ impl Desktop {
         let (state, _) = watch::channel(State::Starting);
         let inner = Arc::new(Inner {
             control: crate::control::Control::new(config.control_idle),
+            help: crate::help::Help::new(),
             config,
             state,
             input: tokio::sync::Mutex::new(()),

@@ -11,6 +11,7 @@ mod control;
 mod desktop;
 mod error;
 mod feedback;
+mod help;
 mod manager;
 mod supervisor;
 mod viewer;
@@ -21,6 +22,7 @@ pub use desktop::{
 };
 pub use error::{DesktopError, Result};
 pub use feedback::Reaction;
+pub use help::{HelpAnswer, HelpRequest, MAX_HELP_CHARS};
 pub use manager::DesktopManager;
 pub use viewer::RFB_VERSION;
 

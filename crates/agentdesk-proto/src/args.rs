@@ -233,6 +233,25 @@ fn fifty() -> i64 {
     50
 }
 
+/// `help_request` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HelpArgs {
+    /// What a human should do, e.g. "please solve the captcha in Firefox, then hand back".
+    /// At most 2000 characters.
+    pub message: String,
+}
+
+/// `help_status` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HelpStatusArgs {
+    /// Wait up to this many seconds (0 to 20, default 0) for a human to answer an open request.
+    #[serde(default, deserialize_with = "lenient::int")]
+    #[schemars(default)]
+    pub wait_seconds: i64,
+}
+
 /// Arguments of tools that take none.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

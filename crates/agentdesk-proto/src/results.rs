@@ -46,6 +46,29 @@ pub struct AppStatus {
     pub tail: String,
 }
 
+/// `help_request` and `help_status` success: the state of the latest help request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HelpStatus {
+    /// The request's number; absent when the agent never asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<u64>,
+    /// "none", "open" or "answered".
+    pub state: String,
+    /// What the agent asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Seconds since it was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asked_secs_ago: Option<u64>,
+    /// The human's answer (may be empty), once answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// Whether a human holds control now (the agent's input tools are refused meanwhile).
+    pub human_has_control: bool,
+    /// What this means and what to do next.
+    pub action: String,
+}
+
 /// The body of an app tool's error: `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorBody {

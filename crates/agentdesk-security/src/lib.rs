@@ -5,6 +5,7 @@
 //! - [`tokens`]: bearer tokens, from one secret or a file of named ones, compared in constant
 //!   time; and the `Authorization` header's syntax.
 //! - [`rate`]: per-token token buckets for tool calls.
+//! - [`sessions`]: the live view's browser sessions, opened with a token and ended with it.
 //!
 //! Reading token files, serving TLS and answering HTTP belong to `agentdesk-server`; this
 //! crate only decides.
@@ -12,9 +13,11 @@
 mod error;
 pub mod posture;
 pub mod rate;
+pub mod sessions;
 pub mod tokens;
 
 pub use error::Error;
 pub use posture::{Posture, PostureRequest};
 pub use rate::{RateLimit, RateLimiter};
+pub use sessions::{session_cookie, Sessions, SESSION_COOKIE, SESSION_TTL};
 pub use tokens::{bearer_token, TokenSet, MIN_TOKEN_LEN};

@@ -34,7 +34,7 @@ impl std::fmt::Debug for TokenSet {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
+pub(crate) fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -122,6 +122,14 @@ impl TokenSet {
     /// The names, in file order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Whether the token with this digest is still ours under this name (a browser session
+    /// checks that its token was not revoked).
+    pub fn holds(&self, name: &str, token_digest: &[u8; 32]) -> bool {
+        self.entries
+            .iter()
+            .any(|(n, d)| n == name && bool::from(d.ct_eq(token_digest)))
     }
 
     /// The name of the token `presented`, if it is one of ours.

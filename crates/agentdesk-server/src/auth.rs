@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use agentdesk_security::TokenSet;
+use agentdesk_security::{Sessions, TokenSet};
 use anyhow::Context as _;
 
 /// The name recorded for callers on an open loopback listener (no token configured).
@@ -67,15 +67,24 @@ impl Tokens {
         !matches!(self, Tokens::None)
     }
 
+    /// The tokens in force now.
+    pub(crate) fn current(&self) -> Current {
+        match self {
+            Tokens::None => Current::Open,
+            Tokens::Fixed(set) => Current::Set(set.clone()),
+            Tokens::File(file) => match file.current() {
+                Some(set) => Current::Set(set),
+                None => Current::Unavailable,
+            },
+        }
+    }
+
     /// Names the caller of a request with this `Authorization` header value.
     pub(crate) fn identify(&self, authorization: Option<&str>) -> Identity {
-        let set = match self {
-            Tokens::None => return Identity::Known(Arc::from(ANONYMOUS)),
-            Tokens::Fixed(set) => set.clone(),
-            Tokens::File(file) => match file.current() {
-                Some(set) => set,
-                None => return Identity::Unavailable,
-            },
+        let set = match self.current() {
+            Current::Open => return Identity::Known(Arc::from(ANONYMOUS)),
+            Current::Set(set) => set,
+            Current::Unavailable => return Identity::Unavailable,
         };
         let Some(header) = authorization else {
             return Identity::Missing;
@@ -85,6 +94,31 @@ impl Tokens {
             None => Identity::Invalid,
         }
     }
+
+    /// Names the caller of a request carrying a live-view session cookie.
+    pub(crate) fn identify_session(&self, sessions: &Mutex<Sessions>, cookie: &str) -> Identity {
+        match self.current() {
+            Current::Open => Identity::Known(Arc::from(ANONYMOUS)),
+            Current::Unavailable => Identity::Unavailable,
+            Current::Set(set) => {
+                match crate::lock(sessions).check(&set, cookie, std::time::Instant::now()) {
+                    Some(name) => Identity::Known(Arc::from(name)),
+                    None => Identity::Invalid,
+                }
+            }
+        }
+    }
+}
+
+/// The tokens in force at one moment.
+#[derive(Debug)]
+pub(crate) enum Current {
+    /// None configured: loopback, open.
+    Open,
+    /// These.
+    Set(Arc<TokenSet>),
+    /// The token file is broken.
+    Unavailable,
 }
 
 /// A token file and the tokens of its latest version.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentdesk_desktop::DesktopManager;
-use agentdesk_security::{RateLimit, RateLimiter};
+use agentdesk_security::{RateLimit, RateLimiter, Sessions};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use crate::audit::{self, Audit};
 use crate::auth::{Identity, Tokens};
 use crate::envelope::{self, Envelope};
+use crate::web::WebConfig;
 
 /// A request body must arrive within this; a client trickling bytes holds a connection, not
 /// the server.
@@ -88,37 +89,97 @@ pub(crate) struct Guard {
     pub(crate) allowed_origins: Vec<String>,
     /// Host names accepted, without ports (likewise).
     pub(crate) allowed_hosts: Vec<String>,
+    /// The live view's browser sessions (opened on the login page).
+    pub(crate) sessions: Mutex<Sessions>,
+    /// Login attempts per client address.
+    pub(crate) login_limiter: Mutex<RateLimiter>,
+    /// What the live view's pages need.
+    pub(crate) web: WebConfig,
 }
 
 impl Guard {
-    pub(crate) fn new(
-        tokens: Tokens,
-        limit: Option<RateLimit>,
-        max_body_bytes: usize,
-        audit: Arc<Audit>,
-        manager: Arc<DesktopManager>,
-        allowed_origins: Vec<String>,
-        allowed_hosts: Vec<String>,
-    ) -> Guard {
-        Guard {
-            tokens,
-            limit,
-            limiter: Mutex::new(limit.map(RateLimiter::new)),
-            max_body_bytes,
-            audit,
-            manager,
-            allowed_origins,
-            allowed_hosts,
-        }
-    }
-
-    /// The caller's identity from a request's headers.
+    /// The caller's identity from a request's `Authorization` header.
     pub(crate) fn identify(&self, headers: &http::HeaderMap) -> Identity {
         let authorization = headers
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or("\u{0}"));
         self.tokens.identify(authorization)
     }
+
+    /// The caller's identity for the live view: a bearer token if one is sent, else the
+    /// session cookie the login page set. MCP never takes the cookie: an agent's client
+    /// carries its token, and a browser page should not be able to drive MCP on its own.
+    pub(crate) fn identify_browser(&self, headers: &http::HeaderMap) -> Identity {
+        if headers.contains_key(header::AUTHORIZATION) {
+            return self.identify(headers);
+        }
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(agentdesk_security::session_cookie);
+        match cookie {
+            Some(cookie) => self.tokens.identify_session(&self.sessions, cookie),
+            None => self.identify(headers),
+        }
+    }
+
+    /// `Some(403)` for a request a page from another site made (Origin) or that reached us under
+    /// another name (Host, DNS rebinding): such a page must neither watch nor take control. MCP's
+    /// own checks are rmcp's; these are the live view's.
+    pub(crate) fn foreign_page(&self, headers: &http::HeaderMap) -> Option<Response> {
+        let origin_ok = headers.get(http::header::ORIGIN).is_none_or(|o| {
+            o.to_str()
+                .is_ok_and(|o| self.allowed_origins.iter().any(|a| a == o))
+        });
+        let host_ok = headers.get(http::header::HOST).is_none_or(|h| {
+            h.to_str().is_ok_and(|h| {
+                let name = match h.rsplit_once(':') {
+                    Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+                    _ => h,
+                };
+                let name = name.trim_start_matches('[').trim_end_matches(']');
+                self.allowed_hosts.iter().any(|a| a == name)
+            })
+        });
+        (!(origin_ok && host_ok)).then(|| {
+            (
+                StatusCode::FORBIDDEN,
+                "this page may not use the live view (Origin or Host)\n",
+            )
+                .into_response()
+        })
+    }
+}
+
+/// Whether a request is a browser loading a page (not a script, a WebSocket or an agent):
+/// such a request without credentials is sent to the login page rather than refused.
+fn is_page_load(request: &Request) -> bool {
+    request.method() == http::Method::GET
+        && !request.headers().contains_key(header::UPGRADE)
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// 303 to the login page, which comes back to `path` after.
+fn to_login(path: &str) -> Response {
+    let next: String = path
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("/login?next={next}"))],
+    )
+        .into_response()
 }
 
 fn text(status: StatusCode, message: &str) -> Response {
@@ -186,7 +247,16 @@ pub(crate) async fn gate(
             );
         }
     }
-    let principal = match guard.identify(request.headers()) {
+    let mcp = request.uri().path().starts_with("/mcp");
+    let identity = if mcp {
+        guard.identify(request.headers())
+    } else {
+        guard.identify_browser(request.headers())
+    };
+    if matches!(identity, Identity::Missing | Identity::Invalid) && !mcp && is_page_load(&request) {
+        return to_login(request.uri().path());
+    }
+    let principal = match identity {
         Identity::Known(name) => name,
         Identity::Missing => {
             tracing::info!(%peer, "refused a request without a token");
@@ -207,7 +277,7 @@ pub(crate) async fn gate(
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(Principal(principal.clone()));
     // Only MCP's POSTs carry JSON-RPC; the live view's control POST has no body to check.
-    if parts.method != http::Method::POST || !parts.uri.path().starts_with("/mcp") {
+    if parts.method != http::Method::POST || !mcp {
         return next.run(Request::from_parts(parts, body)).await;
     }
     let bytes = match read_body(&guard, &parts.headers, body).await {

@@ -1,5 +1,6 @@
-//! The HTTP listener: `/mcp` (Streamable HTTP, both protocol eras) and `/healthz`, over plain
-//! TCP or TLS, behind the [gate](crate::guard) (tokens, body size, rate limit).
+//! The HTTP listener: `/mcp` (Streamable HTTP, both protocol eras), the live view (its pages,
+//! WebSocket and control endpoints, the login) and `/healthz`, over plain TCP or TLS, behind
+//! the [gate](crate::guard) (tokens or session cookie, body size, rate limit).
 //!
 //! rmcp settings that matter (reference/mcp.md §0, §2.3): no legacy sessions (a session idle for
 //! 5 minutes expires and many clients do not recover) and JSON responses (the official Python
@@ -7,13 +8,14 @@
 //! rmcp by default; we turn it on with the listener's own origins.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use agentdesk_desktop::DesktopManager;
-use agentdesk_security::{Posture, PostureRequest, RateLimit};
+use agentdesk_security::{Posture, PostureRequest, RateLimit, RateLimiter, Sessions};
 use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -21,9 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Identity, Tokens};
 use crate::guard::{self, Guard};
-use crate::live;
 use crate::mcp::{AgentDesk, ServiceConfig, Transport};
 use crate::tls::{self, TlsFiles, TlsListener};
+use crate::web::{self, WebConfig};
+use crate::{live, login};
 
 /// The largest request body accepted by default: a maximal clipboard_set (2 MiB of text) with
 /// room for JSON escaping, and far below what would strain memory.
@@ -50,6 +53,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// What every MCP request is served with.
     pub service: ServiceConfig,
+    /// What the live view's pages need (noVNC's location).
+    pub web: WebConfig,
 }
 
 impl HttpConfig {
@@ -148,24 +153,39 @@ fn router(
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
-    let guard = Arc::new(Guard::new(
-        config.tokens,
-        config.rate_limit,
-        config.max_body_bytes,
-        config.service.audit.clone(),
+    let guard = Arc::new(Guard {
+        tokens: config.tokens,
+        limit: config.rate_limit,
+        limiter: Mutex::new(config.rate_limit.map(RateLimiter::new)),
+        max_body_bytes: config.max_body_bytes,
+        audit: config.service.audit.clone(),
         manager,
-        origins,
-        hosts,
-    ));
-    // Every surface but /healthz goes into `guarded`, behind the gate; so does the fallback,
-    // so an unauthenticated caller learns nothing, not even which paths exist.
+        allowed_origins: origins,
+        allowed_hosts: hosts,
+        sessions: Mutex::new(Sessions::new()),
+        login_limiter: Mutex::new(RateLimiter::new(LOGIN_ATTEMPTS)),
+        web: WebConfig {
+            secure_cookies: scheme == "https",
+            ..config.web
+        },
+    });
+    // Every surface but /healthz, the login page and the page's own files goes into
+    // `guarded`, behind the gate; so does the fallback, so an unauthenticated caller learns
+    // nothing, not even which paths exist.
     let guarded = Router::new()
         .nest_service("/mcp", mcp)
+        .route("/", get(web::index))
+        .route("/desktops/{id}/view", get(web::view))
         .route("/desktops/{id}/rfb", get(live::rfb_socket))
         .route(
             "/desktops/{id}/control",
             get(live::control).post(live::control),
         )
+        .route(
+            "/desktops/{id}/help",
+            post(live::answer_help).layer(DefaultBodyLimit::max(live::MAX_ANSWER_BYTES)),
+        )
+        .route("/novnc/{*path}", get(web::novnc))
         .with_state(guard.clone())
         .layer(axum::middleware::from_fn_with_state(
             guard.clone(),
@@ -173,9 +193,20 @@ fn router(
         ));
     Router::new()
         .route("/healthz", get(health))
+        .route("/login", get(login::form).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/assets/{name}", get(web::asset))
+        .layer(DefaultBodyLimit::max(login::MAX_FORM_BYTES))
         .with_state(guard)
         .merge(guarded)
 }
+
+/// Login attempts per client address: a burst of 10, then one a second (tokens are long and
+/// random; this keeps a script from hammering the form).
+const LOGIN_ATTEMPTS: RateLimit = RateLimit {
+    per_second: 1.0,
+    burst: 10.0,
+};
 
 /// Liveness, open to all (monitors carry no token); the display is shown only to callers who
 /// could use the desktop anyway.

@@ -26,5 +26,10 @@ pass secret: true to key_type or clipboard_set: the text then stays out of every
 - Dismiss unexpected dialogs before continuing.
 - Before saying a task is done, take a final screenshot and check the result on screen.
 
+When you need a human (a captcha, a login whose secret you lack, a confirmation that is not \
+yours to give), call help_request with what they should do, then help_status with wait_seconds. \
+While a human has control, input tools are refused: watch with screen_shot, and take a new \
+screenshot when they hand back.
+
 If a tool says the desktop is restarting, wait a few seconds and try again. If a call is \
 refused by the rate limit, slow down: the error says when to retry.";

@@ -16,11 +16,13 @@ mod guard;
 mod http_server;
 mod instructions;
 mod live;
+mod login;
 mod mcp;
 mod resources;
 mod stdio;
 mod tls;
 mod tools;
+mod web;
 
 pub use agentdesk_security::RateLimit;
 pub use audit::{Audit, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_MAX_BYTES};
@@ -29,6 +31,7 @@ pub use http_server::{serve_http, HttpConfig, DEFAULT_MAX_BODY_BYTES};
 pub use mcp::{AgentDesk, ServiceConfig, Transport};
 pub use stdio::serve_stdio;
 pub use tls::TlsFiles;
+pub use web::{find_novnc, WebConfig};
 
 pub use agentdesk_desktop::{DesktopManager, ModelSpace};
 

@@ -27,33 +27,6 @@ const SECURITY_NONE: u8 = 1;
 /// A viewer must finish its side of the handshake within this (it holds a connection to Xvnc).
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// `Some(403)` for a request a page from another site made (Origin) or that reached us under
-/// another name (Host, DNS rebinding): such a page must neither watch nor take control. MCP's
-/// own checks are rmcp's; these are the live view's.
-fn foreign_page(guard: &Guard, headers: &http::HeaderMap) -> Option<Response> {
-    let origin_ok = headers.get(http::header::ORIGIN).is_none_or(|o| {
-        o.to_str()
-            .is_ok_and(|o| guard.allowed_origins.iter().any(|a| a == o))
-    });
-    let host_ok = headers.get(http::header::HOST).is_none_or(|h| {
-        h.to_str().is_ok_and(|h| {
-            let name = match h.rsplit_once(':') {
-                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-                _ => h,
-            };
-            let name = name.trim_start_matches('[').trim_end_matches(']');
-            guard.allowed_hosts.iter().any(|a| a == name)
-        })
-    });
-    (!(origin_ok && host_ok)).then(|| {
-        (
-            StatusCode::FORBIDDEN,
-            "this page may not use the live view (Origin or Host)\n",
-        )
-            .into_response()
-    })
-}
-
 /// Query parameters of the live view's endpoints.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct ViewerQuery {
@@ -69,15 +42,20 @@ pub(crate) struct ViewerQuery {
 fn viewer_id(query: &ViewerQuery) -> Result<String, &'static str> {
     match &query.viewer {
         None => Ok(format!("viewer-{:016x}", rand::random::<u64>())),
-        Some(v)
-            if !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) =>
-        {
-            Ok(v.clone())
-        }
-        Some(_) => Err("viewer must be 1 to 64 letters, digits, '-' or '_'\n"),
+        Some(v) => checked_viewer(v),
+    }
+}
+
+/// A viewer id the page made up: 1 to 64 letters, digits, '-' or '_'.
+fn checked_viewer(v: &str) -> Result<String, &'static str> {
+    if !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
+        Ok(v.to_string())
+    } else {
+        Err("viewer must be 1 to 64 letters, digits, '-' or '_'\n")
     }
 }
 
@@ -91,7 +69,7 @@ pub(crate) async fn control(
     headers: http::HeaderMap,
     axum::extract::Query(query): axum::extract::Query<ViewerQuery>,
 ) -> Response {
-    if let Some(refusal) = foreign_page(&guard, &headers) {
+    if let Some(refusal) = guard.foreign_page(&headers) {
         return refusal;
     }
     let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
@@ -120,7 +98,73 @@ pub(crate) async fn control(
             }
         }
     }
-    axum::Json(serde_json::json!({ "controller": desktop.controller() })).into_response()
+    state(&guard, &desktop, &headers)
+}
+
+/// What the page shows: who holds control, the latest help request, whether the browser is
+/// logged in (so it offers to log out).
+fn state(guard: &Guard, desktop: &Desktop, headers: &http::HeaderMap) -> Response {
+    let help = desktop.help_request().map(|r| {
+        serde_json::json!({
+            "id": r.id,
+            "message": r.message,
+            "age_secs": r.age_secs,
+            "answered": r.answer.is_some(),
+            "reply": r.answer.map(|a| a.reply),
+        })
+    });
+    let signed_in = guard.tokens.configured() && headers.contains_key(http::header::COOKIE);
+    axum::Json(serde_json::json!({
+        "controller": desktop.controller(),
+        "help": help,
+        "signed_in": signed_in,
+    }))
+    .into_response()
+}
+
+/// The largest answer body accepted (a 2000-character reply, JSON-escaped).
+pub(crate) const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
+/// Query of `/help`: who answers which request.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct AnswerQuery {
+    viewer: String,
+    request: u64,
+}
+
+/// Body of `/help`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Answer {
+    #[serde(default)]
+    reply: String,
+}
+
+/// `POST /desktops/{id}/help?viewer=V&request=N` with `{"reply": "..."}`: a human answers the
+/// agent's help request.
+pub(crate) async fn answer_help(
+    State(guard): State<Arc<Guard>>,
+    Path(id): Path<String>,
+    headers: http::HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<AnswerQuery>,
+    axum::Json(answer): axum::Json<Answer>,
+) -> Response {
+    if let Some(refusal) = guard.foreign_page(&headers) {
+        return refusal;
+    }
+    let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
+        return (StatusCode::NOT_FOUND, format!("no desktop named {id:?}\n")).into_response();
+    };
+    let viewer = match checked_viewer(&query.viewer) {
+        Ok(v) => v,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
+    match desktop.answer_help(query.request, &viewer, &answer.reply) {
+        Ok(_) => state(&guard, &desktop, &headers),
+        Err(e @ agentdesk_desktop::DesktopError::BadRequest(_)) => {
+            (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+        }
+        Err(e) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+    }
 }
 
 /// The upgrade handler.
@@ -135,7 +179,7 @@ pub(crate) async fn rfb_socket(
         Ok(v) => v,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
-    if let Some(refusal) = foreign_page(&guard, &headers) {
+    if let Some(refusal) = guard.foreign_page(&headers) {
         return refusal;
     }
     let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
@@ -144,7 +188,13 @@ pub(crate) async fn rfb_socket(
     upgrade
         .protocols(["binary"])
         .on_upgrade(move |socket| async move {
-            match bridge(socket, desktop, viewer).await {
+            let result = bridge(socket, desktop.clone(), viewer.clone()).await;
+            // A human who closes the page has let go: the agent need not wait for the idle
+            // time to pass.
+            if desktop.release_control(&viewer) {
+                tracing::info!(desktop = %id, "the viewer holding control left; control handed back");
+            }
+            match result {
                 Ok(dropped) => {
                     tracing::info!(desktop = %id, dropped_input = dropped, "viewer left")
                 }

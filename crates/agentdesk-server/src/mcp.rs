@@ -231,11 +231,26 @@ impl ServerHandler for AgentDesk {
                 ))),
             ),
         };
+        // After the call: help_status and help_request show (and clear) an answer themselves.
+        let answered = desktop.take_help_answer();
         let result = result.map(|mut result| {
             if handed_back {
                 result
                     .content
                     .push(rmcp::model::ContentBlock::text(HANDED_BACK.to_string()));
+            }
+            if let Some(request) = answered {
+                let reply = request.answer.map(|a| a.reply).unwrap_or_default();
+                result.content.push(rmcp::model::ContentBlock::text(format!(
+                    "Note: a human answered your help request {}{}. Take a screenshot before \
+                     acting: the screen may have changed.",
+                    request.id,
+                    if reply.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {reply:?}")
+                    }
+                )));
             }
             result
         });

@@ -134,6 +134,11 @@ pub(crate) struct Serve {
     #[arg(long, env = "AGENTDESK_CONTROL_IDLE", default_value = "300", value_parser = parse_timeout)]
     pub(crate) control_idle: std::time::Duration,
 
+    /// noVNC's package directory, for the live view (the setup installs npm's @novnc/novnc
+    /// into web/node_modules/@novnc/novnc). Default: Debian's /usr/share/novnc if installed.
+    #[arg(long, env = "AGENTDESK_NOVNC_DIR")]
+    pub(crate) novnc_dir: Option<PathBuf>,
+
     /// Never these applications, whatever --allow-app says (same forms).
     #[arg(long = "deny-app", env = "AGENTDESK_DENY_APPS", value_delimiter = ',')]
     pub(crate) deny_apps: Vec<String>,

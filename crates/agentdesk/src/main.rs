@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use agentdesk_desktop::{AppPolicy, DesktopConfig, DesktopId, DesktopManager};
-use agentdesk_server::{Audit, HttpConfig, RateLimit, ServiceConfig, TlsFiles, Tokens};
+use agentdesk_server::{Audit, HttpConfig, RateLimit, ServiceConfig, TlsFiles, Tokens, WebConfig};
 use anyhow::Context as _;
 use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
@@ -125,7 +125,17 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
             rate_limit: (args.rate_limit > 0).then(|| RateLimit::per_second(args.rate_limit)),
             max_body_bytes: agentdesk_server::DEFAULT_MAX_BODY_BYTES,
             service: service.clone(),
+            web: WebConfig {
+                novnc_dir: agentdesk_server::find_novnc(args.novnc_dir.clone())?,
+                secure_cookies: false,
+            },
         };
+        if http.web.novnc_dir.is_none() {
+            tracing::warn!(
+                "noVNC not found: the live view page will say so; run scripts/setup.sh, \
+                 `apt install novnc`, or pass --novnc-dir"
+            );
+        }
         http.check()?;
         Some(http)
     };
@@ -163,6 +173,7 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
             agentdesk_server::serve_http(manager.clone(), http, shutdown.clone(), |addr, scheme| {
                 // One line on stderr that scripts and people can wait for.
                 eprintln!("agentdesk: serving MCP at {scheme}://{addr}/mcp");
+                eprintln!("agentdesk: live view at {scheme}://{addr}/");
             })
             .await
         }

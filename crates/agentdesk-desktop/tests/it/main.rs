@@ -543,3 +543,83 @@ async fn scrolling_moves_a_terminal_through_its_scrollback() {
     );
     desktop.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_help_request_is_answered_once_and_a_waiting_agent_wakes_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    assert_eq!(desktop.help_request(), None);
+    assert!(matches!(
+        desktop.ask_for_help(" \n "),
+        Err(DesktopError::BadRequest(_))
+    ));
+    let first = desktop.ask_for_help("please solve the captcha").unwrap();
+    let second = desktop.ask_for_help("  please log in  ").unwrap();
+    assert_eq!(second.id, first.id + 1);
+    assert_eq!(second.message, "please log in");
+    // The page may show a stale request; answering it is refused and names the current one.
+    let stale = desktop.answer_help(first.id, "v1", "done").unwrap_err();
+    assert!(
+        stale
+            .to_string()
+            .contains(&format!("request {}", second.id)),
+        "{stale}"
+    );
+
+    // An agent waiting for the answer wakes up when it comes, not at the end of its wait.
+    let waiter = {
+        let desktop = desktop.clone();
+        tokio::spawn(async move { desktop.help_status(Duration::from_secs(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    desktop
+        .answer_help(second.id, "v1", "logged in as demo")
+        .unwrap();
+    let seen = waiter.await.unwrap().expect("a request exists");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let answer = seen.answer.expect("answered");
+    assert_eq!(
+        (answer.viewer.as_str(), answer.reply.as_str()),
+        ("v1", "logged in as demo")
+    );
+    // help_status showed the answer, so no note repeats it; a second answer is refused.
+    assert_eq!(desktop.take_help_answer(), None);
+    assert!(desktop.answer_help(second.id, "v2", "me too").is_err());
+
+    // Unseen answers are noted once.
+    let third = desktop.ask_for_help("click Allow").unwrap();
+    desktop.answer_help(third.id, "v1", "").unwrap();
+    assert_eq!(desktop.take_help_answer().map(|r| r.id), Some(third.id));
+    assert_eq!(desktop.take_help_answer(), None);
+    // Without an open request, help_status answers at once.
+    let started = Instant::now();
+    desktop.help_status(Duration::from_secs(20)).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_input_is_refused_while_a_human_has_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    desktop.take_control("human").unwrap();
+    assert!(desktop.take_control("someone-else").is_err());
+    let refused = desktop
+        .pointer(PointerAction::Move { x: 10, y: 10 })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, DesktopError::HumanControl { .. }),
+        "{refused}"
+    );
+    // Looking is still allowed.
+    desktop.screenshot(None, Format::Png, false).await.unwrap();
+    assert!(!desktop.release_control("someone-else"));
+    assert!(desktop.release_control("human"));
+    assert!(desktop.take_hand_back());
+    assert!(!desktop.take_hand_back());
+    desktop
+        .pointer(PointerAction::Move { x: 10, y: 10 })
+        .await
+        .unwrap();
+}

@@ -5,6 +5,7 @@ mod apps;
 
 pub(crate) use apps::entries as app_entries;
 mod clipboard;
+mod help;
 mod input;
 mod screen;
 
@@ -76,6 +77,9 @@ pub(crate) fn list() -> Vec<Tool> {
             .with_raw_output_schema(Arc::new(clipboard::output_schema())),
         tool::<TextArgs>("clipboard_set", clipboard::SET, harmless().idempotent(true))
             .with_raw_output_schema(Arc::new(clipboard::output_schema())),
+        // Ours, after GhostDesk's thirteen.
+        tool::<HelpArgs>("help_request", help::REQUEST, harmless().open_world(true)),
+        tool::<HelpStatusArgs>("help_status", help::STATUS, read_only()),
     ]
 }
 
@@ -99,6 +103,8 @@ pub(crate) async fn call(
         "app_status" => apps::app_status(parse(name, args), &call),
         "clipboard_get" => clipboard::get(parse::<NoArgs>(name, args), &call).await,
         "clipboard_set" => clipboard::set(parse(name, args), &call).await,
+        "help_request" => help::help_request(parse(name, args), &call),
+        "help_status" => help::help_status(parse(name, args), &call).await,
         _ => return None,
     };
     Some(outcome.unwrap_or_else(|e| error_text(e.to_string())))
@@ -206,7 +212,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ghostdesks_thirteen_tools_in_order() {
+    fn ghostdesks_thirteen_tools_in_order_then_ours() {
         let names: Vec<String> = list().iter().map(|t| t.name.to_string()).collect();
         assert_eq!(
             names,
@@ -223,7 +229,9 @@ mod tests {
                 "app_launch",
                 "app_status",
                 "clipboard_get",
-                "clipboard_set"
+                "clipboard_set",
+                "help_request",
+                "help_status"
             ]
         );
     }

@@ -1,0 +1,150 @@
+// The live view: noVNC shows the desktop; this script adds agentdesk's control protocol (take
+// control, hand back) and help requests. The server enforces all of it (a viewer that does not
+// hold control has its input dropped by the bridge); the page only reflects it.
+import RFB from '/novnc/core/rfb.js';
+
+const $ = (id) => document.getElementById(id);
+const desktop = decodeURIComponent(location.pathname.split('/')[2] || 'default');
+const base = `/desktops/${encodeURIComponent(desktop)}`;
+
+// A fresh id per page load names this viewer to the server; control is held by an id, and a
+// reloaded page starts as a plain viewer again (the server hands control back when the holder's
+// connection closes).
+const viewer = 'v-' + Array.from(crypto.getRandomValues(new Uint8Array(8)),
+  (b) => b.toString(16).padStart(2, '0')).join('');
+
+let rfb = null;
+let controller = null;
+let help = null;
+let busy = false;
+
+// For tests and the curious: the noVNC object and this viewer's id.
+window.agentdesk = { viewer, get rfb() { return rfb; }, get controller() { return controller; } };
+
+function notice(text) {
+  $('notice').textContent = text || '';
+  $('notice').hidden = !text;
+}
+
+function setConnection(state) {
+  const pill = $('connection');
+  pill.textContent = state;
+  pill.className = `pill ${state}`;
+}
+
+function connect() {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  setConnection('connecting…');
+  rfb = new RFB($('screen'), `${scheme}://${location.host}${base}/rfb?viewer=${viewer}`,
+    { shared: true, wsProtocols: ['binary'] });
+  rfb.viewOnly = controller !== viewer;
+  rfb.scaleViewport = true;
+  rfb.background = '#14171c';
+  rfb.addEventListener('connect', () => { setConnection('connected'); notice(''); });
+  rfb.addEventListener('disconnect', (e) => {
+    setConnection('disconnected');
+    rfb = null;
+    if (!e.detail.clean) notice('The connection to the desktop was lost; reconnecting…');
+    setTimeout(connect, 2000);
+  });
+  rfb.addEventListener('securityfailure', (e) => notice(`Refused: ${e.detail.reason || ''}`));
+}
+
+function render(status) {
+  const changed = controller !== status.controller;
+  controller = status.controller;
+  const mine = controller === viewer;
+  // Only on a change: what the page sends is a courtesy, the server decides what passes.
+  if (rfb && changed) rfb.viewOnly = !mine;
+  const state = $('state');
+  const button = $('control');
+  if (mine) {
+    state.textContent = 'You have control: the agent is paused.';
+    state.className = 'state human';
+    button.textContent = 'Hand back to the agent';
+    button.className = '';
+    button.disabled = busy;
+  } else if (controller) {
+    state.textContent = 'Another viewer has control.';
+    state.className = 'state human';
+    button.textContent = 'Take control';
+    button.disabled = true;
+  } else {
+    state.textContent = 'The agent is driving; you are watching.';
+    state.className = 'state';
+    button.textContent = 'Take control';
+    button.className = 'primary';
+    button.disabled = busy;
+  }
+  $('logout').hidden = !status.signed_in;
+  help = status.help;
+  const open = help && !help.answered;
+  if (open && $('help-message').dataset.id !== String(help.id)) {
+    $('help-message').textContent = help.message;
+    $('help-message').dataset.id = String(help.id);
+    $('help-reply').value = '';
+  }
+  if (open) $('help-age').textContent = `(${help.age_secs} s ago, request ${help.id})`;
+  $('help').hidden = !open;
+  $('help-done').textContent = mine ? 'Done: hand back and tell the agent' : 'Done: tell the agent';
+}
+
+async function request(path, init) {
+  const response = await fetch(path, { cache: 'no-store', ...init });
+  if (response.status === 401) {
+    location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+    throw new Error('logged out');
+  }
+  if (!response.ok) throw new Error((await response.text()).trim());
+  return response.json();
+}
+
+async function refresh() {
+  try {
+    render(await request(`${base}/control?viewer=${viewer}`));
+  } catch (e) {
+    if (e.message !== 'logged out') notice(e.message);
+  }
+}
+
+async function act(action) {
+  busy = true;
+  try {
+    render(await request(`${base}/control?viewer=${viewer}&action=${action}`, { method: 'POST' }));
+    notice('');
+    if (action === 'take' && rfb) rfb.focus();
+  } catch (e) {
+    notice(e.message);
+  } finally {
+    busy = false;
+  }
+}
+
+$('desktop').textContent = desktop;
+document.title = `${desktop}: agentdesk live view`;
+$('control').addEventListener('click', () => act(controller === viewer ? 'release' : 'take'));
+$('help-done').addEventListener('click', async () => {
+  if (!help) return;
+  try {
+    await request(`${base}/help?viewer=${viewer}&request=${help.id}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reply: $('help-reply').value }),
+    });
+    if (controller === viewer) await act('release');
+    await refresh();
+  } catch (e) {
+    notice(e.message);
+  }
+});
+// Closing the tab hands control back at once (the server would also notice the closed
+// connection, or the idle time).
+addEventListener('pagehide', () => {
+  if (controller === viewer) {
+    navigator.sendBeacon(`${base}/control?viewer=${viewer}&action=release`);
+  }
+});
+
+connect();
+refresh();
+setInterval(refresh, 1000);

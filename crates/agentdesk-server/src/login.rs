@@ -1,0 +1,193 @@
+//! The live view's login: `GET /login` shows a form, `POST /login` trades a token for a
+//! session cookie (HttpOnly, SameSite=Strict, `Secure` over HTTPS), `POST /logout` ends it.
+//! These three are outside the gate (a visitor has no credential yet) and do their own checks:
+//! Origin and Host (a foreign page must not log a browser in or out), a small body, and a
+//! per-address limit on attempts. Tokens stay in the request body: never in a URL, never logged.
+//!
+//! In the open loopback posture there is nothing to log in to; the page sends the browser on.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use agentdesk_security::{session_cookie, SESSION_COOKIE, SESSION_TTL};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::response::{IntoResponse as _, Response};
+use axum::Form;
+use http::{header, HeaderMap, StatusCode};
+
+use crate::auth::{Current, Identity};
+use crate::guard::{Guard, Peer};
+use crate::web::{escape, html};
+
+/// The largest login form accepted (a token is at most a few hundred bytes).
+pub(crate) const MAX_FORM_BYTES: usize = 8 * 1024;
+
+/// Where to go after logging in: a local path (never another site), else the default view.
+fn next_path(next: Option<&str>) -> String {
+    match next {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && p.len() <= 512
+                && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            p.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()
+}
+
+fn page(status: StatusCode, next: &str, error: Option<&str>) -> Response {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    html(
+        status,
+        include_str!("../assets/login.html")
+            .replace("{{error}}", &error)
+            .replace("{{next}}", &escape(next)),
+    )
+}
+
+/// The query of `GET /login`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct NextQuery {
+    next: Option<String>,
+}
+
+/// `GET /login`.
+pub(crate) async fn form(
+    State(guard): State<Arc<Guard>>,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let next = next_path(query.next.as_deref());
+    // Nothing to log in to, or already logged in: go on.
+    if matches!(guard.identify_browser(&headers), Identity::Known(_)) {
+        return see_other(&next);
+    }
+    page(StatusCode::OK, &next, None)
+}
+
+/// The login form's fields.
+#[derive(serde::Deserialize)]
+pub(crate) struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+/// `POST /login`.
+pub(crate) async fn login(
+    State(guard): State<Arc<Guard>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if let Some(refusal) = guard.foreign_page(&headers) {
+        return refusal;
+    }
+    let next = next_path(form.next.as_deref());
+    let set = match guard.tokens.current() {
+        Current::Open => return see_other(&next),
+        Current::Set(set) => set,
+        Current::Unavailable => {
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &next,
+                Some("The server's token file is broken, so nobody can log in; its operator must fix it."),
+            )
+        }
+    };
+    let ip: IpAddr = peer.0.ip();
+    if crate::lock(&guard.login_limiter)
+        .check(&ip.to_string(), Instant::now())
+        .is_err()
+    {
+        tracing::warn!(%peer, "login attempts over the limit refused");
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            Some("Too many attempts from this address; wait a few seconds and try again."),
+        );
+    }
+    let opened =
+        crate::lock(&guard.sessions).open(&set, form.token.trim(), rand::random(), Instant::now());
+    let Some((name, cookie)) = opened else {
+        tracing::warn!(%peer, "a live-view login with an invalid token was refused");
+        return page(
+            StatusCode::UNAUTHORIZED,
+            &next,
+            Some(
+                "That token is not valid (wrong, or revoked). Ask the operator for a current one.",
+            ),
+        );
+    };
+    tracing::info!(%peer, token = %name, "live-view session opened");
+    let secure = if guard.web.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let mut response = see_other(&next);
+    if let Ok(value) = format!(
+        "{SESSION_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        SESSION_TTL.as_secs()
+    )
+    .parse()
+    {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `POST /logout`: ends the session and clears the cookie.
+pub(crate) async fn logout(State(guard): State<Arc<Guard>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = guard.foreign_page(&headers) {
+        return refusal;
+    }
+    for value in headers.get_all(header::COOKIE) {
+        if let Some(cookie) = value.to_str().ok().and_then(session_cookie) {
+            crate::lock(&guard.sessions).close(cookie);
+        }
+    }
+    let mut response = see_other("/login");
+    if let Ok(value) =
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0").parse()
+    {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        assert_eq!(
+            next_path(Some("/desktops/default/view")),
+            "/desktops/default/view"
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "/a b",
+            "",
+        ] {
+            assert_eq!(next_path(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(next_path(None), "/");
+    }
+}

@@ -1,0 +1,269 @@
+"""The live view page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The page loads noVNC from agentdesk itself and connects through agentdesk's WebSocket bridge;
+its canvas must show what an MCP screenshot shows. A viewer's input is dropped by the server
+even when the page is made to send it; after Take control, clicks and keys in the page reach
+the desktop while the agent's input is refused; a help request shows on the page and the
+human's answer reaches the agent; hand-back restores the agent. With a token configured, the
+page sits behind a login that sets an HttpOnly, SameSite=Strict session cookie."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from PIL import Image, ImageChops
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from conftest import Server, mcp_call, pointer_position, running_server, text_of
+
+CHROMIUM = "/usr/bin/chromium"
+# As root in a sandbox without a GPU or a network beyond loopback: no sandbox, no GPU, and
+# none of Chromium's background traffic (which the closed network would refuse, many times).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ALICE = "alice-browser-0123456789abcdef"
+WAIT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not os.environ.get("AGENTDESK_NOVNC_DIR"):
+        pytest.fail("AGENTDESK_NOVNC_DIR is not set: run scripts/test.sh, which installs noVNC")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/test.sh, which installs chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser: Browser) -> Page:
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+def connected(page: Page) -> None:
+    expect(page.locator("#connection")).to_have_text("connected", timeout=WAIT_MS)
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
+
+
+def canvas_image(page: Page) -> Image.Image:
+    url = page.evaluate("document.querySelector('#screen canvas').toDataURL('image/png')")
+    data = base64.b64decode(url.split(",", 1)[1])
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def mcp_screenshot(srv: Server) -> Image.Image:
+    result = mcp_call(srv, "screen_shot", {"format": "png"})
+    assert not result.get("isError"), result
+    return Image.open(io.BytesIO(base64.b64decode(result["content"][0]["data"]))).convert("RGB")
+
+
+def differing_share(a: Image.Image, b: Image.Image) -> float:
+    """The share of pixels that differ by more than 24 in some channel."""
+    assert a.size == b.size, (a.size, b.size)
+    diff = ImageChops.difference(a, b).convert("L").point(lambda v: 255 if v > 24 else 0)
+    return sum(1 for v in diff.getdata() if v) / (a.width * a.height)
+
+
+def page_point(page: Page, x: int, y: int) -> tuple[float, float]:
+    """Where in the page the desktop's pixel (x, y) is shown (noVNC scales to fit)."""
+    box = page.evaluate(
+        """() => { const c = document.querySelector('#screen canvas');
+                   const r = c.getBoundingClientRect();
+                   return [r.left, r.top, r.width / c.width, r.height / c.height]; }"""
+    )
+    left, top, sx, sy = box
+    return left + (x + 0.5) * sx, top + (y + 0.5) * sy
+
+
+def xterm_geometry(srv: Server) -> tuple[int, int, int, int]:
+    """x, y, width, height of the one xterm on the desktop, from xdotool with the cookie."""
+    health = httpx2.get(f"{srv.base}/healthz", timeout=10).json()
+    env = {**os.environ, "DISPLAY": health["display"], "XAUTHORITY": health["xauthority"]}
+    deadline = time.monotonic() + 15
+    while True:
+        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "xterm"],
+                               env=env, capture_output=True, text=True)
+        if found.stdout.split():
+            break
+        assert time.monotonic() < deadline, "the xterm window did not appear"
+        time.sleep(0.1)
+    window = found.stdout.split()[0]
+    out = subprocess.run(["xdotool", "getwindowgeometry", "--shell", window], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    v = dict(line.split("=", 1) for line in out.split())
+    return int(v["X"]), int(v["Y"]), int(v["WIDTH"]), int(v["HEIGHT"])
+
+
+def wait_for(check, what: str, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_the_page_shows_the_desktop_and_a_human_takes_over(tmp_path, browser):
+    marker = tmp_path / "typed-in-the-browser"
+    with running_server(tmp_path / "server") as srv:
+        launched = mcp_call(srv, "app_launch", {"command": "xterm"})
+        assert not launched.get("isError"), launched
+        wx, wy, ww, wh = xterm_geometry(srv)
+        page = new_page(browser)
+        page.goto(f"{srv.base}/")
+        assert page.url == f"{srv.base}/desktops/default/view"
+        connected(page)
+
+        # The canvas shows the desktop: what an MCP screenshot shows (the clock may tick).
+        def same_as_mcp() -> bool:
+            return differing_share(canvas_image(page), mcp_screenshot(srv)) < 0.01
+
+        wait_for(same_as_mcp, "the page's canvas to match an MCP screenshot")
+
+        # Watching: even a page made to send input (a hostile or buggy one) moves nothing.
+        assert not mcp_call(srv, "mouse_move", {"x": 900, "y": 500}).get("isError")
+        page.evaluate("window.agentdesk.rfb.viewOnly = false")
+        page.mouse.click(*page_point(page, 300, 600))
+        page.keyboard.type("ls\n")
+        time.sleep(0.5)
+        assert pointer_position(srv) == (900, 500)
+        page.evaluate("window.agentdesk.rfb.viewOnly = true")
+
+        # Take control: the agent is refused, the page's clicks and keys reach the desktop.
+        page.click("#control")
+        expect(page.locator("#state")).to_have_text(re.compile("You have control"))
+        refused = mcp_call(srv, "mouse_click", {"x": 10, "y": 10})
+        assert refused.get("isError") and "a human has taken control" in text_of(refused)
+        cx, cy = wx + ww // 2, wy + wh // 2
+        page.mouse.click(*page_point(page, cx, cy))
+        px, py = wait_for(lambda: pointer_position(srv) != (900, 500) and pointer_position(srv),
+                          "the page's click to move the pointer")
+        assert abs(px - cx) <= 1 and abs(py - cy) <= 1, ((px, py), (cx, cy))
+        page.keyboard.type(f"echo typed-in-the-browser > {marker}\n")
+        wait_for(lambda: marker.exists() and marker.read_text().strip() == "typed-in-the-browser",
+                 "the command typed in the page to run in the xterm")
+
+        # A help request shows on the page; the human answers it and hands back in one click.
+        asked = mcp_call(srv, "help_request", {"message": "please <i>solve</i> the captcha"})
+        assert not asked.get("isError"), asked
+        expect(page.locator("#help")).to_be_visible(timeout=WAIT_MS)
+        # Shown as text, not markup.
+        expect(page.locator("#help-message")).to_have_text("please <i>solve</i> the captcha")
+        page.fill("#help-reply", "solved it, over to you")
+        page.click("#help-done")
+        expect(page.locator("#state")).to_have_text(re.compile("The agent is driving"))
+        expect(page.locator("#help")).to_be_hidden()
+        result = mcp_call(srv, "help_status", {})
+        status = json.loads(result["content"][0]["text"])
+        assert status["state"] == "answered" and status["reply"] == "solved it, over to you"
+        assert "handed it back" in text_of(result), result  # the agent's next result says so
+        after = mcp_call(srv, "mouse_move", {"x": 640, "y": 400})
+        assert not after.get("isError"), after
+        assert not page.errors, page.errors  # type: ignore[attr-defined]
+        page.context.close()
+        # The bridge counted what it dropped while the page only watched.
+        log = wait_for(lambda: "viewer left" in srv.log.read_text() and srv.log.read_text(),
+                       "the bridge to log the viewer's departure")
+        dropped = [int(n) for n in re.findall(r"dropped_input=(\d+)", log)]
+        assert dropped and max(dropped) > 0, log
+
+
+def test_a_token_login_sets_a_strict_http_only_cookie(tmp_path, browser):
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"alice: {ALICE}\n")
+    tokens.chmod(0o600)
+    with running_server(tmp_path / "server", "--token-file", str(tokens)) as srv:
+        page = new_page(browser)
+        page.goto(f"{srv.base}/")
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+        page.fill("#token", "not-the-token-0123456789")
+        page.click("button[type=submit]")
+        expect(page.locator(".error")).to_contain_text("not valid")
+        page.fill("#token", ALICE)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{srv.base}/desktops/default/view")
+        connected(page)  # the WebSocket passed the gate with the cookie alone
+        assert ALICE not in page.url
+        (cookie,) = page.context.cookies()
+        assert cookie["name"] == "agentdesk_session" and ALICE not in cookie["value"]
+        assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict", cookie
+        assert page.evaluate("document.cookie") == ""  # out of reach of page script
+        expect(page.locator("#logout")).to_be_visible()
+
+        # The cookie opens the live view only: not MCP, and not from another site's page.
+        jar = {"Cookie": f"agentdesk_session={cookie['value']}"}
+        control = f"{srv.base}/desktops/default/control"
+        assert httpx2.get(control, timeout=10).status_code == 401
+        assert httpx2.get(control, headers=jar, timeout=10).status_code == 200
+        foreign = {**jar, "Origin": "http://evil.example.com"}
+        take = httpx2.post(control, params={"viewer": "v", "action": "take"}, headers=foreign,
+                           timeout=10)
+        assert take.status_code == 403
+        listed = httpx2.post(srv.url, headers={**jar, "Accept": "application/json"},
+                             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=10)
+        assert listed.status_code == 401
+
+        # Revoking the token ends its browser sessions: the page goes back to the login.
+        tokens.write_text("bob: bob-browser-0123456789abcdef\n")
+        expect(page).to_have_url(re.compile(r"/login\?next="), timeout=WAIT_MS)
+        assert httpx2.get(control, headers=jar, timeout=10).status_code == 401
+
+        # Logging out ends the session.
+        tokens.write_text(f"alice: {ALICE}\n")
+        page.fill("#token", ALICE)
+        page.click("button[type=submit]")
+        connected(page)
+        page.click("#logout button")
+        expect(page).to_have_url(re.compile(r"/login"))
+        assert page.context.cookies() == []
+        page.context.close()
+
+
+def test_pages_refuse_framing_and_foreign_scripts(tmp_path):
+    with running_server(tmp_path) as srv:
+        view = httpx2.get(f"{srv.base}/desktops/default/view", timeout=10)
+        assert view.status_code == 200
+        csp = view.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert view.headers["x-frame-options"] == "DENY"
+        assert httpx2.get(f"{srv.base}/desktops/nope/view", timeout=10).status_code == 404
+        novnc = httpx2.get(f"{srv.base}/novnc/core/rfb.js", timeout=10)
+        assert novnc.status_code == 200 and "javascript" in novnc.headers["content-type"]
+        for path in ("/novnc/../Cargo.toml", "/novnc/core/%2e%2e/package.json",
+                     "/novnc/package.json", "/assets/../login.html"):
+            assert httpx2.get(f"{srv.base}{path}", timeout=10).status_code == 404, path
+
+
+def test_without_novnc_the_page_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("AGENTDESK_NOVNC_DIR", raising=False)
+    with running_server(tmp_path) as srv:
+        view = httpx2.get(f"{srv.base}/desktops/default/view", timeout=10)
+        if Path("/usr/share/novnc/core/rfb.js").exists():
+            assert view.status_code == 200  # Debian's noVNC is used instead
+        else:
+            assert view.status_code == 503 and "scripts/setup.sh" in view.text
