@@ -1,13 +1,16 @@
-//! Fuzz target: the token file parser (`TokenSet::parse`) and the `Authorization` header parser
-//! (`bearer_token`), both fed by operators' files and by anyone who can reach the listener.
+//! Fuzz target: the token file parser (`TokenSet::parse`), the `Authorization` header parser
+//! (`bearer_token`) and the live view's `Cookie` header and session lookup (`session_cookie`,
+//! `Sessions`), fed by operators' files and by anyone who can reach the listener.
 //!
-//! Input: a token file, then U+001E, then an `Authorization` header value.
+//! Input: a token file, then U+001E, then an `Authorization` header value, which is also tried
+//! as a `Cookie` header.
 //!
 //! Beyond "never panics": every token of an accepted file verifies as its own name and a
-//! parsed bearer token is one printable word; errors never quote a token.
+//! parsed bearer token is one printable word; errors never quote a token; a cookie opens a
+//! session only if it is the value that session was given.
 #![no_main]
 
-use agentdesk_security::{bearer_token, TokenSet, MIN_TOKEN_LEN};
+use agentdesk_security::{bearer_token, session_cookie, Sessions, TokenSet, MIN_TOKEN_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &str| {
@@ -34,6 +37,17 @@ fuzz_target!(|input: &str| {
                 if let Some(name) = set.verify(token) {
                     assert!(names.contains(&name));
                 }
+            }
+            let now = std::time::Instant::now();
+            let mut sessions = Sessions::new();
+            let opened = file
+                .lines()
+                .find_map(|l| l.split_once(':'))
+                .and_then(|(_, token)| sessions.open(&set, token.trim(), [7; 32], now));
+            if let Some(cookie) = session_cookie(header) {
+                let name = sessions.check(&set, cookie, now);
+                let issued = opened.as_ref().map(|(_, c)| c.as_str());
+                assert!(name.is_none() || Some(cookie.to_ascii_lowercase().as_str()) == issued);
             }
         }
         Err(e) => {

@@ -9,8 +9,8 @@
 use std::fmt::Debug;
 
 use agentdesk_proto::{
-    ClickArgs, DragArgs, KeysArgs, LaunchArgs, NoArgs, PointArgs, Region, ScreenShotArgs,
-    ScrollArgs, StatusArgs, TextArgs,
+    ClickArgs, DragArgs, HelpArgs, HelpStatusArgs, KeysArgs, LaunchArgs, NoArgs, PointArgs,
+    Region, ScreenShotArgs, ScrollArgs, StatusArgs, TextArgs,
 };
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
@@ -18,7 +18,9 @@ use serde_json::{json, Value};
 
 fuzz_target!(|data: &[u8]| {
     check::<NoArgs>(data, |_| None);
-    check::<TextArgs>(data, |a| Some(json!({ "text": a.text })));
+    check::<TextArgs>(data, |a| Some(json!({ "text": a.text, "secret": a.secret })));
+    check::<HelpArgs>(data, |a| Some(json!({ "message": a.message })));
+    check::<HelpStatusArgs>(data, |a| Some(json!({ "wait_seconds": int(a.wait_seconds) })));
     check::<KeysArgs>(data, |a| Some(json!({ "keys": a.keys })));
     check::<LaunchArgs>(data, |a| Some(json!({ "command": a.command })));
     check::<PointArgs>(data, |a| Some(json!({ "x": int(a.x), "y": int(a.y) })));
