@@ -1,5 +1,5 @@
 //! Fuzz target: the token file parser (`TokenSet::parse`), the `Authorization` header parser
-//! (`bearer_token`) and the live view's `Cookie` header and session lookup (`session_cookie`,
+//! (`bearer_token`) and the live view's `Cookie` header and session lookup (`cookie_values`,
 //! `Sessions`), fed by operators' files and by anyone who can reach the listener.
 //!
 //! Input: a token file, then U+001E, then an `Authorization` header value, which is also tried
@@ -10,7 +10,7 @@
 //! session only if it is the value that session was given.
 #![no_main]
 
-use agentdesk_security::{bearer_token, session_cookie, Sessions, TokenSet, MIN_TOKEN_LEN};
+use agentdesk_security::{bearer_token, cookie_values, Sessions, TokenSet, MIN_TOKEN_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &str| {
@@ -44,7 +44,7 @@ fuzz_target!(|input: &str| {
                 .lines()
                 .find_map(|l| l.split_once(':'))
                 .and_then(|(_, token)| sessions.open(&set, token.trim(), [7; 32], now));
-            if let Some(cookie) = session_cookie(header) {
+            for cookie in cookie_values(header, "agentdesk_session") {
                 let name = sessions.check(&set, cookie, now);
                 let issued = opened.as_ref().map(|(_, c)| c.as_str());
                 assert!(name.is_none() || Some(cookie.to_ascii_lowercase().as_str()) == issued);

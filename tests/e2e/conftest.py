@@ -535,9 +535,11 @@ async def wait_for_file(path: Path, expected: str, timeout: float = 15.0) -> str
 # ----------------------------------------------------------------------------- plain HTTP
 
 
-def pointer_position(srv: Server) -> tuple[int, int]:
-    """Where the X pointer is, asked of the X server by xdotool with the desktop's cookie."""
-    health = httpx2.get(f"{srv.base}/healthz", timeout=10).json()
+def pointer_position(srv: Server, token: str | None = None) -> tuple[int, int]:
+    """Where the X pointer is, asked of the X server by xdotool with the desktop's cookie
+    (`token`: the server's, for /healthz to show the display)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    health = httpx2.get(f"{srv.base}/healthz", headers=headers, timeout=10).json()
     env = {**os.environ, "DISPLAY": health["display"], "XAUTHORITY": health["xauthority"]}
     out = subprocess.run(
         ["xdotool", "getmouselocation", "--shell"],

@@ -145,11 +145,15 @@ def test_the_page_shows_the_desktop_and_a_human_takes_over(tmp_path, browser):
 
         wait_for(same_as_mcp, "the page's canvas to match an MCP screenshot")
 
-        # Watching: even a page made to send input (a hostile or buggy one) moves nothing.
+        # Watching: even a page made to send input (a hostile or buggy one) moves nothing and
+        # types nothing (the agent focused the xterm, so typed keys would run a command).
+        dropped = tmp_path / "typed-while-watching"
+        focus = mcp_call(srv, "mouse_click", {"x": wx + ww // 2, "y": wy + wh // 2})
+        assert not focus.get("isError"), focus
         assert not mcp_call(srv, "mouse_move", {"x": 900, "y": 500}).get("isError")
         page.evaluate("window.agentdesk.rfb.viewOnly = false")
         page.mouse.click(*page_point(page, 300, 600))
-        page.keyboard.type("ls\n")
+        page.keyboard.type(f"echo dropped > {dropped}\n")
         time.sleep(0.5)
         assert pointer_position(srv) == (900, 500)
         page.evaluate("window.agentdesk.rfb.viewOnly = true")
@@ -178,6 +182,7 @@ def test_the_page_shows_the_desktop_and_a_human_takes_over(tmp_path, browser):
         page.click("#help-done")
         expect(page.locator("#state")).to_have_text(re.compile("The agent is driving"))
         expect(page.locator("#help")).to_be_hidden()
+        assert not dropped.exists(), "keys typed while only watching reached the xterm"
         result = mcp_call(srv, "help_status", {})
         status = json.loads(result["content"][0]["text"])
         assert status["state"] == "answered" and status["reply"] == "solved it, over to you"
@@ -210,13 +215,13 @@ def test_a_token_login_sets_a_strict_http_only_cookie(tmp_path, browser):
         connected(page)  # the WebSocket passed the gate with the cookie alone
         assert ALICE not in page.url
         (cookie,) = page.context.cookies()
-        assert cookie["name"] == "agentdesk_session" and ALICE not in cookie["value"]
+        assert cookie["name"] == f"agentdesk_session_{srv.port}" and ALICE not in cookie["value"]
         assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict", cookie
         assert page.evaluate("document.cookie") == ""  # out of reach of page script
         expect(page.locator("#logout")).to_be_visible()
 
         # The cookie opens the live view only: not MCP, and not from another site's page.
-        jar = {"Cookie": f"agentdesk_session={cookie['value']}"}
+        jar = {"Cookie": f"{cookie['name']}={cookie['value']}"}
         control = f"{srv.base}/desktops/default/control"
         assert httpx2.get(control, timeout=10).status_code == 401
         assert httpx2.get(control, headers=jar, timeout=10).status_code == 200
@@ -227,6 +232,18 @@ def test_a_token_login_sets_a_strict_http_only_cookie(tmp_path, browser):
         listed = httpx2.post(srv.url, headers={**jar, "Accept": "application/json"},
                              json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=10)
         assert listed.status_code == 401
+        # A junk value set beside it (from another port of this host, say) locks nobody out.
+        junk = {"Cookie": f"{cookie['name']}=junk; {cookie['name']}={cookie['value']}"}
+        assert httpx2.get(control, headers=junk, timeout=10).status_code == 200
+        # Login and logout refuse another site's page (login CSRF, forced logout).
+        for path, data in (("/login", {"token": ALICE}), ("/logout", {})):
+            forged = httpx2.post(f"{srv.base}{path}", data=data, headers={**jar, **foreign},
+                                 timeout=10)
+            assert forged.status_code == 403, path
+        assert httpx2.get(control, headers=jar, timeout=10).status_code == 200
+        # And a token in a login link is refused, not used.
+        linked = httpx2.get(f"{srv.base}/login", params={"token": ALICE}, timeout=10)
+        assert linked.status_code == 400 and "never accepted in URLs" in linked.text
 
         # Revoking the token ends its browser sessions: the page goes back to the login.
         tokens.write_text("bob: bob-browser-0123456789abcdef\n")
@@ -254,8 +271,11 @@ def test_pages_refuse_framing_and_foreign_scripts(tmp_path):
         assert httpx2.get(f"{srv.base}/desktops/nope/view", timeout=10).status_code == 404
         novnc = httpx2.get(f"{srv.base}/novnc/core/rfb.js", timeout=10)
         assert novnc.status_code == 200 and "javascript" in novnc.headers["content-type"]
-        for path in ("/novnc/../Cargo.toml", "/novnc/core/%2e%2e/package.json",
-                     "/novnc/package.json", "/assets/../login.html"):
+        # Escapes that survive URL normalisation (httpx2 would resolve a plain "../").
+        for path in ("/novnc/..%2F..%2F..%2Fcrates%2Fagentdesk-server%2Fassets%2Fview.js",
+                     "/novnc/core%2F..%2F..%2F..%2F..%2Fweb%2Fpackage.json.js",
+                     "/novnc/%2Fetc%2Fpasswd.js", "/novnc/package.json", "/assets/login.html",
+                     "/assets/..%2F..%2FCargo.toml"):
             assert httpx2.get(f"{srv.base}{path}", timeout=10).status_code == 404, path
 
 

@@ -12,7 +12,7 @@ import time
 
 import httpx2
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect as ws_connect
 
 from conftest import SCREEN, Server, mcp_call, pointer_position, running_server, text_of
@@ -148,7 +148,7 @@ def test_the_live_view_is_behind_the_gate_and_the_origin_check(tmp_path):
         assert httpx2.post(take, headers=foreign, timeout=10).status_code == 403
         rebound = {**bearer, "Host": f"evil.example.com:{srv.port}"}  # DNS rebinding
         assert httpx2.post(take, headers=rebound, timeout=10).status_code == 403
-        assert httpx2.post(take, headers=bearer, timeout=10).json()["controller"] == "v"
+        assert httpx2.post(take, headers=bearer, timeout=10).json()["control"] == "you"
 
 
 def test_a_human_takes_control_and_hands_it_back(tmp_path):
@@ -160,7 +160,10 @@ def test_a_human_takes_control_and_hands_it_back(tmp_path):
         with ws_connect(rfb_url(srv, "alice"), subprotocols=["binary"], open_timeout=10) as ws:
             viewer = Viewer(ws)
             viewer.handshake()
-            assert control(srv, "alice", "take").json()["controller"] == "alice"
+            assert control(srv, "alice", "take").json()["control"] == "you"
+            # Others see that a viewer holds it, never its id (which would let them act as it).
+            seen = state_of(srv)
+            assert seen["control"] == "another viewer" and "alice" not in json.dumps(seen)
             assert control(srv, "bob", "take").status_code == 409
             viewer.pointer(100, 120)
             viewer.settle()
@@ -172,7 +175,7 @@ def test_a_human_takes_control_and_hands_it_back(tmp_path):
             shot = mcp_call(srv, "screen_shot", {"format": "png"})
             assert not shot.get("isError") and shot["content"][0]["type"] == "image"
             assert pointer_position(srv) == (100, 120)  # the refused click moved nothing
-            assert control(srv, "alice", "release").json()["controller"] is None
+            assert control(srv, "alice", "release").json()["control"] == "agent"
             # Handed back, this viewer is view-only again.
             viewer.pointer(300, 300)
             viewer.settle()
@@ -184,14 +187,16 @@ def test_a_human_takes_control_and_hands_it_back(tmp_path):
 
 
 def test_control_returns_to_the_agent_after_the_idle_time(tmp_path):
-    with running_server(tmp_path, "--control-idle", "1") as srv:
+    with running_server(tmp_path, "--control-idle", "1", "--call-timeout", "5") as srv:
+        # help_status waits only as long as the per-call limit allows.
+        refused = mcp_call(srv, "help_status", {"wait_seconds": 4})
+        assert refused["isError"] is True and "0 to 3" in text_of(refused), refused
         assert control(srv, "alice", "take").status_code == 200
         assert "human" in text_of(mcp_call(srv, "mouse_move", {"x": 5, "y": 5}))
         time.sleep(1.2)
         result = mcp_call(srv, "mouse_move", {"x": 5, "y": 5})
         assert not result.get("isError") and "handed it back" in text_of(result)
-        state = httpx2.get(f"{srv.base}/desktops/default/control", timeout=10).json()
-        assert state["controller"] is None
+        assert state_of(srv)["control"] == "agent"
 
 
 def state_of(srv: Server) -> dict:
@@ -257,8 +262,78 @@ def test_control_comes_back_when_the_holders_page_closes(tmp_path):
             assert "human" in text_of(mcp_call(srv, "mouse_move", {"x": 5, "y": 5}))
         # The closed WebSocket hands control back, without waiting for the idle time.
         deadline = time.monotonic() + 10
-        while state_of(srv)["controller"] is not None:
+        while state_of(srv)["control"] != "agent":
             assert time.monotonic() < deadline, "control was not handed back"
             time.sleep(0.1)
         result = mcp_call(srv, "mouse_move", {"x": 5, "y": 5})
         assert not result.get("isError") and "handed it back" in text_of(result)
+
+
+BOB = "bob-0123456789abcdef0123456789"
+
+
+def test_control_belongs_to_the_viewer_and_its_token(tmp_path):
+    """Another token holder who learned a page's viewer id still cannot send input as it,
+    release it, or take its place; a second connection of the same page keeps control when
+    the first closes."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"alice: {ALICE}\nbob: {BOB}\n")
+    tokens.chmod(0o600)
+    alice = {"Authorization": f"Bearer {ALICE}"}
+    bob = {"Authorization": f"Bearer {BOB}"}
+    with running_server(tmp_path / "server", "--token-file", str(tokens)) as srv:
+        def post(who, action):
+            return httpx2.post(f"{srv.base}/desktops/default/control",
+                               params={"viewer": "page-1", "action": action}, headers=who,
+                               timeout=10)
+
+        mcp = {**alice, "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-11-25"}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "mouse_move", "arguments": {"x": 600, "y": 300}}}
+        assert "error" not in httpx2.post(srv.url, json=body, headers=mcp, timeout=30).json()
+        with ws_connect(rfb_url(srv, "page-1"), additional_headers=alice,
+                        subprotocols=["binary"], open_timeout=10) as first:
+            Viewer(first).handshake()
+            assert post(alice, "take").json()["control"] == "you"
+            assert post(bob, "take").status_code == 409
+            seen = post(bob, "release").json()
+            assert seen["control"] == "another viewer" and seen["holder_token"] == "alice"
+            with ws_connect(rfb_url(srv, "page-1"), additional_headers=bob,
+                            subprotocols=["binary"], open_timeout=10) as ws:
+                impostor = Viewer(ws)
+                impostor.handshake()
+                impostor.pointer(50, 60)
+                impostor.settle()
+            assert pointer_position(srv, ALICE) == (600, 300)
+            # Bob's connection under alice's page id closed: alice keeps control.
+            assert post(alice, "take").json()["control"] == "you"
+            with ws_connect(rfb_url(srv, "page-1"), additional_headers=alice,
+                            subprotocols=["binary"], open_timeout=10) as second:
+                again = Viewer(second)
+                again.handshake()
+                first.close()
+                time.sleep(0.3)
+                assert post(alice, "take").json()["control"] == "you"
+                again.pointer(70, 80)
+                again.settle()
+                assert pointer_position(srv, ALICE) == (70, 80)
+
+
+def test_revoking_a_token_closes_its_open_connections(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"alice: {ALICE}\nbob: {BOB}\n")
+    tokens.chmod(0o600)
+    with running_server(tmp_path / "server", "--token-file", str(tokens)) as srv:
+        with ws_connect(rfb_url(srv, "page-1"), additional_headers={"Authorization": f"Bearer {BOB}"},
+                        subprotocols=["binary"], open_timeout=10) as ws:
+            viewer = Viewer(ws)
+            viewer.handshake()
+            tokens.write_text(f"alice: {ALICE}\n")
+            deadline = time.monotonic() + 10
+            with pytest.raises(ConnectionClosed):
+                while time.monotonic() < deadline:
+                    viewer.request_update()
+                    viewer.drain()
+                    time.sleep(0.2)
+            assert time.monotonic() < deadline, "bob's connection outlived his token"

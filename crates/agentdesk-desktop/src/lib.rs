@@ -17,6 +17,7 @@ mod supervisor;
 mod viewer;
 
 pub use agentdesk_apps::AppPolicy;
+pub use control::{ControlView, Viewer};
 pub use desktop::{
     Desktop, DesktopConfig, DesktopId, Shot, MAX_CLIPBOARD_BYTES, MAX_STATUS_LINES, MAX_TYPED_CHARS,
 };

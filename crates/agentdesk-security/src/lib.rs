@@ -4,7 +4,7 @@
 //!   start with (the server refuses the others, naming the fix).
 //! - [`tokens`]: bearer tokens, from one secret or a file of named ones, compared in constant
 //!   time; and the `Authorization` header's syntax.
-//! - [`rate`]: per-token token buckets for tool calls.
+//! - [`rate`]: token buckets for tool calls (per token) and logins (per address), bounded.
 //! - [`sessions`]: the live view's browser sessions, opened with a token and ended with it.
 //!
 //! Reading token files, serving TLS and answering HTTP belong to `agentdesk-server`; this
@@ -19,5 +19,5 @@ pub mod tokens;
 pub use error::Error;
 pub use posture::{Posture, PostureRequest};
 pub use rate::{RateLimit, RateLimiter};
-pub use sessions::{session_cookie, Sessions, SESSION_COOKIE, SESSION_TTL};
+pub use sessions::{cookie_name, cookie_values, Sessions, SESSION_TTL};
 pub use tokens::{bearer_token, TokenSet, MIN_TOKEN_LEN};

@@ -33,7 +33,12 @@ struct Bucket {
     updated: Instant,
 }
 
-/// Buckets by key (a token name). The number of keys is bounded by the configured tokens.
+/// The most keys a limiter remembers. Token names are few, but the login page is limited per
+/// client address, which anyone can vary.
+pub const MAX_KEYS: usize = 10_000;
+
+/// Buckets by key (a token name, or a client address for logins). Full buckets carry no
+/// information, so they are forgotten when room is needed; the number kept stays bounded.
 #[derive(Debug)]
 pub struct RateLimiter {
     limit: RateLimit,
@@ -52,6 +57,17 @@ impl RateLimiter {
     /// Takes one call for `key` at `now`; `Err(wait)` says how long until one is available.
     pub fn check(&mut self, key: &str, now: Instant) -> Result<(), Duration> {
         let limit = self.limit;
+        if self.buckets.len() >= MAX_KEYS && !self.buckets.contains_key(key) {
+            self.buckets.retain(|_, b| {
+                let elapsed = now.saturating_duration_since(b.updated).as_secs_f64();
+                b.tokens + elapsed * limit.per_second < limit.burst
+            });
+            if self.buckets.len() >= MAX_KEYS {
+                // Every remembered key is busy: a flood from many addresses. Starting over
+                // bounds memory; each key still gets at most one burst per flood.
+                self.buckets.clear();
+            }
+        }
         let bucket = self.buckets.entry(key.to_string()).or_insert(Bucket {
             tokens: limit.burst,
             updated: now,
@@ -96,6 +112,28 @@ mod tests {
             limiter.check("a", t2).unwrap();
         }
         assert!(limiter.check("a", t2).is_err());
+    }
+
+    #[test]
+    fn keys_are_bounded() {
+        let mut limiter = RateLimiter::new(RateLimit::per_second(1));
+        let t0 = Instant::now();
+        limiter.check("busy", t0).unwrap();
+        for i in 0..MAX_KEYS * 2 {
+            let _ = limiter.check(&format!("client-{i}"), t0 + Duration::from_secs(60));
+            assert!(limiter.buckets.len() <= MAX_KEYS);
+        }
+        // Full (idle) buckets went first; a key that spent its burst stays limited.
+        let mut limiter = RateLimiter::new(RateLimit::per_second(1));
+        for i in 0..MAX_KEYS - 1 {
+            limiter.check(&format!("idle-{i}"), t0).unwrap();
+        }
+        let t1 = t0 + Duration::from_secs(60);
+        for _ in 0..10 {
+            limiter.check("spent", t1).unwrap();
+        }
+        limiter.check("newcomer", t1).unwrap();
+        assert!(limiter.check("spent", t1).is_err());
     }
 
     #[test]

@@ -19,8 +19,18 @@ use crate::tokens::{digest, TokenSet};
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// The most sessions kept; a new one beyond it replaces the one closest to expiring.
 pub const MAX_SESSIONS: usize = 1024;
-/// The cookie's name.
-pub const SESSION_COOKIE: &str = "agentdesk_session";
+/// The most sessions one token may have; beyond it, its own oldest makes room (so that one
+/// token holder logging in again and again cannot push everyone else's sessions out).
+pub const MAX_SESSIONS_PER_TOKEN: usize = 64;
+
+/// The session cookie's name for a listener on `port`. Browsers send a host's cookies to every
+/// port of it, so the port is in the name: two agentdesks on one host keep their sessions
+/// apart. Over HTTPS the `__Host-` prefix makes the browser refuse the cookie unless it is
+/// `Secure`, for the whole host (`Path=/`) and set by the host itself.
+pub fn cookie_name(port: u16, secure: bool) -> String {
+    let prefix = if secure { "__Host-" } else { "" };
+    format!("{prefix}agentdesk_session_{port}")
+}
 
 #[derive(Debug)]
 struct Session {
@@ -81,15 +91,11 @@ impl Sessions {
     ) -> Option<(String, String)> {
         let name = set.verify(presented)?.to_string();
         self.by_id.retain(|_, s| s.expires > now);
-        if self.by_id.len() >= MAX_SESSIONS {
-            let soonest = self
-                .by_id
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| *k);
-            if let Some(k) = soonest {
-                self.by_id.remove(&k);
-            }
+        let own = self.by_id.values().filter(|s| s.name == name).count();
+        if own >= MAX_SESSIONS_PER_TOKEN {
+            self.evict_soonest(|s| s.name == name);
+        } else if self.by_id.len() >= MAX_SESSIONS {
+            self.evict_soonest(|_| true);
         }
         self.by_id.insert(
             key(&secret),
@@ -101,6 +107,18 @@ impl Sessions {
         );
         let cookie = secret.iter().map(|b| format!("{b:02x}")).collect();
         Some((name, cookie))
+    }
+
+    fn evict_soonest(&mut self, among: impl Fn(&Session) -> bool) {
+        let soonest = self
+            .by_id
+            .iter()
+            .filter(|(_, s)| among(s))
+            .min_by_key(|(_, s)| s.expires)
+            .map(|(k, _)| *k);
+        if let Some(k) = soonest {
+            self.by_id.remove(&k);
+        }
     }
 
     /// The name of the token behind a session cookie's value, if the session is open, not
@@ -123,12 +141,13 @@ impl Sessions {
     }
 }
 
-/// The value of the session cookie in a `Cookie` header value (RFC 6265 §5.4: `name=value`
-/// pairs separated by `; `). The first one wins, as browsers send the most specific first.
-pub fn session_cookie(header: &str) -> Option<&str> {
-    header.split(';').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        (name.trim() == SESSION_COOKIE).then(|| value.trim().trim_matches('"'))
+/// The values of the cookie `name` in a `Cookie` header value (RFC 6265 §5.4: `name=value`
+/// pairs separated by `; `). There may be several (another port of the host, or a page there,
+/// can set one with a longer path, which browsers send first): the caller tries each.
+pub fn cookie_values<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+    header.split(';').filter_map(move |pair| {
+        let (n, value) = pair.split_once('=')?;
+        (n.trim() == name).then(|| value.trim().trim_matches('"'))
     })
 }
 
@@ -196,33 +215,57 @@ mod tests {
     }
 
     #[test]
+    fn one_token_cannot_push_out_the_others() {
+        let mut sessions = Sessions::new();
+        let now = Instant::now();
+        let bob = "0123456789abcdef-bob";
+        let (_, bobs) = sessions.open(&set(), bob, [0xbb; 32], now).unwrap();
+        for i in 0..=MAX_SESSIONS_PER_TOKEN as u8 {
+            sessions.open(&set(), TOKEN, [i; 32], now).unwrap();
+        }
+        assert_eq!(sessions.len(), MAX_SESSIONS_PER_TOKEN + 1);
+        assert_eq!(sessions.check(&set(), &bobs, now).as_deref(), Some("bob"));
+    }
+
+    #[test]
     fn sessions_are_bounded() {
         let mut sessions = Sessions::new();
         let now = Instant::now();
         let mut first = None;
+        let mut names = String::new();
+        for i in 0..=MAX_SESSIONS / MAX_SESSIONS_PER_TOKEN {
+            names.push_str(&format!("agent{i}: 0123456789abcdef-agent{i}\n"));
+        }
+        let many = TokenSet::parse(&names).unwrap();
         for i in 0..=MAX_SESSIONS {
             let mut secret = [0u8; 32];
             secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
             let at = now + Duration::from_secs(i as u64);
-            let (_, cookie) = sessions.open(&set(), TOKEN, secret, at).unwrap();
+            let token = format!("0123456789abcdef-agent{}", i / MAX_SESSIONS_PER_TOKEN);
+            let (_, cookie) = sessions.open(&many, &token, secret, at).unwrap();
             first.get_or_insert(cookie);
         }
         assert_eq!(sessions.len(), MAX_SESSIONS);
         // The one closest to expiring made room.
-        assert_eq!(sessions.check(&set(), &first.unwrap(), now), None);
+        assert_eq!(sessions.check(&many, &first.unwrap(), now), None);
     }
 
     #[test]
-    fn the_cookie_is_found_among_others() {
-        let id = "ab".repeat(32);
-        let header = format!("theme=dark; {SESSION_COOKIE}={id}; other=1");
-        assert_eq!(session_cookie(&header), Some(id.as_str()));
+    fn every_value_of_the_cookie_is_found_among_others() {
+        let name = cookie_name(3000, false);
+        assert_eq!(name, "agentdesk_session_3000");
+        assert_eq!(cookie_name(443, true), "__Host-agentdesk_session_443");
+        let header = format!("theme=dark; {name}=junk; other=1; {name}=\"ab\"");
         assert_eq!(
-            session_cookie(&format!("{SESSION_COOKIE}=\"{id}\"")),
-            Some(id.as_str())
+            cookie_values(&header, &name).collect::<Vec<_>>(),
+            ["junk", "ab"]
         );
-        assert_eq!(session_cookie("x_agentdesk_session=1"), None);
-        assert_eq!(session_cookie(""), None);
+        assert_eq!(
+            cookie_values("x_agentdesk_session_3000=1", &name).count(),
+            0
+        );
+        assert_eq!(cookie_values("agentdesk_session_30001=1", &name).count(), 0);
+        assert_eq!(cookie_values("", &name).count(), 0);
     }
 
     proptest! {
@@ -233,7 +276,7 @@ mod tests {
             sessions.open(&set(), TOKEN, [9; 32], now).unwrap();
             prop_assume!(cookie.to_lowercase() != "09".repeat(32));
             prop_assert_eq!(sessions.check(&set(), &cookie, now), None);
-            let _ = session_cookie(&header);
+            let _ = cookie_values(&header, "agentdesk_session_1").count();
         }
     }
 }

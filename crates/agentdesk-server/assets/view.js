@@ -14,12 +14,12 @@ const viewer = 'v-' + Array.from(crypto.getRandomValues(new Uint8Array(8)),
   (b) => b.toString(16).padStart(2, '0')).join('');
 
 let rfb = null;
-let controller = null;
+let control = 'agent'; // 'agent', 'you' or 'another viewer', as the server says
 let help = null;
 let busy = false;
 
 // For tests and the curious: the noVNC object and this viewer's id.
-window.agentdesk = { viewer, get rfb() { return rfb; }, get controller() { return controller; } };
+window.agentdesk = { viewer, get rfb() { return rfb; }, get control() { return control; } };
 
 function notice(text) {
   $('notice').textContent = text || '';
@@ -37,7 +37,7 @@ function connect() {
   setConnection('connecting…');
   rfb = new RFB($('screen'), `${scheme}://${location.host}${base}/rfb?viewer=${viewer}`,
     { shared: true, wsProtocols: ['binary'] });
-  rfb.viewOnly = controller !== viewer;
+  rfb.viewOnly = control !== 'you';
   rfb.scaleViewport = true;
   rfb.background = '#14171c';
   rfb.addEventListener('connect', () => { setConnection('connected'); notice(''); });
@@ -51,9 +51,9 @@ function connect() {
 }
 
 function render(status) {
-  const changed = controller !== status.controller;
-  controller = status.controller;
-  const mine = controller === viewer;
+  const changed = control !== status.control;
+  control = status.control;
+  const mine = control === 'you';
   // Only on a change: what the page sends is a courtesy, the server decides what passes.
   if (rfb && changed) rfb.viewOnly = !mine;
   const state = $('state');
@@ -64,8 +64,8 @@ function render(status) {
     button.textContent = 'Hand back to the agent';
     button.className = '';
     button.disabled = busy;
-  } else if (controller) {
-    state.textContent = 'Another viewer has control.';
+  } else if (control !== 'agent') {
+    state.textContent = `Another viewer (${status.holder_token}) has control.`;
     state.className = 'state human';
     button.textContent = 'Take control';
     button.disabled = true;
@@ -122,7 +122,7 @@ async function act(action) {
 
 $('desktop').textContent = desktop;
 document.title = `${desktop}: agentdesk live view`;
-$('control').addEventListener('click', () => act(controller === viewer ? 'release' : 'take'));
+$('control').addEventListener('click', () => act(control === 'you' ? 'release' : 'take'));
 $('help-done').addEventListener('click', async () => {
   if (!help) return;
   try {
@@ -131,7 +131,7 @@ $('help-done').addEventListener('click', async () => {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ reply: $('help-reply').value }),
     });
-    if (controller === viewer) await act('release');
+    if (control === 'you') await act('release');
     await refresh();
   } catch (e) {
     notice(e.message);
@@ -140,7 +140,7 @@ $('help-done').addEventListener('click', async () => {
 // Closing the tab hands control back at once (the server would also notice the closed
 // connection, or the idle time).
 addEventListener('pagehide', () => {
-  if (controller === viewer) {
+  if (control === 'you') {
     navigator.sendBeacon(`${base}/control?viewer=${viewer}&action=release`);
   }
 });

@@ -76,6 +76,30 @@ impl
 #[derive(Debug, Clone)]
 pub(crate) struct Principal(pub(crate) Arc<str>);
 
+/// What the gate accepted a request on, kept in its extensions so that a long-lived connection
+/// (the live view's WebSocket) can ask again, later, whether it still holds: a revoked token or
+/// a closed session ends the connection, not only the next request.
+#[derive(Clone)]
+pub(crate) enum Credential {
+    /// No token configured (loopback, open).
+    Open,
+    /// An `Authorization` header value.
+    Bearer(Arc<str>),
+    /// A live-view session cookie's value.
+    Session(Arc<str>),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret itself.
+        f.write_str(match self {
+            Credential::Open => "Open",
+            Credential::Bearer(_) => "Bearer(..)",
+            Credential::Session(_) => "Session(..)",
+        })
+    }
+}
+
 /// The gate's configuration and state.
 #[derive(Debug)]
 pub(crate) struct Guard {
@@ -95,6 +119,8 @@ pub(crate) struct Guard {
     pub(crate) login_limiter: Mutex<RateLimiter>,
     /// What the live view's pages need.
     pub(crate) web: WebConfig,
+    /// The session cookie's name (`agentdesk_session_<port>`, with `__Host-` over HTTPS).
+    pub(crate) cookie_name: String,
 }
 
 impl Guard {
@@ -106,31 +132,60 @@ impl Guard {
         self.tokens.identify(authorization)
     }
 
-    /// The caller's identity for the live view: a bearer token if one is sent, else the
-    /// session cookie the login page set. MCP never takes the cookie: an agent's client
-    /// carries its token, and a browser page should not be able to drive MCP on its own.
-    pub(crate) fn identify_browser(&self, headers: &http::HeaderMap) -> Identity {
-        if headers.contains_key(header::AUTHORIZATION) {
-            return self.identify(headers);
+    /// The caller's identity for the live view, and what it rests on: a bearer token if one is
+    /// sent, else the session cookie the login page set (any of its values that is valid: a
+    /// page on another port of this host may have set others). MCP never takes the cookie: an
+    /// agent's client carries its token, and a browser page must not drive MCP on its own.
+    pub(crate) fn identify_browser(&self, headers: &http::HeaderMap) -> (Identity, Credential) {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let value = value.to_str().unwrap_or("\u{0}");
+            return (
+                self.tokens.identify(Some(value)),
+                Credential::Bearer(Arc::from(value)),
+            );
         }
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(agentdesk_security::session_cookie);
-        match cookie {
-            Some(cookie) => self.tokens.identify_session(&self.sessions, cookie),
-            None => self.identify(headers),
+        let mut refused = None;
+        for header in headers.get_all(header::COOKIE) {
+            let Ok(header) = header.to_str() else {
+                continue;
+            };
+            for value in agentdesk_security::cookie_values(header, &self.cookie_name) {
+                match self.tokens.identify_session(&self.sessions, value) {
+                    known @ Identity::Known(_) => {
+                        return (known, Credential::Session(Arc::from(value)))
+                    }
+                    other => refused = Some(other),
+                }
+            }
         }
+        match refused {
+            Some(identity) => (identity, Credential::Open),
+            None => (self.identify(headers), Credential::Open),
+        }
+    }
+
+    /// Whether what a request was accepted on still holds.
+    pub(crate) fn still_valid(&self, credential: &Credential) -> bool {
+        let identity = match credential {
+            Credential::Open => self.tokens.identify(None),
+            Credential::Bearer(value) => self.tokens.identify(Some(value)),
+            Credential::Session(value) => self.tokens.identify_session(&self.sessions, value),
+        };
+        matches!(identity, Identity::Known(_))
     }
 
     /// `Some(403)` for a request a page from another site made (Origin) or that reached us under
     /// another name (Host, DNS rebinding): such a page must neither watch nor take control. MCP's
     /// own checks are rmcp's; these are the live view's.
-    pub(crate) fn foreign_page(&self, headers: &http::HeaderMap) -> Option<Response> {
+    pub(crate) fn foreign_page(&self, headers: &http::HeaderMap) -> Option<Refusal> {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
         let origin_ok = headers.get(http::header::ORIGIN).is_none_or(|o| {
-            o.to_str()
-                .is_ok_and(|o| self.allowed_origins.iter().any(|a| a == o))
+            o.to_str().is_ok_and(|o| {
+                self.allowed_origins.iter().any(|a| a == o)
+                    || host.is_some_and(|host| same_authority(o, host))
+            })
         });
         let host_ok = headers.get(http::header::HOST).is_none_or(|h| {
             h.to_str().is_ok_and(|h| {
@@ -143,13 +198,43 @@ impl Guard {
             })
         });
         (!(origin_ok && host_ok)).then(|| {
-            (
+            Refusal(
                 StatusCode::FORBIDDEN,
-                "this page may not use the live view (Origin or Host)\n",
+                "this page may not use the live view (Origin or Host)".into(),
             )
-                .into_response()
         })
     }
+}
+
+/// A refused live-view request: a status and a line saying why (small, so handlers can use `?`).
+#[derive(Debug)]
+pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) String);
+
+impl axum::response::IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        text(self.0, &self.1)
+    }
+}
+
+/// Whether an `Origin` names the `Host` a request was sent to (whatever the scheme: behind a
+/// TLS proxy the page is https and we are http), default ports aside. The Host itself is
+/// checked against the allowed names, so a page from elsewhere never matches: this is how the
+/// live view works at a public name or address without listing it in `--allowed-origin`.
+fn same_authority(origin: &str, host: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let default_port = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return false,
+    };
+    let strip = |a: &str| {
+        a.strip_suffix(default_port)
+            .unwrap_or(a)
+            .to_ascii_lowercase()
+    };
+    strip(authority) == strip(host)
 }
 
 /// Whether a request is a browser loading a page (not a script, a WebSocket or an agent):
@@ -248,8 +333,9 @@ pub(crate) async fn gate(
         }
     }
     let mcp = request.uri().path().starts_with("/mcp");
-    let identity = if mcp {
-        guard.identify(request.headers())
+    let (identity, credential) = if mcp {
+        // MCP requests are answered at once; nothing asks again later.
+        (guard.identify(request.headers()), Credential::Open)
     } else {
         guard.identify_browser(request.headers())
     };
@@ -276,6 +362,7 @@ pub(crate) async fn gate(
     };
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(Principal(principal.clone()));
+    parts.extensions.insert(credential);
     // Only MCP's POSTs carry JSON-RPC; the live view's control POST has no body to check.
     if parts.method != http::Method::POST || !mcp {
         return next.run(Request::from_parts(parts, body)).await;
@@ -405,4 +492,45 @@ fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Resp
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_matches_its_own_host_only() {
+        assert!(same_authority(
+            "https://desk.example.com",
+            "desk.example.com"
+        ));
+        assert!(same_authority(
+            "https://desk.example.com",
+            "desk.example.com:443"
+        ));
+        assert!(same_authority("http://10.0.0.5:3000", "10.0.0.5:3000"));
+        assert!(same_authority(
+            "https://Desk.Example.com:8443",
+            "desk.example.com:8443"
+        ));
+        assert!(same_authority("http://[::1]:3000", "[::1]:3000"));
+        assert!(!same_authority("http://10.0.0.5:3001", "10.0.0.5:3000"));
+        assert!(!same_authority(
+            "https://evil.example.com",
+            "desk.example.com"
+        ));
+        assert!(!same_authority(
+            "https://desk.example.com.evil.com",
+            "desk.example.com"
+        ));
+        assert!(!same_authority("null", "desk.example.com"));
+        assert!(!same_authority(
+            "file://desk.example.com",
+            "desk.example.com"
+        ));
+        assert!(!same_authority(
+            "http://desk.example.com:443",
+            "desk.example.com"
+        ));
+    }
 }

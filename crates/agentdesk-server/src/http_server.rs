@@ -168,6 +168,7 @@ fn router(
             secure_cookies: scheme == "https",
             ..config.web
         },
+        cookie_name: agentdesk_security::cookie_name(port, scheme == "https"),
     });
     // Every surface but /healthz, the login page and the page's own files goes into
     // `guarded`, behind the gate; so does the fallback, so an unauthenticated caller learns

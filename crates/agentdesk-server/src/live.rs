@@ -10,27 +10,32 @@
 
 use std::sync::Arc;
 
-use agentdesk_desktop::{Desktop, DesktopId, RFB_VERSION};
+use agentdesk_desktop::{ControlView, Desktop, DesktopId, Viewer, RFB_VERSION};
 use agentdesk_rfb::ClientFramer;
 use anyhow::Context as _;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse as _, Response};
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::guard::Guard;
+use crate::guard::{Credential, Guard, Principal, Refusal};
 
 /// RFB security type None: the viewer is already authenticated by the gate.
 const SECURITY_NONE: u8 = 1;
 /// A viewer must finish its side of the handshake within this (it holds a connection to Xvnc).
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How often a live connection asks again whether the credential it was opened with still
+/// holds (a revoked token or a closed session ends it within this).
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Query parameters of the live view's endpoints.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct ViewerQuery {
-    /// The viewer's own id (the page makes one up); it names who holds control.
+    /// The viewer's own id (the page makes one up and keeps it to itself); with the caller's
+    /// token name, it names who holds control.
     #[serde(default)]
     viewer: Option<String>,
     /// For `/control`: "take" or "release".
@@ -38,16 +43,8 @@ pub(crate) struct ViewerQuery {
     action: Option<String>,
 }
 
-/// The viewer's id from the query (a made-up one if absent), or why it is refused.
-fn viewer_id(query: &ViewerQuery) -> Result<String, &'static str> {
-    match &query.viewer {
-        None => Ok(format!("viewer-{:016x}", rand::random::<u64>())),
-        Some(v) => checked_viewer(v),
-    }
-}
-
 /// A viewer id the page made up: 1 to 64 letters, digits, '-' or '_'.
-fn checked_viewer(v: &str) -> Result<String, &'static str> {
+fn checked_viewer(v: &str) -> Result<String, Refusal> {
     if !v.is_empty()
         && v.len() <= 64
         && v.bytes()
@@ -55,55 +52,83 @@ fn checked_viewer(v: &str) -> Result<String, &'static str> {
     {
         Ok(v.to_string())
     } else {
-        Err("viewer must be 1 to 64 letters, digits, '-' or '_'\n")
+        Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            "viewer must be 1 to 64 letters, digits, '-' or '_'".into(),
+        ))
     }
+}
+
+/// The viewer behind a request: its page's id (a made-up one if absent) and the token name the
+/// gate found.
+fn viewer_of(id: Option<&str>, principal: &Principal) -> Result<Viewer, Refusal> {
+    let id = match id {
+        Some(id) => checked_viewer(id)?,
+        None => format!("viewer-{:016x}", rand::random::<u64>()),
+    };
+    Ok(Viewer {
+        id,
+        principal: principal.0.to_string(),
+    })
+}
+
+/// The desktop named in the path, after the Origin and Host checks.
+fn desktop_for(guard: &Guard, headers: &http::HeaderMap, id: &str) -> Result<Desktop, Refusal> {
+    if let Some(refusal) = guard.foreign_page(headers) {
+        return Err(refusal);
+    }
+    guard
+        .manager
+        .get(&DesktopId(id.to_string()))
+        .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, format!("no desktop named {id:?}")))
 }
 
 /// `POST /desktops/{id}/control?viewer=V&action=take|release`: a human takes control (that
 /// viewer's input then reaches the desktop, and agent input is refused) or hands it back.
-/// `GET` says who holds it.
+/// `GET` says who holds it, as viewer V sees it.
 pub(crate) async fn control(
     State(guard): State<Arc<Guard>>,
     Path(id): Path<String>,
     method: http::Method,
     headers: http::HeaderMap,
+    Extension(principal): Extension<Principal>,
+    Extension(credential): Extension<Credential>,
     axum::extract::Query(query): axum::extract::Query<ViewerQuery>,
-) -> Response {
-    if let Some(refusal) = guard.foreign_page(&headers) {
-        return refusal;
-    }
-    let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
-        return (StatusCode::NOT_FOUND, format!("no desktop named {id:?}\n")).into_response();
-    };
+) -> Result<Response, Refusal> {
+    let desktop = desktop_for(&guard, &headers, &id)?;
+    let viewer = query
+        .viewer
+        .as_deref()
+        .map(|v| viewer_of(Some(v), &principal))
+        .transpose()?;
     if method == http::Method::POST {
-        let viewer = match viewer_id(&query) {
-            Ok(v) if query.viewer.is_some() => v,
-            Ok(_) => {
-                return (StatusCode::BAD_REQUEST, "name the viewer: ?viewer=...\n").into_response()
-            }
-            Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+        let Some(viewer) = &viewer else {
+            return Err(Refusal(
+                StatusCode::BAD_REQUEST,
+                "name the viewer: ?viewer=...".into(),
+            ));
         };
         match query.action.as_deref() {
-            Some("take") => {
-                if let Err(e) = desktop.take_control(&viewer) {
-                    return (StatusCode::CONFLICT, format!("{e}\n")).into_response();
-                }
-            }
+            Some("take") => desktop
+                .take_control(viewer)
+                .map_err(|e| Refusal(StatusCode::CONFLICT, e.to_string()))?,
             Some("release") => {
-                desktop.release_control(&viewer);
+                desktop.release_control(viewer);
             }
             _ => {
-                return (StatusCode::BAD_REQUEST, "action must be take or release\n")
-                    .into_response()
+                return Err(Refusal(
+                    StatusCode::BAD_REQUEST,
+                    "action must be take or release".into(),
+                ))
             }
         }
     }
-    state(&guard, &desktop, &headers)
+    Ok(state(&desktop, viewer.as_ref(), &credential))
 }
 
-/// What the page shows: who holds control, the latest help request, whether the browser is
-/// logged in (so it offers to log out).
-fn state(guard: &Guard, desktop: &Desktop, headers: &http::HeaderMap) -> Response {
+/// What the page shows: who holds control (as this viewer sees it: never another viewer's id),
+/// the latest help request, and whether the browser is logged in (so it offers to log out).
+fn state(desktop: &Desktop, viewer: Option<&Viewer>, credential: &Credential) -> Response {
     let help = desktop.help_request().map(|r| {
         serde_json::json!({
             "id": r.id,
@@ -113,11 +138,17 @@ fn state(guard: &Guard, desktop: &Desktop, headers: &http::HeaderMap) -> Respons
             "reply": r.answer.map(|a| a.reply),
         })
     });
-    let signed_in = guard.tokens.configured() && headers.contains_key(http::header::COOKIE);
+    let (control, holder, secs) = match desktop.control_view(viewer) {
+        ControlView::Agent => ("agent", None, None),
+        ControlView::You { secs } => ("you", None, Some(secs)),
+        ControlView::Other { principal, secs } => ("another viewer", Some(principal), Some(secs)),
+    };
     axum::Json(serde_json::json!({
-        "controller": desktop.controller(),
+        "control": control,
+        "holder_token": holder,
+        "held_secs": secs,
         "help": help,
-        "signed_in": signed_in,
+        "signed_in": matches!(credential, Credential::Session(_)),
     }))
     .into_response()
 }
@@ -145,25 +176,19 @@ pub(crate) async fn answer_help(
     State(guard): State<Arc<Guard>>,
     Path(id): Path<String>,
     headers: http::HeaderMap,
+    Extension(principal): Extension<Principal>,
+    Extension(credential): Extension<Credential>,
     axum::extract::Query(query): axum::extract::Query<AnswerQuery>,
     axum::Json(answer): axum::Json<Answer>,
-) -> Response {
-    if let Some(refusal) = guard.foreign_page(&headers) {
-        return refusal;
-    }
-    let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
-        return (StatusCode::NOT_FOUND, format!("no desktop named {id:?}\n")).into_response();
-    };
-    let viewer = match checked_viewer(&query.viewer) {
-        Ok(v) => v,
-        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
-    };
-    match desktop.answer_help(query.request, &viewer, &answer.reply) {
-        Ok(_) => state(&guard, &desktop, &headers),
+) -> Result<Response, Refusal> {
+    let desktop = desktop_for(&guard, &headers, &id)?;
+    let viewer = viewer_of(Some(&query.viewer), &principal)?;
+    match desktop.answer_help(query.request, &viewer.principal, &answer.reply) {
+        Ok(_) => Ok(state(&desktop, Some(&viewer), &credential)),
         Err(e @ agentdesk_desktop::DesktopError::BadRequest(_)) => {
-            (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+            Err(Refusal(StatusCode::BAD_REQUEST, e.to_string()))
         }
-        Err(e) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+        Err(e) => Err(Refusal(StatusCode::CONFLICT, e.to_string())),
     }
 }
 
@@ -173,26 +198,29 @@ pub(crate) async fn rfb_socket(
     Path(id): Path<String>,
     axum::extract::Query(query): axum::extract::Query<ViewerQuery>,
     headers: http::HeaderMap,
+    Extension(principal): Extension<Principal>,
+    Extension(credential): Extension<Credential>,
     upgrade: WebSocketUpgrade,
-) -> Response {
-    let viewer = match viewer_id(&query) {
-        Ok(v) => v,
-        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
-    };
-    if let Some(refusal) = guard.foreign_page(&headers) {
-        return refusal;
-    }
-    let Some(desktop) = guard.manager.get(&DesktopId(id.clone())) else {
-        return (StatusCode::NOT_FOUND, format!("no desktop named {id:?}\n")).into_response();
-    };
-    upgrade
+) -> Result<Response, Refusal> {
+    let viewer = viewer_of(query.viewer.as_deref(), &principal)?;
+    let desktop = desktop_for(&guard, &headers, &id)?;
+    Ok(upgrade
         .protocols(["binary"])
         .on_upgrade(move |socket| async move {
-            let result = bridge(socket, desktop.clone(), viewer.clone()).await;
+            desktop.viewer_connected(&viewer);
+            let revoked = async {
+                while guard.still_valid(&credential) {
+                    tokio::time::sleep(RECHECK).await;
+                }
+            };
+            let result = tokio::select! {
+                result = bridge(socket, desktop.clone(), viewer.clone()) => result,
+                () = revoked => Err(anyhow::anyhow!("its token was revoked or its session closed")),
+            };
             // A human who closes the page has let go: the agent need not wait for the idle
-            // time to pass.
-            if desktop.release_control(&viewer) {
-                tracing::info!(desktop = %id, "the viewer holding control left; control handed back");
+            // time (unless the same page still has another connection open).
+            if desktop.viewer_disconnected(&viewer) {
+                tracing::info!(desktop = %id, "the viewer holding control left");
             }
             match result {
                 Ok(dropped) => {
@@ -200,7 +228,7 @@ pub(crate) async fn rfb_socket(
                 }
                 Err(e) => tracing::info!(desktop = %id, "viewer bridge ended: {e:#}"),
             }
-        })
+        }))
 }
 
 /// RFB bytes as one WebSocket message.
@@ -269,7 +297,7 @@ async fn viewer_handshake(
 }
 
 /// Relays until either side leaves; returns how many input messages were dropped.
-async fn bridge(socket: WebSocket, desktop: Desktop, viewer: String) -> anyhow::Result<u64> {
+async fn bridge(socket: WebSocket, desktop: Desktop, viewer: Viewer) -> anyhow::Result<u64> {
     let mut xvnc = desktop.connect_rfb().await?;
     let (mut to_viewer, from_viewer) = socket.split();
     let mut inbox = Inbox {

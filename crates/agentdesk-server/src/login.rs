@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use agentdesk_security::{session_cookie, SESSION_COOKIE, SESSION_TTL};
+use agentdesk_security::{cookie_values, SESSION_TTL};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::response::{IntoResponse as _, Response};
 use axum::Form;
@@ -62,6 +62,8 @@ fn page(status: StatusCode, next: &str, error: Option<&str>) -> Response {
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct NextQuery {
     next: Option<String>,
+    /// Refused if present: a link with the token in it would leave it in histories and logs.
+    token: Option<String>,
 }
 
 /// `GET /login`.
@@ -71,8 +73,15 @@ pub(crate) async fn form(
     Query(query): Query<NextQuery>,
 ) -> Response {
     let next = next_path(query.next.as_deref());
+    if query.token.is_some() {
+        return page(
+            StatusCode::BAD_REQUEST,
+            &next,
+            Some("Tokens are never accepted in URLs (they end up in histories and logs): paste it here instead, and treat the one in that link as exposed."),
+        );
+    }
     // Nothing to log in to, or already logged in: go on.
-    if matches!(guard.identify_browser(&headers), Identity::Known(_)) {
+    if matches!(guard.identify_browser(&headers).0, Identity::Known(_)) {
         return see_other(&next);
     }
     page(StatusCode::OK, &next, None)
@@ -93,7 +102,7 @@ pub(crate) async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     if let Some(refusal) = guard.foreign_page(&headers) {
-        return refusal;
+        return refusal.into_response();
     }
     let next = next_path(form.next.as_deref());
     let set = match guard.tokens.current() {
@@ -132,14 +141,20 @@ pub(crate) async fn login(
         );
     };
     tracing::info!(%peer, token = %name, "live-view session opened");
-    let secure = if guard.web.secure_cookies {
+    // Secure over our own TLS, and behind a TLS proxy (the page's origin is https).
+    let https_page = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|o| o.starts_with("https://"));
+    let secure = if guard.web.secure_cookies || https_page {
         "; Secure"
     } else {
         ""
     };
     let mut response = see_other(&next);
     if let Ok(value) = format!(
-        "{SESSION_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        "{}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        guard.cookie_name,
         SESSION_TTL.as_secs()
     )
     .parse()
@@ -152,16 +167,27 @@ pub(crate) async fn login(
 /// `POST /logout`: ends the session and clears the cookie.
 pub(crate) async fn logout(State(guard): State<Arc<Guard>>, headers: HeaderMap) -> Response {
     if let Some(refusal) = guard.foreign_page(&headers) {
-        return refusal;
+        return refusal.into_response();
     }
-    for value in headers.get_all(header::COOKIE) {
-        if let Some(cookie) = value.to_str().ok().and_then(session_cookie) {
+    for header in headers.get_all(header::COOKIE) {
+        let Ok(header) = header.to_str() else {
+            continue;
+        };
+        for cookie in cookie_values(header, &guard.cookie_name) {
             crate::lock(&guard.sessions).close(cookie);
         }
     }
+    let secure = if guard.web.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let mut response = see_other("/login");
-    if let Ok(value) =
-        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0").parse()
+    if let Ok(value) = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
+        guard.cookie_name
+    )
+    .parse()
     {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }

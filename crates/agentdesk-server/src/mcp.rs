@@ -211,6 +211,7 @@ impl ServerHandler for AgentDesk {
         let call = Call {
             desktop: desktop.clone(),
             space: self.model_space(&context),
+            timeout: self.config.call_timeout,
         };
         let started = std::time::Instant::now();
         let span = tracing::info_span!("tool", name = %name);
@@ -231,9 +232,10 @@ impl ServerHandler for AgentDesk {
                 ))),
             ),
         };
-        // After the call: help_status and help_request show (and clear) an answer themselves.
-        let answered = desktop.take_help_answer();
         let result = result.map(|mut result| {
+            // Taken after the call, and only when there is a result to carry it:
+            // help_status and help_request show (and clear) an answer themselves.
+            let answered = desktop.take_help_answer();
             if handed_back {
                 result
                     .content

@@ -36,7 +36,7 @@ pub fn find_novnc(configured: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>
         Some(dir) if has_rfb(&dir) => Ok(Some(dir)),
         Some(dir) => anyhow::bail!(
             "--novnc-dir {}: no core/rfb.js there; point it at noVNC's package directory (npm's \
-             node_modules/@novnc/novnc, 1.4 or later, or Debian's /usr/share/novnc)",
+             node_modules/@novnc/novnc, 1.7 or later, whose core/ holds ES modules, or Debian's /usr/share/novnc)",
             dir.display()
         ),
         None => Ok(Some(PathBuf::from(SYSTEM_NOVNC)).filter(|d| has_rfb(d))),
@@ -129,7 +129,7 @@ pub(crate) async fn view(State(guard): State<Arc<Guard>>, Path(id): Path<String>
             "noVNC is not installed",
             "The live view needs noVNC. Run scripts/setup.sh (it installs npm's @novnc/novnc \
              into web/node_modules), or `apt install novnc`, or start agentdesk with \
-             --novnc-dir pointing at a noVNC package directory (1.4 or later).",
+             --novnc-dir pointing at a noVNC directory holding core/rfb.js as an ES module (npm 1.7 or later).",
         );
     }
     html(
@@ -175,20 +175,28 @@ fn novnc_path(path: &str) -> Option<&str> {
     (plain && path.ends_with(".js") && path.len() <= 200).then_some(path)
 }
 
+/// The file of noVNC's package that `path` names, if it is a plain script path that stays
+/// inside the package once resolved (a symbolic link in it cannot lead out).
+fn resolve_novnc(dir: &FsPath, path: &str) -> Option<PathBuf> {
+    let path = novnc_path(path)?;
+    let root = dir.canonicalize().ok()?;
+    let file = dir.join(path).canonicalize().ok()?;
+    file.starts_with(&root).then_some(file)
+}
+
 /// `GET /novnc/{*path}`: noVNC's modules.
 pub(crate) async fn novnc(State(guard): State<Arc<Guard>>, Path(path): Path<String>) -> Response {
-    let not_found = || (StatusCode::NOT_FOUND, "no such file\n").into_response();
-    let (Some(dir), Some(path)) = (&guard.web.novnc_dir, novnc_path(&path)) else {
-        return not_found();
-    };
-    // Resolved and checked again, so a symbolic link inside the package cannot lead out.
-    let file = match (dir.join(path).canonicalize(), dir.canonicalize()) {
-        (Ok(file), Ok(root)) if file.starts_with(&root) => file,
-        _ => return not_found(),
-    };
-    match tokio::fs::read(&file).await {
-        Ok(bytes) => static_file(bytes, "text/javascript"),
-        Err(_) => not_found(),
+    let file = guard
+        .web
+        .novnc_dir
+        .as_deref()
+        .and_then(|dir| resolve_novnc(dir, &path));
+    match file {
+        Some(file) => match tokio::fs::read(&file).await {
+            Ok(bytes) => static_file(bytes, "text/javascript"),
+            Err(_) => (StatusCode::NOT_FOUND, "no such file\n").into_response(),
+        },
+        None => (StatusCode::NOT_FOUND, "no such file\n").into_response(),
     }
 }
 
@@ -218,6 +226,25 @@ mod tests {
         ] {
             assert_eq!(novnc_path(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_link_out_of_the_package_is_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.js"), "secret").unwrap();
+        let package = tempfile::tempdir().unwrap();
+        std::fs::create_dir(package.path().join("core")).unwrap();
+        std::fs::write(package.path().join("core/rfb.js"), "export default 1;").unwrap();
+        std::os::unix::fs::symlink(outside.path(), package.path().join("core/out")).unwrap();
+        std::os::unix::fs::symlink(
+            package.path().join("core/rfb.js"),
+            package.path().join("core/alias.js"),
+        )
+        .unwrap();
+        assert!(resolve_novnc(package.path(), "core/rfb.js").is_some());
+        assert!(resolve_novnc(package.path(), "core/alias.js").is_some());
+        assert_eq!(resolve_novnc(package.path(), "core/out/secret.js"), None);
+        assert_eq!(resolve_novnc(package.path(), "core/missing.js"), None);
     }
 
     #[test]

@@ -4,8 +4,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use agentdesk_desktop::{
-    Button, Desktop, DesktopConfig, DesktopError, DesktopId, Format, KeyCombo, PointerAction,
-    Reaction, ScrollDirection, Size, XServerKind,
+    Button, ControlView, Desktop, DesktopConfig, DesktopError, DesktopId, Format, KeyCombo,
+    PointerAction, Reaction, ScrollDirection, Size, Viewer, XServerKind,
 };
 use agentdesk_test_support::eventually;
 
@@ -524,7 +524,8 @@ async fn scrolling_moves_a_terminal_through_its_scrollback() {
     xterm(&desktop, "scrolled", "80x24+0+0").await;
     click(&desktop, 200, 150).await;
     desktop.type_text("seq 1 300\n").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until the output has finished drawing (a fixed sleep was too short on a busy machine).
+    desktop.screenshot(None, Format::Png, true).await.unwrap();
     let scroll = |direction| PointerAction::Scroll {
         x: 200,
         y: 150,
@@ -602,8 +603,24 @@ async fn a_help_request_is_answered_once_and_a_waiting_agent_wakes_up() {
 async fn agent_input_is_refused_while_a_human_has_control() {
     let dir = tempfile::tempdir().unwrap();
     let desktop = desktop(&dir).await;
-    desktop.take_control("human").unwrap();
-    assert!(desktop.take_control("someone-else").is_err());
+    let viewer = |id: &str, principal: &str| Viewer {
+        id: id.into(),
+        principal: principal.into(),
+    };
+    let human = viewer("page-1", "alice");
+    desktop.take_control(&human).unwrap();
+    assert!(desktop.take_control(&viewer("page-2", "alice")).is_err());
+    // Knowing the page's id is not enough: the token must be the holder's too.
+    let impostor = viewer("page-1", "bob");
+    assert!(!desktop.human_input(&impostor) && !desktop.release_control(&impostor));
+    assert!(matches!(
+        desktop.control_view(Some(&impostor)),
+        ControlView::Other { principal, .. } if principal == "alice"
+    ));
+    assert!(matches!(
+        desktop.control_view(Some(&human)),
+        ControlView::You { .. }
+    ));
     let refused = desktop
         .pointer(PointerAction::Move { x: 10, y: 10 })
         .await
@@ -614,12 +631,24 @@ async fn agent_input_is_refused_while_a_human_has_control() {
     );
     // Looking is still allowed.
     desktop.screenshot(None, Format::Png, false).await.unwrap();
-    assert!(!desktop.release_control("someone-else"));
-    assert!(desktop.release_control("human"));
+    assert!(desktop.human_input(&human));
+
+    // The holder's page reconnected: closing the old connection keeps control; the last one
+    // hands it back.
+    desktop.viewer_connected(&human);
+    desktop.viewer_connected(&human);
+    assert!(!desktop.viewer_disconnected(&human));
+    assert!(desktop.human_has_control());
+    assert!(desktop.viewer_disconnected(&human));
+    assert_eq!(desktop.control_view(None), ControlView::Agent);
     assert!(desktop.take_hand_back());
     assert!(!desktop.take_hand_back());
     desktop
         .pointer(PointerAction::Move { x: 10, y: 10 })
         .await
         .unwrap();
+
+    desktop.take_control(&human).unwrap();
+    assert!(desktop.release_control(&human));
+    assert!(desktop.take_hand_back());
 }

@@ -33,10 +33,14 @@ pub(crate) async fn help_status(
     call: &Call,
 ) -> Outcome {
     let wait = args?.wait_seconds;
-    if !(0..=MAX_WAIT_SECS).contains(&wait) {
+    // Inside the per-call limit, with time to answer.
+    let limit = call.timeout.as_secs().saturating_sub(2);
+    let max = MAX_WAIT_SECS.min(i64::try_from(limit).unwrap_or(i64::MAX));
+    if !(0..=max).contains(&wait) {
         return Err(DesktopError::BadRequest(format!(
-            "wait_seconds must be 0 to {MAX_WAIT_SECS} (got {wait}); call help_status again to \
-             wait longer"
+            "wait_seconds must be 0 to {max} (got {wait}; at most {MAX_WAIT_SECS}, and under \
+             this server's per-call limit of {} s); call help_status again to wait longer",
+            call.timeout.as_secs()
         )));
     }
     let latest = call
@@ -48,7 +52,7 @@ pub(crate) async fn help_status(
 
 /// The agent's view of a request, with what to do next.
 pub(crate) fn status(desktop: &Desktop, request: Option<HelpRequest>) -> HelpStatus {
-    let human_has_control = desktop.controller().is_some();
+    let human_has_control = desktop.human_has_control();
     let view = format!("/desktops/{}/view", desktop.id().0);
     let Some(request) = request else {
         return HelpStatus {

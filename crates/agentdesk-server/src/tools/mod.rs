@@ -22,6 +22,8 @@ use serde_json::{Map, Value};
 pub(crate) struct Call {
     pub(crate) desktop: Desktop,
     pub(crate) space: ModelSpace,
+    /// The per-call limit (`--call-timeout`); a tool that may wait stays inside it.
+    pub(crate) timeout: std::time::Duration,
 }
 
 /// A tool's outcome before it becomes an MCP result.
