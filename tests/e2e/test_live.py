@@ -15,7 +15,15 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect as ws_connect
 
-from conftest import SCREEN, Server, mcp_call, pointer_position, running_server, text_of
+from conftest import (
+    SCREEN,
+    Server,
+    audit_lines,
+    mcp_call,
+    pointer_position,
+    running_server,
+    text_of,
+)
 
 ALICE = "alice-0123456789abcdef0123456789"
 
@@ -176,6 +184,11 @@ def test_a_human_takes_control_and_hands_it_back(tmp_path):
             assert not shot.get("isError") and shot["content"][0]["type"] == "image"
             assert pointer_position(srv) == (100, 120)  # the refused click moved nothing
             assert control(srv, "alice", "release").json()["control"] == "agent"
+            events = [(e["tool"], e["outcome"]) for e in audit_lines(srv)
+                      if e["tool"].startswith("live_view.")]
+            assert events == [("live_view.take_control", "ok"),
+                              ("live_view.take_control", "error"),
+                              ("live_view.release_control", "ok")], events
             # Handed back, this viewer is view-only again.
             viewer.pointer(300, 300)
             viewer.settle()
@@ -252,6 +265,12 @@ def test_a_help_request_reaches_the_page_and_its_answer_the_agent(tmp_path):
         assert "help request" not in text_of(mcp_call(srv, "mouse_move", {"x": 6, "y": 5}))
         refused = mcp_call(srv, "help_status", {"wait_seconds": 21})
         assert refused["isError"] is True and "0 to 20" in text_of(refused)
+        # What the human did is in the audit log, beside the agent's calls.
+        answers = [e for e in audit_lines(srv) if e["tool"] == "live_view.answer_help"]
+        assert [(e["outcome"], e["arguments"].get("reply")) for e in answers][-2:] == [
+            ("error", "again"), ("ok", "")], answers
+        # The foreign page was refused before anything was recorded: first is the stale request.
+        assert answers[0]["outcome"] == "error" and answers[0]["arguments"]["reply"] == "x"
 
 
 def test_control_comes_back_when_the_holders_page_closes(tmp_path):

@@ -56,6 +56,7 @@ function render(status) {
   const mine = control === 'you';
   // Only on a change: what the page sends is a courtesy, the server decides what passes.
   if (rfb && changed) rfb.viewOnly = !mine;
+  document.body.classList.toggle('in-control', mine);
   const state = $('state');
   const button = $('control');
   if (mine) {

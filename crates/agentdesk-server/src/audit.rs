@@ -90,6 +90,20 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// What [`Audit::call`] records.
+pub(crate) struct Call<'a> {
+    /// The token's name.
+    pub(crate) token: &'a str,
+    /// The tool, resource read or live-view event.
+    pub(crate) tool: &'a str,
+    /// Its arguments (redacted when recorded).
+    pub(crate) arguments: &'a Map<String, Value>,
+    pub(crate) outcome: Outcome,
+    pub(crate) elapsed: Duration,
+    /// The error's text, if it failed.
+    pub(crate) error: Option<&'a str>,
+}
+
 /// Whether a call's arguments ask for secrecy. Anything but an explicit false counts: when
 /// in doubt (`"secret": "yes"`, which the tool itself rejects), the text stays out.
 pub(crate) fn is_secret(arguments: &Map<String, Value>) -> bool {
@@ -183,8 +197,23 @@ impl Audit {
         }
     }
 
+    /// Records one call on `desktop`: the one way every surface writes the log (tool calls,
+    /// resource reads, calls the rate limit refused, the live view's control and answers).
+    pub(crate) fn call(&self, desktop: &agentdesk_desktop::Desktop, call: Call<'_>) {
+        let mut entry = Entry::new(
+            &desktop.id().0,
+            call.token,
+            call.tool,
+            call.arguments,
+            call.outcome,
+            call.elapsed,
+        );
+        entry.error = call.error.map(cut);
+        self.record(desktop.data_dir(), &entry);
+    }
+
     /// Appends `entry` to the log in `desktop_dir`.
-    pub(crate) fn record(&self, desktop_dir: &Path, entry: &Entry<'_>) {
+    fn record(&self, desktop_dir: &Path, entry: &Entry<'_>) {
         let mut line = match serde_json::to_vec(entry) {
             Ok(line) => line,
             Err(e) => {

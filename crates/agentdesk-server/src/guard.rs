@@ -465,15 +465,17 @@ fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Resp
     };
     tracing::info!(token = principal, "tool call over the rate limit refused");
     if let Some(desktop) = guard.manager.default_desktop() {
-        let entry = audit::Entry::new(
-            &desktop.id().0,
-            principal,
-            &tool,
-            &arguments,
-            audit::Outcome::RateLimited,
-            Duration::ZERO,
+        guard.audit.call(
+            &desktop,
+            audit::Call {
+                token: principal,
+                tool: &tool,
+                arguments: &arguments,
+                outcome: audit::Outcome::RateLimited,
+                elapsed: Duration::ZERO,
+                error: None,
+            },
         );
-        guard.audit.record(desktop.data_dir(), &entry);
     }
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     let mut response = jsonrpc_error(

@@ -108,12 +108,11 @@ pub(crate) async fn control(
                 "name the viewer: ?viewer=...".into(),
             ));
         };
-        match query.action.as_deref() {
-            Some("take") => desktop
-                .take_control(viewer)
-                .map_err(|e| Refusal(StatusCode::CONFLICT, e.to_string()))?,
+        let (event, outcome) = match query.action.as_deref() {
+            Some("take") => ("take_control", desktop.take_control(viewer).err()),
             Some("release") => {
                 desktop.release_control(viewer);
+                ("release_control", None)
             }
             _ => {
                 return Err(Refusal(
@@ -121,6 +120,17 @@ pub(crate) async fn control(
                     "action must be take or release".into(),
                 ))
             }
+        };
+        audit(
+            &guard,
+            &desktop,
+            &principal,
+            event,
+            serde_json::Map::new(),
+            outcome.as_ref(),
+        );
+        if let Some(e) = outcome {
+            return Err(Refusal(StatusCode::CONFLICT, e.to_string()));
         }
     }
     Ok(state(&desktop, viewer.as_ref(), &credential))
@@ -153,6 +163,34 @@ fn state(desktop: &Desktop, viewer: Option<&Viewer>, credential: &Credential) ->
     .into_response()
 }
 
+/// Records what a human did in the live view in the desktop's audit log, beside the agent's
+/// calls (as `live_view.<event>`).
+fn audit(
+    guard: &Guard,
+    desktop: &Desktop,
+    principal: &Principal,
+    event: &str,
+    arguments: serde_json::Map<String, serde_json::Value>,
+    error: Option<&agentdesk_desktop::DesktopError>,
+) {
+    let outcome = if error.is_some() {
+        crate::audit::Outcome::Error
+    } else {
+        crate::audit::Outcome::Ok
+    };
+    guard.audit.call(
+        desktop,
+        crate::audit::Call {
+            token: &principal.0,
+            tool: &format!("live_view.{event}"),
+            arguments: &arguments,
+            outcome,
+            elapsed: std::time::Duration::ZERO,
+            error: error.map(ToString::to_string).as_deref(),
+        },
+    );
+}
+
 /// The largest answer body accepted (a 2000-character reply, JSON-escaped).
 pub(crate) const MAX_ANSWER_BYTES: usize = 16 * 1024;
 
@@ -183,7 +221,20 @@ pub(crate) async fn answer_help(
 ) -> Result<Response, Refusal> {
     let desktop = desktop_for(&guard, &headers, &id)?;
     let viewer = viewer_of(Some(&query.viewer), &principal)?;
-    match desktop.answer_help(query.request, &viewer.principal, &answer.reply) {
+    let answered = desktop.answer_help(query.request, &viewer.principal, &answer.reply);
+    let mut arguments = serde_json::Map::new();
+    arguments.insert("request".into(), query.request.into());
+    arguments.insert("reply".into(), answer.reply.into());
+    let error = answered.as_ref().err();
+    audit(
+        &guard,
+        &desktop,
+        &principal,
+        "answer_help",
+        arguments,
+        error,
+    );
+    match answered {
         Ok(_) => Ok(state(&desktop, Some(&viewer), &credential)),
         Err(e @ agentdesk_desktop::DesktopError::BadRequest(_)) => {
             Err(Refusal(StatusCode::BAD_REQUEST, e.to_string()))

@@ -182,16 +182,17 @@ impl ServerHandler for AgentDesk {
         let principal = self.principal(&context);
         let mut arguments = serde_json::Map::new();
         arguments.insert("uri".into(), request.uri.clone().into());
-        let mut entry = audit::Entry::new(
-            &desktop.id().0,
-            &principal,
-            RESOURCE_READ,
-            &arguments,
-            outcome,
-            started.elapsed(),
+        self.config.audit.call(
+            &desktop,
+            audit::Call {
+                token: &principal,
+                tool: RESOURCE_READ,
+                arguments: &arguments,
+                outcome,
+                elapsed: started.elapsed(),
+                error: result.as_ref().err().map(|e| e.message.as_ref()),
+            },
         );
-        entry.error = result.as_ref().err().map(|e| audit::cut(&e.message));
-        self.config.audit.record(desktop.data_dir(), &entry);
         result
     }
 
@@ -257,19 +258,21 @@ impl ServerHandler for AgentDesk {
             result
         });
         let elapsed = started.elapsed();
-        let mut entry = audit::Entry::new(
-            &desktop.id().0,
-            &principal,
-            &name,
-            &audit_args,
-            outcome,
-            elapsed,
-        );
-        entry.error = result
+        let error = result
             .as_ref()
             .filter(|r| r.is_error == Some(true))
-            .map(|r| audit::cut(&error_message(r)));
-        self.config.audit.record(desktop.data_dir(), &entry);
+            .map(error_message);
+        self.config.audit.call(
+            &desktop,
+            audit::Call {
+                token: &principal,
+                tool: &name,
+                arguments: &audit_args,
+                outcome,
+                elapsed,
+                error: error.as_deref(),
+            },
+        );
         // Arguments and results are agent data: never logged (typed text, clipboard, images).
         tracing::debug!(tool = %name, ?outcome, ms = elapsed.as_millis() as u64, "tool call");
         match result {
