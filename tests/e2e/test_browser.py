@@ -219,6 +219,17 @@ def test_a_token_login_sets_a_strict_http_only_cookie(tmp_path, browser):
         assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict", cookie
         assert page.evaluate("document.cookie") == ""  # out of reach of page script
         expect(page.locator("#logout")).to_be_visible()
+        # Arriving from another site's link, the Strict cookie stays home: the login page
+        # finds the session itself and goes on, without asking for the token again.
+        other_site = page.context.new_page()
+        other_site.route("http://elsewhere.example.com/", lambda route: route.fulfill(
+            content_type="text/html",
+            body=f'<a id="go" href="{srv.base}/desktops/default/view">watch the agent</a>'))
+        other_site.goto("http://elsewhere.example.com/")
+        other_site.click("#go")
+        expect(other_site).to_have_url(f"{srv.base}/desktops/default/view", timeout=WAIT_MS)
+        expect(other_site.locator("#connection")).to_have_text("connected", timeout=WAIT_MS)
+        other_site.close()
 
         # The cookie opens the live view only: not MCP, and not from another site's page.
         jar = {"Cookie": f"{cookie['name']}={cookie['value']}"}

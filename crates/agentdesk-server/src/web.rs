@@ -142,6 +142,7 @@ pub(crate) async fn view(State(guard): State<Arc<Guard>>, Path(id): Path<String>
 pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     let (body, kind) = match name.as_str() {
         "view.js" => (include_str!("../assets/view.js"), "text/javascript"),
+        "login.js" => (include_str!("../assets/login.js"), "text/javascript"),
         "agentdesk.css" => (include_str!("../assets/agentdesk.css"), "text/css"),
         _ => return (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
     };
