@@ -119,6 +119,8 @@ pub(crate) struct Guard {
     pub(crate) login_limiter: Mutex<RateLimiter>,
     /// What the live view's pages need.
     pub(crate) web: WebConfig,
+    /// The listener is HTTPS: session cookies get `Secure`.
+    pub(crate) secure_cookies: bool,
     /// The session cookie's name (`agentdesk_session_<port>`, with `__Host-` over HTTPS).
     pub(crate) cookie_name: String,
 }
@@ -502,37 +504,28 @@ mod tests {
 
     #[test]
     fn an_origin_matches_its_own_host_only() {
-        assert!(same_authority(
-            "https://desk.example.com",
-            "desk.example.com"
-        ));
-        assert!(same_authority(
-            "https://desk.example.com",
-            "desk.example.com:443"
-        ));
-        assert!(same_authority("http://10.0.0.5:3000", "10.0.0.5:3000"));
-        assert!(same_authority(
-            "https://Desk.Example.com:8443",
-            "desk.example.com:8443"
-        ));
-        assert!(same_authority("http://[::1]:3000", "[::1]:3000"));
-        assert!(!same_authority("http://10.0.0.5:3001", "10.0.0.5:3000"));
-        assert!(!same_authority(
-            "https://evil.example.com",
-            "desk.example.com"
-        ));
-        assert!(!same_authority(
-            "https://desk.example.com.evil.com",
-            "desk.example.com"
-        ));
-        assert!(!same_authority("null", "desk.example.com"));
-        assert!(!same_authority(
-            "file://desk.example.com",
-            "desk.example.com"
-        ));
-        assert!(!same_authority(
-            "http://desk.example.com:443",
-            "desk.example.com"
-        ));
+        for (origin, host, same) in [
+            ("https://desk.example.com", "desk.example.com", true),
+            ("https://desk.example.com", "desk.example.com:443", true),
+            ("http://10.0.0.5:3000", "10.0.0.5:3000", true),
+            (
+                "https://Desk.Example.com:8443",
+                "desk.example.com:8443",
+                true,
+            ),
+            ("http://[::1]:3000", "[::1]:3000", true),
+            ("http://10.0.0.5:3001", "10.0.0.5:3000", false),
+            ("https://evil.example.com", "desk.example.com", false),
+            (
+                "https://desk.example.com.evil.com",
+                "desk.example.com",
+                false,
+            ),
+            ("null", "desk.example.com", false),
+            ("file://desk.example.com", "desk.example.com", false),
+            ("http://desk.example.com:443", "desk.example.com", false),
+        ] {
+            assert_eq!(same_authority(origin, host), same, "{origin} vs {host}");
+        }
     }
 }

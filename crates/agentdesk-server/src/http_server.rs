@@ -164,10 +164,8 @@ fn router(
         allowed_hosts: hosts,
         sessions: Mutex::new(Sessions::new()),
         login_limiter: Mutex::new(RateLimiter::new(LOGIN_ATTEMPTS)),
-        web: WebConfig {
-            secure_cookies: scheme == "https",
-            ..config.web
-        },
+        web: config.web,
+        secure_cookies: scheme == "https",
         cookie_name: agentdesk_security::cookie_name(port, scheme == "https"),
     });
     // Every surface but /healthz, the login page and the page's own files goes into

@@ -146,7 +146,7 @@ pub(crate) async fn login(
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .is_some_and(|o| o.starts_with("https://"));
-    let secure = if guard.web.secure_cookies || https_page {
+    let secure = if guard.secure_cookies || https_page {
         "; Secure"
     } else {
         ""
@@ -177,11 +177,7 @@ pub(crate) async fn logout(State(guard): State<Arc<Guard>>, headers: HeaderMap) 
             crate::lock(&guard.sessions).close(cookie);
         }
     }
-    let secure = if guard.web.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if guard.secure_cookies { "; Secure" } else { "" };
     let mut response = see_other("/login");
     if let Ok(value) = format!(
         "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",

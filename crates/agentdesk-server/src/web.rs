@@ -21,8 +21,6 @@ use crate::guard::Guard;
 pub struct WebConfig {
     /// noVNC's package directory (holding `core/rfb.js`); `None` when it is not installed.
     pub novnc_dir: Option<PathBuf>,
-    /// The listener is HTTPS: session cookies get `Secure`.
-    pub secure_cookies: bool,
 }
 
 /// Where noVNC is looked for when `--novnc-dir` is not given: Debian's package.

@@ -127,7 +127,6 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
             service: service.clone(),
             web: WebConfig {
                 novnc_dir: agentdesk_server::find_novnc(args.novnc_dir.clone())?,
-                secure_cookies: false,
             },
         };
         if http.web.novnc_dir.is_none() {
