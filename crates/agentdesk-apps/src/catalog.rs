@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::entry::{basename, parse_entry, program_index};
+use crate::entry::{basename, parse_entry, program_index, DesktopEntry, Params};
+use crate::policy::ArgumentRule;
 
 /// How many levels of subdirectories under `applications/` are scanned. The spec allows any
 /// depth and real systems use one (`kde4/`); the bound keeps symlink loops harmless.
@@ -32,11 +33,33 @@ pub struct App {
     pub exec: String,
     /// The `Exec` command line as argv, field codes removed: what a menu click would run.
     pub argv: Vec<String>,
+    /// The files or URLs its `Exec` line takes (its field code), if any.
+    pub params: Option<Params>,
     /// The `.desktop` file it came from.
     pub source: PathBuf,
 }
 
 impl App {
+    /// The app a parsed `.desktop` file at `source` describes.
+    pub fn from_entry(entry: DesktopEntry, source: PathBuf) -> App {
+        App {
+            name: entry.name,
+            exec: entry.exec,
+            argv: entry.argv,
+            params: entry.params,
+            source,
+        }
+    }
+
+    /// The desktop-file id's stem (`org.xfce.mousepad` for `org.xfce.mousepad.desktop`), one
+    /// of the names a launch policy may use.
+    pub fn file_id(&self) -> &str {
+        self.source
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+    }
+
     /// The word of [`argv`](Self::argv) that names the program run (after any `env`
     /// wrapper), exactly as the `.desktop` file wrote it, e.g. `"/usr/bin/mousepad"`.
     pub fn program(&self) -> &str {
@@ -54,6 +77,8 @@ pub struct Catalog {
     apps: Vec<App>,
     /// Executables removed by [`Catalog::restrict`], so that a refusal can say why.
     withheld: BTreeSet<String>,
+    /// Which arguments `app_launch` passes on (set by [`Catalog::restrict`]).
+    pub(crate) arguments: ArgumentRule,
 }
 
 impl Catalog {
@@ -99,12 +124,7 @@ impl Catalog {
                 if !seen_apps.insert((entry.name.clone(), entry.exec.clone())) {
                     continue;
                 }
-                apps.push(App {
-                    name: entry.name,
-                    exec: entry.exec,
-                    argv: entry.argv,
-                    source: path,
-                });
+                apps.push(App::from_entry(entry, path));
             }
         }
         Catalog::from_apps(apps)
@@ -118,6 +138,7 @@ impl Catalog {
         Catalog {
             apps,
             withheld: BTreeSet::new(),
+            arguments: ArgumentRule::Any,
         }
     }
 
@@ -176,6 +197,10 @@ impl Catalog {
     /// Records executables removed by a launch policy.
     pub(crate) fn withhold(&mut self, execs: impl IntoIterator<Item = String>) {
         self.withheld.extend(execs);
+    }
+
+    pub(crate) fn set_argument_rule(&mut self, rule: ArgumentRule) {
+        self.arguments = rule;
     }
 
     /// Whether `exec` was removed by the launch policy (and no allowed app has it).
@@ -284,12 +309,10 @@ fn is_executable_file(path: &Path) -> bool {
 pub(crate) fn test_app(file: &str, name: &str, exec_line: &str) -> App {
     let text = format!("[Desktop Entry]\nType=Application\nName={name}\nExec={exec_line}\n");
     let e = parse_entry(&text).expect("valid test entry");
-    App {
-        name: e.name,
-        exec: e.exec,
-        argv: e.argv,
-        source: PathBuf::from(format!("/usr/share/applications/{file}.desktop")),
-    }
+    App::from_entry(
+        e,
+        PathBuf::from(format!("/usr/share/applications/{file}.desktop")),
+    )
 }
 
 #[cfg(test)]

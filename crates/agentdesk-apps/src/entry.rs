@@ -15,6 +15,9 @@ pub struct DesktopEntry {
     pub exec: String,
     /// The `Exec` command line split into argv, field codes removed, `%%` turned into `%`.
     pub argv: Vec<String>,
+    /// What the `Exec` line's file or URL field code (`%f`, `%F`, `%u`, `%U`) says the app
+    /// takes, and where; `None` when it has none, or only inside a word (`--file=%f`).
+    pub params: Option<Params>,
     /// The `TryExec` key, if present and non-empty: a program that must exist for the entry
     /// to be shown.
     pub try_exec: Option<String>,
@@ -38,7 +41,7 @@ pub fn parse_entry(text: &str) -> Option<DesktopEntry> {
     if name.trim().is_empty() {
         return None;
     }
-    let argv = split_exec(&unescape_string(keys.get("Exec")?))?;
+    let (argv, params) = split_exec(&unescape_string(keys.get("Exec")?))?;
     let program = &argv[program_index(&argv)?];
     let exec = basename(program)?.to_owned();
     let try_exec = keys
@@ -49,8 +52,65 @@ pub fn parse_entry(text: &str) -> Option<DesktopEntry> {
         name,
         exec,
         argv,
+        params,
         try_exec,
     })
+}
+
+/// The values an app takes after its own `Exec` argv, from the spec's field codes: `%f` one
+/// file, `%F` several, `%u` one URL (or file), `%U` several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldCode {
+    /// `%f`: a single file name.
+    File,
+    /// `%F`: a list of files.
+    Files,
+    /// `%u`: a single URL (local files may be given as paths too).
+    Url,
+    /// `%U`: a list of URLs.
+    Urls,
+}
+
+impl FieldCode {
+    fn from_letter(letter: char) -> Option<FieldCode> {
+        match letter {
+            'f' => Some(FieldCode::File),
+            'F' => Some(FieldCode::Files),
+            'u' => Some(FieldCode::Url),
+            'U' => Some(FieldCode::Urls),
+            _ => None,
+        }
+    }
+
+    /// Whether the code stands for more than one value.
+    pub fn many(self) -> bool {
+        matches!(self, FieldCode::Files | FieldCode::Urls)
+    }
+
+    /// Whether the values are URLs (which may also be local paths), rather than files only.
+    pub fn urls(self) -> bool {
+        matches!(self, FieldCode::Url | FieldCode::Urls)
+    }
+
+    /// What the code accepts, as an agent reads it: "one URL or file", "files".
+    pub fn describe(self) -> &'static str {
+        match self {
+            FieldCode::File => "one file",
+            FieldCode::Files => "file names",
+            FieldCode::Url => "one URL or file",
+            FieldCode::Urls => "URLs or files",
+        }
+    }
+}
+
+/// Where an app's `Exec` line takes values, and which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Params {
+    /// Which field code the `Exec` line has (the spec allows one of them per line).
+    pub code: FieldCode,
+    /// The index in the app's argv where the values go (the code's own position).
+    pub at: usize,
 }
 
 /// The keys of the first `[Desktop Entry]` group, raw (not yet unescaped).
@@ -142,10 +202,31 @@ fn unescape_string(value: &str) -> String {
 /// subset of POSIX shell quoting, so `shlex` parses it; like GLib we also tolerate single quotes
 /// and backslashes outside quotes, which real-world files use. Returns `None` for unbalanced
 /// quotes or an `Exec` with no words left.
-fn split_exec(exec: &str) -> Option<Vec<String>> {
+///
+/// Also returns where the first word that is exactly `%f`, `%F`, `%u` or `%U` stood: the spec
+/// allows one of them per line, and a launch with files or URLs puts them there. A code
+/// inside a word (`--file=%f`) takes no values here: under a launch policy such an app takes no
+/// arguments at all, which is the safe reading.
+fn split_exec(exec: &str) -> Option<(Vec<String>, Option<Params>)> {
     let words = shlex::split(exec)?;
-    let argv: Vec<String> = words.iter().filter_map(|w| strip_field_codes(w)).collect();
-    (!argv.is_empty()).then_some(argv)
+    let mut argv = Vec::with_capacity(words.len());
+    let mut params = None;
+    for word in &words {
+        let code = match word.as_bytes() {
+            [b'%', letter] => FieldCode::from_letter(char::from(*letter)),
+            _ => None,
+        };
+        if let Some(code) = code {
+            params.get_or_insert(Params {
+                code,
+                at: argv.len(),
+            });
+        }
+        if let Some(kept) = strip_field_codes(word) {
+            argv.push(kept);
+        }
+    }
+    (!argv.is_empty()).then_some((argv, params))
 }
 
 /// Removes field codes from one word; `None` when the word consisted only of field codes.
@@ -303,6 +384,30 @@ mod tests {
             entry("Exec=app %f %F %u %U %d %D %n %N %i %c %k %v %m 100%% --file=%f %z").unwrap();
         assert_eq!(e.exec, "app");
         assert_eq!(e.argv, strings(&["app", "100%", "--file=", "%z"]));
+    }
+
+    #[test]
+    fn the_first_file_or_url_code_says_what_the_app_takes_and_where() {
+        let at = |exec_line: &str| entry(exec_line).unwrap().params;
+        assert_eq!(
+            at("Exec=firefox-esr %u"),
+            Some(Params {
+                code: FieldCode::Url,
+                at: 1
+            })
+        );
+        assert_eq!(
+            at("Exec=env A=1 mousepad %F --x %U"),
+            Some(Params {
+                code: FieldCode::Files,
+                at: 3
+            })
+        );
+        assert_eq!(at("Exec=viewer %i %U").unwrap().at, 1);
+        // None, or only inside a word: nothing is taken.
+        assert_eq!(at("Exec=galculator"), None);
+        assert_eq!(at("Exec=app --file=%f"), None);
+        assert_eq!(at("Exec=app %k %c"), None);
     }
 
     #[test]

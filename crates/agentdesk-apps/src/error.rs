@@ -70,6 +70,23 @@ pub enum Error {
         program: String,
     },
 
+    /// Under a launch policy, arguments the app's `Exec` field code does not accept.
+    #[error(
+        "{program:?} on this desktop takes {accepts}: {problem}. Under the operator's \
+         launch policy, app_launch passes an app only what its .desktop Exec line accepts \
+         (URLs or files as values, never options); launch it with {accepts_short}, or ask the \
+         operator to allow other arguments with --allow-app-args {program}",
+        accepts_short = if accepts == "no arguments" { "no arguments".to_string() } else { format!("{accepts} only") }
+    )]
+    Arguments {
+        /// The executable the agent asked for.
+        program: String,
+        /// What it takes, e.g. "one URL or file", "no arguments".
+        accepts: String,
+        /// What was wrong with the arguments given.
+        problem: String,
+    },
+
     /// The catalog is empty, so nothing can be launched.
     #[error(
         "{program:?} is not an application from app_list, and app_list is empty: \

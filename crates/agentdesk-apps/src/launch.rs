@@ -8,8 +8,9 @@ use std::path::{Component, Path};
 use serde::Serialize;
 
 use crate::catalog::{App, Catalog};
-use crate::entry::basename;
+use crate::entry::{basename, FieldCode};
 use crate::error::Error;
+use crate::policy::ArgumentRule;
 
 /// The longest `app_launch` command accepted, in bytes. Real launches are a program name and
 /// a few arguments; the bound keeps a confused agent from pushing megabytes into argv.
@@ -40,6 +41,12 @@ impl Catalog {
     ///
     /// When several apps share the exec, the one with the shortest `Exec` argv is used, so a
     /// variant such as `firefox --private-window` never replaces the plain launcher.
+    ///
+    /// Under a launch policy ([`Catalog::restrict`]), the arguments must be what the app's
+    /// `Exec` field code accepts, placed where the code stands: `%u`/`%U` URLs or files, `%f`/
+    /// `%F` files, one value or several, never an option (a leading `-`); file names are passed
+    /// as `./name` unless absolute, so no program reads them as options or commands (`+cmd`).
+    /// An app without a field code takes none, unless the operator freed its arguments.
     pub fn resolve_launch(&self, command: &str) -> Result<LaunchPlan, Error> {
         // Checked before anything else touches the string, so the error names the real size.
         if command.len() > MAX_COMMAND_BYTES {
@@ -74,7 +81,15 @@ impl Catalog {
         let app = basename(program)
             .and_then(|name| self.app_for_exec(name))
             .ok_or_else(|| self.not_an_application(program))?;
-        let argv = app.argv.iter().chain(args).cloned().collect();
+        let free = match &self.arguments {
+            ArgumentRule::Any => true,
+            ArgumentRule::FieldCodes { free } => free.contains(&app.exec),
+        };
+        let argv = if free {
+            app.argv.iter().chain(args).cloned().collect()
+        } else {
+            field_code_argv(app, args)?
+        };
         Ok(LaunchPlan { argv })
     }
 
@@ -115,6 +130,72 @@ impl Catalog {
             allowed,
         }
     }
+}
+
+/// `app`'s argv with `values` where its field code stands, each checked against the code.
+fn field_code_argv(app: &App, values: &[String]) -> Result<Vec<String>, Error> {
+    let refuse = |accepts: &str, problem: String| Error::Arguments {
+        program: app.exec.clone(),
+        accepts: accepts.to_owned(),
+        problem,
+    };
+    let Some(params) = app.params else {
+        return match values.first() {
+            None => Ok(app.argv.clone()),
+            Some(first) => Err(refuse(
+                "no arguments",
+                format!("got {first:?}; its .desktop Exec line has no %f, %F, %u or %U"),
+            )),
+        };
+    };
+    let accepts = params.code.describe();
+    let mut placed = Vec::with_capacity(values.len());
+    for value in values {
+        placed.push(checked_value(params.code, value).map_err(|p| refuse(accepts, p))?);
+    }
+    if values.len() > 1 && !params.code.many() {
+        return Err(refuse(accepts, format!("got {} values", values.len())));
+    }
+    let at = params.at.min(app.argv.len());
+    let mut argv = app.argv[..at].to_vec();
+    argv.extend(placed);
+    argv.extend_from_slice(&app.argv[at..]);
+    Ok(argv)
+}
+
+/// One value for a field code, as passed to the app; or why it is refused.
+fn checked_value(code: FieldCode, value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Err("an empty value is neither a file nor a URL".into());
+    }
+    if value.starts_with('-') {
+        return Err(format!(
+            "{value:?} starts with '-', and options are not passed"
+        ));
+    }
+    if code.urls() && has_url_scheme(value) {
+        return Ok(value.to_owned());
+    }
+    if !code.urls() && value.contains("://") {
+        return Err(format!("{value:?} is a URL; it takes file names, not URLs"));
+    }
+    // A relative file name, made unmistakable: `./+cmd` is a file to every program.
+    Ok(if value.starts_with('/') {
+        value.to_owned()
+    } else {
+        format!("./{value}")
+    })
+}
+
+/// Whether `value` starts with a URL scheme (RFC 3986: a letter, then letters, digits, `+`,
+/// `-` or `.`, then `:`), as `https://x`, `about:blank` or `mailto:a@b` do.
+fn has_url_scheme(value: &str) -> bool {
+    let Some((scheme, _)) = value.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
 #[cfg(test)]

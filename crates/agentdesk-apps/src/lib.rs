@@ -20,7 +20,7 @@ mod log;
 mod policy;
 
 pub use catalog::{App, Catalog};
-pub use entry::{parse_entry, DesktopEntry};
+pub use entry::{parse_entry, DesktopEntry, FieldCode, Params};
 pub use error::Error;
 pub use launch::{LaunchPlan, MAX_COMMAND_BYTES};
 pub use log::{tail_lines, BoundedLog};

@@ -114,12 +114,15 @@ impl BoundedLog {
     }
 }
 
-/// Opens `path` for appending (and reading back its tail), creating it.
+/// Opens `path` for appending (and reading back its tail), creating it with mode 0600: logs
+/// hold what apps print (pages visited, file names), which is agentdesk's user's alone.
 fn open_for_append(path: &Path, truncate: bool) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
+        .mode(0o600)
         .open(path)?;
     if truncate {
         // O_APPEND and O_TRUNC cannot be combined through OpenOptions; truncate explicitly.
@@ -195,6 +198,17 @@ mod tests {
         assert_eq!(read(&path), "hello\nworld\n");
         assert_eq!(log.len(), 12);
         assert_eq!(log.path(), path);
+    }
+
+    #[test]
+    fn logs_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("app.log");
+        let mut log = BoundedLog::create(&path, 64).unwrap();
+        log.append(&[b'x'; 100]).unwrap(); // rewritten through a temporary file
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

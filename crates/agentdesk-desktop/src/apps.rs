@@ -33,7 +33,7 @@ struct Launched {
 pub(crate) struct Apps {
     log_dir: PathBuf,
     policy: AppPolicy,
-    launched: Mutex<BTreeMap<u32, Launched>>,
+    launched: Arc<Mutex<BTreeMap<u32, Launched>>>,
 }
 
 impl Apps {
@@ -44,12 +44,11 @@ impl Apps {
             std::fs::remove_dir_all(&log_dir)
                 .with_context(|| format!("error clearing {}", log_dir.display()))?;
         }
-        std::fs::create_dir_all(&log_dir)
-            .with_context(|| format!("error creating {}", log_dir.display()))?;
+        crate::desktop::private_dir(&log_dir)?;
         Ok(Apps {
             log_dir,
             policy,
-            launched: Mutex::new(BTreeMap::new()),
+            launched: Arc::new(Mutex::new(BTreeMap::new())),
         })
     }
 
@@ -88,9 +87,9 @@ impl Apps {
         let plan = self
             .catalog(home)
             .resolve_launch(command)
-            .map_err(|e| DesktopError::Failed(e.to_string()))?;
+            .map_err(|e| DesktopError::Refused(e.to_string()))?;
         let Some((program, args)) = plan.argv.split_first() else {
-            return Err(DesktopError::Failed("empty command".into()));
+            return Err(DesktopError::Refused("empty command".into()));
         };
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -131,6 +130,17 @@ impl Apps {
                 !gone
             });
         }
+        // Reaped as soon as it exits, so no zombie waits for the next launch to be noticed.
+        let exited = child.exited();
+        let apps = Arc::downgrade(&self.launched);
+        tokio::spawn(async move {
+            exited.await;
+            if let Some(apps) = apps.upgrade() {
+                if let Some(app) = lock(&apps).get_mut(&pid) {
+                    app.child.try_status();
+                }
+            }
+        });
         launched.insert(
             pid,
             Launched {
@@ -147,7 +157,7 @@ impl Apps {
             .ok()
             .and_then(|p| launched.get_mut(&p).map(|app| (p, app)));
         let Some((pid, app)) = found else {
-            return Err(DesktopError::Failed(format!(
+            return Err(DesktopError::Refused(format!(
                 "PID {pid} was not launched on this desktop; app_status only knows pids \
                  returned by app_launch"
             )));
@@ -158,12 +168,13 @@ impl Apps {
         Ok((pid, running, app.log.clone(), tail))
     }
 
-    /// Stops every app, all at once: each gets SIGTERM, then SIGKILL after a grace period.
+    /// Stops every app, all at once: each gets SIGTERM, then SIGKILL after a grace period
+    /// (enough for Firefox, which takes SIGTERM as "quit", to write its session).
     pub(crate) async fn stop_all(&self) {
         let apps = std::mem::take(&mut *lock(&self.launched));
         let mut stopping = tokio::task::JoinSet::new();
         for (_, mut app) in apps {
-            stopping.spawn(async move { app.child.stop(Duration::from_millis(500)).await });
+            stopping.spawn(async move { app.child.stop(Duration::from_millis(1500)).await });
         }
         while stopping.join_next().await.is_some() {}
     }

@@ -31,6 +31,9 @@ pub const MAX_CLIPBOARD_BYTES: usize = 2 * 1024 * 1024;
 /// The most output lines app_status returns at once.
 pub const MAX_STATUS_LINES: i64 = 1000;
 
+/// When a desktop stops, apps get this long to close their windows before they are signalled.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
 /// A desktop's name, unique within a manager ("default" for the first one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DesktopId(pub String);
@@ -52,9 +55,10 @@ pub struct DesktopConfig {
     pub size: Size,
     /// Keep GLX for OpenGL apps (costs ~55 MB).
     pub glx: bool,
-    /// Persistent per-desktop files: the session's HOME, app logs.
+    /// Persistent per-desktop files: the session's HOME, app logs. Mode 0700 (created so,
+    /// with any missing parents, and made so if it exists).
     pub data_dir: PathBuf,
-    /// Private per-desktop runtime files: sockets, the RFB password. Mode 0700.
+    /// Private per-desktop runtime files: sockets, the Xauthority cookie. Mode 0700.
     pub runtime_dir: PathBuf,
     /// Run a window manager (IceWM). Off only in tests that need a bare X server.
     pub window_manager: bool,
@@ -79,8 +83,8 @@ pub(crate) struct Session {
     pub(crate) env: Arc<Vec<(String, String)>>,
     /// The X server's process id.
     pub(crate) x_pid: u32,
-    /// Xvnc's RFB port on 127.0.0.1 (none with Xvfb).
-    pub(crate) rfb_port: Option<u16>,
+    /// Xvnc's RFB socket (none with Xvfb).
+    pub(crate) rfb_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,8 +117,6 @@ pub(crate) struct Inner {
     buffers: Mutex<Vec<Vec<u8>>>,
     /// The X server's MIT-MAGIC-COOKIE-1: only agentdesk and the desktop's apps can connect.
     pub(crate) cookie: [u8; 16],
-    /// Xvnc's VncAuth password: only agentdesk's own viewer bridge knows it.
-    pub(crate) rfb_password: String,
     /// Who drives: the agent, or a human in the live view.
     pub(crate) control: crate::control::Control,
     pub(crate) help: crate::help::Help,
@@ -137,13 +139,13 @@ impl Desktop {
     /// Fails if the first start fails (e.g. Xvnc is not installed); later failures are retried
     /// by the supervisor.
     pub async fn start(config: DesktopConfig) -> anyhow::Result<Desktop> {
-        for dir in [&config.data_dir, &config.runtime_dir] {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("error creating {}", dir.display()))?;
+        // Everything here is the desktop's user's alone: the home holds what the agent saved
+        // and downloaded, the runtime directory the X cookie. Existing directories (from an
+        // older agentdesk) are narrowed too.
+        let home = config.data_dir.join("home");
+        for dir in [&config.data_dir, &home, &config.runtime_dir] {
+            private_dir(dir)?;
         }
-        restrict(&config.runtime_dir)?;
-        std::fs::create_dir_all(config.data_dir.join("home"))
-            .context("error creating the desktop's home")?;
         let apps = Apps::new(config.data_dir.join("apps"), config.app_policy.clone())?;
         let (state, _) = watch::channel(State::Starting);
         let inner = Arc::new(Inner {
@@ -158,14 +160,6 @@ impl Desktop {
             supervisor: Mutex::new(None),
             buffers: Mutex::new(Vec::new()),
             cookie: rand::random(),
-            rfb_password: {
-                use rand::Rng as _;
-                rand::rng()
-                    .sample_iter(rand::distr::Alphanumeric)
-                    .take(8)
-                    .map(char::from)
-                    .collect()
-            },
         });
         let (first_tx, first_rx) = oneshot::channel();
         let span = tracing::info_span!("desktop", id = %inner.config.id);
@@ -395,20 +389,60 @@ impl Desktop {
         self.inner.config.data_dir.join("home")
     }
 
-    /// Stops the desktop: apps, window manager, bus and X server, in that order.
+    /// Stops the desktop: apps, window manager, bus and X server, in that order, and then
+    /// whatever its apps started that left their process groups.
+    ///
+    /// Apps go first, while their X server still runs, and politely: each window is asked to
+    /// close as its close button would, so apps save their state and end their sessions
+    /// cleanly (a killed Mousepad greets the next start with "restore the previous
+    /// session?"). What is still running after [`CLOSE_GRACE`] gets SIGTERM, then SIGKILL.
     pub async fn stop(&self) {
-        // Apps first, while their X server still runs: they get to exit cleanly.
+        self.close_windows().await;
         self.inner.apps.stop_all().await;
         self.inner.shutdown.cancel();
         let task = lock(&self.inner.supervisor).take();
         if let Some(task) = task {
             let _ = task.await;
         }
+        let stragglers = agentdesk_display::kill_desktop_processes(&self.inner.config.runtime_dir);
+        if stragglers > 0 {
+            tracing::info!(
+                stragglers,
+                "killed processes that had left their app's process group"
+            );
+        }
+    }
+
+    /// Asks the apps' windows to close and waits, at most [`CLOSE_GRACE`], until they have.
+    async fn close_windows(&self) {
+        let Ok(session) = self.session() else {
+            return;
+        };
+        let asked = match session.x.close_windows().await {
+            Ok(asked) if !asked.is_empty() => asked,
+            _ => return,
+        };
+        tracing::debug!(windows = asked.len(), "asked the apps' windows to close");
+        let deadline = Instant::now() + CLOSE_GRACE;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            match session.x.client_windows().await {
+                Ok(open) if open.iter().any(|w| asked.contains(w)) => {}
+                _ => return,
+            }
+        }
+        tracing::debug!("some windows were still open after {CLOSE_GRACE:?}");
     }
 }
 
-fn restrict(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+/// Creates `dir` (and missing parents) with mode 0700, or narrows an existing one to 0700.
+pub(crate) fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("error creating {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("error restricting {}", dir.display()))
 }

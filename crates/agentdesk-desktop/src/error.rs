@@ -27,13 +27,30 @@ pub enum DesktopError {
     /// Coordinates or a region outside the screen, a bad key name, and similar agent mistakes.
     #[error("{0}")]
     BadRequest(String),
-    /// The operation was refused or failed for a reason outside agentdesk: an app that is not
-    /// in app_list, an unknown pid, a clipboard owner that does not answer.
+    /// The desktop does not do what was asked: an app outside app_list or the launch policy,
+    /// arguments the policy does not pass, a pid it did not launch. Nothing was done.
+    #[error("{0}")]
+    Refused(String),
+    /// The operation failed for a reason outside agentdesk: an app that would not start, a
+    /// clipboard owner that does not answer.
     #[error("{0}")]
     Failed(String),
     /// Something failed inside agentdesk or the X server; logged with details.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl DesktopError {
+    /// Whether the call was turned away before anything happened on the desktop (an agent's
+    /// mistake or a refusal), as opposed to an action that was tried and failed.
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            DesktopError::BadRequest(_)
+                | DesktopError::Refused(_)
+                | DesktopError::HumanControl { .. }
+        )
+    }
 }
 
 /// This crate's result type.

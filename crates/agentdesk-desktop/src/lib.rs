@@ -27,7 +27,7 @@ pub use help::{HelpAnswer, HelpRequest, MAX_HELP_CHARS};
 pub use manager::DesktopManager;
 pub use viewer::RFB_VERSION;
 
-pub use agentdesk_display::XServerKind;
+pub use agentdesk_display::{clean_stale, Cleaned, RuntimeDir, XServerKind};
 
 /// Locks a mutex even if a panic poisoned it: the data behind our locks stays valid, and one
 /// failed call must not wedge a desktop.

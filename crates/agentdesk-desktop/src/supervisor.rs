@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use agentdesk_display::{
     start_bus, start_window_manager, start_x_server, Child, WindowManagerConfig, XServerConfig,
-    XServerKind,
 };
 use agentdesk_x11::X11Config;
 use anyhow::Context as _;
@@ -76,18 +75,13 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
     // may have been removed by a cleaner of /tmp.
     let auth_file = xauthority_path(config);
     agentdesk_display::write_xauthority(&auth_file, &inner.cookie)?;
-    let password_file = config.runtime_dir.join("rfb.passwd");
-    if config.x_server == XServerKind::Xvnc {
-        agentdesk_display::write_vnc_password_file(&password_file, &inner.rfb_password)?;
-    }
     let mut x_config = XServerConfig {
         kind: config.x_server,
         width: config.size.width,
         height: config.size.height,
         glx: config.glx,
         display: display_hint,
-        rfb_port: None,
-        rfb_password_file: Some(password_file),
+        rfb_socket: Some(config.runtime_dir.join("rfb.sock")),
         auth_file: Some(auth_file),
         ready_timeout: Duration::from_secs(10),
     };
@@ -131,7 +125,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
             x: x_handle,
             env: Arc::new(env),
             x_pid: server.child.id(),
-            rfb_port: server.rfb_port,
+            rfb_socket: server.rfb_socket,
         },
         x: server.child,
         bus,

@@ -1,49 +1,64 @@
-//! Human viewers' access to a desktop's screen: an authenticated connection to its Xvnc.
+//! Human viewers' access to a desktop's screen: a connection to its Xvnc.
 //!
-//! Xvnc's RFB port listens on loopback behind a random VncAuth password that never leaves
-//! agentdesk: the browser live view (issue 5) is bridged through [`Desktop::connect_rfb`],
-//! which does the RFB version and security handshake itself (RFC 6143 §7.1–7.2). What follows
-//! (ClientInit, ServerInit, messages) is the bridge's to relay and filter.
+//! Xvnc serves RFB on a Unix socket in the desktop's private runtime directory (no TCP port):
+//! only agentdesk's user can reach it, so it asks for no password. The browser live view is
+//! bridged through [`Desktop::connect_rfb`], which does the RFB version and security handshake
+//! itself (RFC 6143 §7.1–7.2). What follows (ClientInit, ServerInit, messages) is the bridge's
+//! to relay and filter.
 
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::net::UnixStream;
 
 use crate::{Desktop, DesktopError, Result};
 
 /// The protocol version both sides speak.
 pub const RFB_VERSION: &[u8; 12] = b"RFB 003.008\n";
-/// The handshake with Xvnc must finish within this.
+/// The connection and handshake with Xvnc must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// RFB security type VncAuth.
-const VNC_AUTH: u8 = 2;
+/// RFB security type None.
+const SECURITY_NONE: u8 = 1;
 
 fn failed(what: impl std::fmt::Display) -> DesktopError {
     DesktopError::Failed(format!("the desktop's VNC server: {what}"))
 }
 
 impl Desktop {
-    /// A connection to the desktop's Xvnc, authenticated, ready for the viewer's ClientInit.
-    pub async fn connect_rfb(&self) -> Result<TcpStream> {
+    /// A connection to the desktop's Xvnc, past the security handshake, ready for the viewer's
+    /// ClientInit.
+    pub async fn connect_rfb(&self) -> Result<UnixStream> {
         let session = self.session()?;
-        let port = session.rfb_port.ok_or_else(|| {
+        let socket = session.rfb_socket.ok_or_else(|| {
             DesktopError::Failed(
                 "this desktop has no VNC server (it runs Xvfb); start agentdesk with --x-server \
                  xvnc for the live view"
                     .into(),
             )
         })?;
-        let password = self.inner.rfb_password.clone();
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(port, &password))
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&socket))
             .await
             .map_err(|_| failed("no handshake within 5 s"))?
     }
 }
 
-async fn handshake(port: u16, password: &str) -> Result<TcpStream> {
+/// Connects, waiting while Xvnc's listen queue is full: it accepts five pending connections
+/// at a time, and a Unix socket refuses the sixth at once (EAGAIN) rather than queueing it.
+async fn connect(socket: &Path) -> std::io::Result<UnixStream> {
+    loop {
+        match UnixStream::connect(socket).await {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn handshake(socket: &Path) -> Result<UnixStream> {
     let io = |e: std::io::Error| failed(e);
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.map_err(io)?;
+    let mut stream = connect(socket).await.map_err(io)?;
     let mut version = [0u8; 12];
     stream.read_exact(&mut version).await.map_err(io)?;
     if !version.starts_with(b"RFB 003.") {
@@ -59,16 +74,14 @@ async fn handshake(port: u16, password: &str) -> Result<TcpStream> {
     }
     let mut types = vec![0u8; usize::from(count)];
     stream.read_exact(&mut types).await.map_err(io)?;
-    if !types.contains(&VNC_AUTH) {
-        return Err(failed(format!("does not offer VncAuth (offers {types:?})")));
+    if !types.contains(&SECURITY_NONE) {
+        return Err(failed(format!(
+            "does not offer security None (offers {types:?})"
+        )));
     }
-    stream.write_all(&[VNC_AUTH]).await.map_err(io)?;
-    let mut challenge = [0u8; 16];
-    stream.read_exact(&mut challenge).await.map_err(io)?;
-    let response = agentdesk_rfb::vnc_auth_response(password.as_bytes(), &challenge);
-    stream.write_all(&response).await.map_err(io)?;
+    stream.write_all(&[SECURITY_NONE]).await.map_err(io)?;
     if stream.read_u32().await.map_err(io)? != 0 {
-        return Err(failed("refused agentdesk's password"));
+        return Err(failed("refused the connection"));
     }
     Ok(stream)
 }

@@ -14,15 +14,15 @@
 mod error;
 mod private_file;
 mod ready;
+mod runtime;
 mod session;
 mod spawn;
-mod vncpass;
 mod xauth;
 mod xserver;
 
 pub use error::{Error, Result};
+pub use runtime::{clean_stale, kill_desktop_processes, Cleaned, RuntimeDir};
 pub use session::{start_bus, start_window_manager, Bus, WindowManagerConfig};
 pub use spawn::{forward_to_log, spawn, Child, Output};
-pub use vncpass::write_vnc_password_file;
 pub use xauth::{write_xauthority, COOKIE_NAME};
 pub use xserver::{start_x_server, XServer, XServerConfig, XServerKind};

@@ -1,5 +1,5 @@
-//! Writing the secrets the X server reads (its RFB password file, its Xauthority cookie): files
-//! created with mode 0600, so that only agentdesk's user can read them.
+//! Writing the secret the X server reads (its Xauthority cookie): a file created with mode 0600,
+//! so that only agentdesk's user can read it.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;

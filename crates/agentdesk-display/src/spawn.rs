@@ -45,14 +45,17 @@ fn spawner() -> &'static Mutex<mpsc::Sender<Job>> {
 /// Spawns `cmd` in its own process group, tied to agentdesk's life.
 ///
 /// `name` is how logs and errors refer to the child ("Xvnc", "icewm", "app xterm").
-/// The caller has already set argv, environment, working directory and stdio.
+/// The caller has already set argv, environment, working directory and stdio. The child runs
+/// with umask 077: what a desktop's apps write (downloads, saved files, their logs) is the
+/// user's alone, whatever agentdesk's own umask was.
 pub fn spawn(mut cmd: Command, name: impl Into<String>) -> Result<Child> {
     let name = name.into();
     cmd.process_group(0);
-    // SAFETY: the closure runs between fork and exec and only makes one raw prctl syscall,
-    // which is async-signal-safe; it touches no memory shared with the parent.
+    // SAFETY: the closure runs between fork and exec and only makes two raw syscalls (prctl,
+    // umask), both async-signal-safe; it touches no memory shared with the parent.
     unsafe {
         cmd.pre_exec(|| {
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
             rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
                 .map_err(io::Error::from)
         });
@@ -78,6 +81,7 @@ pub fn spawn(mut cmd: Command, name: impl Into<String>) -> Result<Child> {
                 name,
                 inner,
                 status: None,
+                group_gone: false,
             })
         }
         Err(source) => {
@@ -96,11 +100,16 @@ pub fn spawn(mut cmd: Command, name: impl Into<String>) -> Result<Child> {
 }
 
 /// A running (or exited) child process. Dropping it kills the child's whole process group.
+///
+/// Once the child has been reaped and its process group has no members left, the group's id
+/// is free for the kernel to give to a new process: from then on the handle never signals it.
 #[derive(Debug)]
 pub struct Child {
     name: String,
     inner: std::process::Child,
     status: Option<ExitStatus>,
+    /// The child was reaped and its group found empty: its id may name someone else's now.
+    group_gone: bool,
 }
 
 impl Child {
@@ -129,39 +138,60 @@ impl Child {
         if self.status.is_none() {
             if let Ok(Some(status)) = self.inner.try_wait() {
                 self.status = Some(status);
+                // The zombie held the group's id; if it was the last member, the id is free.
+                self.group_gone = !self.group_alive();
             }
         }
         self.status
     }
 
-    /// Waits until the child exits, without blocking a thread (a pidfd drives the wake-up).
-    pub async fn wait(&mut self) -> ExitStatus {
-        if let Some(status) = self.try_status() {
-            return status;
-        }
-        let pidfd = Pid::from_raw(self.id() as i32)
+    /// A future that resolves once the child has exited (it does not reap it: call
+    /// [`Child::try_status`] then). It owns what it waits on, so a task can await it while
+    /// the `Child` stays where it is kept.
+    pub fn exited(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let pid = self.id();
+        let pidfd = Pid::from_raw(pid as i32)
             .and_then(|pid| {
                 rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
             })
             .and_then(|fd| async_fd(fd).ok());
-        loop {
-            if let Some(status) = self.try_status() {
-                return status;
-            }
-            match &pidfd {
+        async move {
+            match pidfd {
+                // A pidfd is readable once the process has exited, and stays so.
                 Some(fd) => {
-                    if let Ok(mut guard) = fd.readable().await {
-                        guard.clear_ready();
-                    }
+                    let _ = fd.readable().await;
                 }
-                // No pidfd (very old kernel): poll, slowly, rather than not notice the exit.
-                None => tokio::time::sleep(Duration::from_millis(100)).await,
+                // No pidfd (very old kernel): poll, slowly, until it is a zombie or gone.
+                None => loop {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+                    let state = stat.as_deref().ok().and_then(|s| {
+                        s.rsplit_once(')')
+                            .and_then(|(_, rest)| rest.split_whitespace().next())
+                    });
+                    if matches!(state, None | Some("Z" | "X")) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                },
             }
         }
     }
 
-    /// Sends `signal` to the child's whole process group.
+    /// Waits until the child exits, without blocking a thread (a pidfd drives the wake-up).
+    pub async fn wait(&mut self) -> ExitStatus {
+        loop {
+            if let Some(status) = self.try_status() {
+                return status;
+            }
+            self.exited().await;
+        }
+    }
+
+    /// Sends `signal` to the child's whole process group (unless that group is gone).
     pub fn signal_group(&self, signal: Signal) {
+        if self.group_gone {
+            return;
+        }
         if let Some(pgid) = Pid::from_raw(self.id() as i32) {
             let _ = rustix::process::kill_process_group(pgid, signal);
         }
@@ -190,8 +220,9 @@ impl Child {
     /// Whether any process of the child's process group still exists (the leader may have
     /// exited while processes it started live on, e.g. a launcher script's app).
     pub fn group_alive(&self) -> bool {
-        Pid::from_raw(self.id() as i32)
-            .is_some_and(|pgid| rustix::process::test_kill_process_group(pgid).is_ok())
+        !self.group_gone
+            && Pid::from_raw(self.id() as i32)
+                .is_some_and(|pgid| rustix::process::test_kill_process_group(pgid).is_ok())
     }
 }
 

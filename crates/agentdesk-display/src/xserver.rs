@@ -1,8 +1,15 @@
 //! Starting the X server: TigerVNC's `Xvnc` by default, `Xvfb` as a fallback.
 //!
-//! Xvnc is an X server with a built-in RFB (VNC) server, so a later live view needs no x11vnc.
+//! Xvnc is an X server with a built-in RFB (VNC) server, so the live view needs no x11vnc.
 //! GLX is off unless asked for: it is most of an idle X server's memory (measured: 71–74 MB RSS
 //! with it, 17–21 MB without) and nothing we ship by default needs OpenGL.
+//!
+//! Xvnc serves RFB on a Unix socket only, never on a TCP port: the socket lives in the
+//! desktop's private (0700) runtime directory, so no other local user can reach it, and it
+//! needs no VncAuth password (agentdesk's own viewer bridge is its only client). Xvnc's
+//! blacklist is off: it counts every connection that has not finished authenticating against
+//! the peer's address, and all Unix-socket peers share one address, so five unfinished
+//! connections (viewers opening at once) would lock every viewer out for seconds.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -44,11 +51,9 @@ pub struct XServerConfig {
     /// The display number to take, e.g. when restarting on the same one. `None` lets the
     /// server pick the lowest free one and report it (`-displayfd`), which cannot race.
     pub display: Option<u32>,
-    /// Xvnc only: the loopback TCP port for RFB. `None` picks a free one.
-    pub rfb_port: Option<u16>,
-    /// Xvnc only: a VncAuth password file (see [`crate::write_vnc_password_file`]). Without it
-    /// the RFB port would accept anyone on this machine, so Xvnc refuses to start without it.
-    pub rfb_password_file: Option<PathBuf>,
+    /// Xvnc only: the Unix socket to serve RFB on, in a directory only agentdesk's user can
+    /// enter (it admits whoever can connect). Xvnc refuses to start without it.
+    pub rfb_socket: Option<PathBuf>,
     /// An Xauthority file (see [`crate::write_xauthority`]): only clients with its cookie may
     /// connect. `None` lets every local user in (tests on throwaway servers only).
     pub auth_file: Option<PathBuf>,
@@ -63,8 +68,8 @@ pub struct XServer {
     pub child: Child,
     /// The display number, as in `DISPLAY=:N`.
     pub display: u32,
-    /// Xvnc's RFB port on 127.0.0.1, if any.
-    pub rfb_port: Option<u16>,
+    /// Xvnc's RFB socket, if any.
+    pub rfb_socket: Option<PathBuf>,
 }
 
 /// Starts an X server and waits until it accepts connections.
@@ -77,25 +82,24 @@ pub async fn start_x_server(config: &XServerConfig) -> Result<XServer> {
     }
     cmd.args(["-displayfd", &pipe.child_fd().to_string()]);
     let depth = 24;
-    let mut rfb_port = None;
+    let mut rfb_socket = None;
     match config.kind {
         XServerKind::Xvnc => {
-            let port = match config.rfb_port {
-                Some(port) => port,
-                None => free_loopback_port()?,
-            };
-            let Some(password_file) = &config.rfb_password_file else {
+            let Some(socket) = &config.rfb_socket else {
                 return Err(Error::io(
-                    "Xvnc's RFB password",
-                    std::io::Error::other("Xvnc needs an RFB password file"),
+                    "Xvnc's RFB socket",
+                    std::io::Error::other("Xvnc needs a Unix socket path for RFB"),
                 ));
             };
+            // A stale socket of an Xvnc that was killed is replaced by Xvnc itself.
             cmd.args(["-geometry", &format!("{}x{}", config.width, config.height)])
                 .args(["-depth", &depth.to_string()])
-                // RFB on loopback only; a later live view bridges to it from inside agentdesk.
-                .args(["-localhost", "-rfbport", &port.to_string()])
-                .args(["-SecurityTypes", "VncAuth", "-PasswordFile"])
-                .arg(password_file)
+                // RFB on the Unix socket only: -rfbport -1 opens no TCP port at all (0 would
+                // mean 5900 + display).
+                .arg("-rfbunixpath")
+                .arg(socket)
+                .args(["-rfbunixmode", "0600", "-rfbport", "-1"])
+                .args(["-SecurityTypes", "None", "-UseBlacklist=0"])
                 .args(["-AlwaysShared", "-nolisten", "tcp"])
                 // No clipboard over RFB, either way: text an agent puts on the clipboard
                 // (passwords with secret: true included) must not reach every viewer.
@@ -103,7 +107,7 @@ pub async fn start_x_server(config: &XServerConfig) -> Result<XServer> {
                 // A VNC viewer must not resize the screen under the agent: coordinates and
                 // capture buffers are sized for the configured screen.
                 .arg("-AcceptSetDesktopSize=0");
-            rfb_port = Some(port);
+            rfb_socket = Some(socket.clone());
         }
         XServerKind::Xvfb => {
             cmd.args([
@@ -120,7 +124,12 @@ pub async fn start_x_server(config: &XServerConfig) -> Result<XServer> {
     if let Some(auth) = &config.auth_file {
         cmd.arg("-auth").arg(auth);
     }
-    cmd.stdin(Output::null())
+    // The X server needs nothing of agentdesk's environment (which may hold a token): a PATH
+    // for the helpers it runs (xkbcomp) and a locale.
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8")
+        .stdin(Output::null())
         .stdout(Output::null())
         .stderr(Output::piped());
     let (mut child, line) = pipe
@@ -134,23 +143,10 @@ pub async fn start_x_server(config: &XServerConfig) -> Result<XServer> {
         got: line.clone(),
         expected: "a display number",
     })?;
-    tracing::info!(display = number, ?rfb_port, "{program} ready");
+    tracing::info!(display = number, "{program} ready");
     Ok(XServer {
         child,
         display: number,
-        rfb_port,
+        rfb_socket,
     })
-}
-
-/// Asks the kernel for a free loopback port. Another process could take it before Xvnc binds
-/// it; Xvnc would then fail to start and the caller retries, so the race costs a retry, not
-/// correctness.
-fn free_loopback_port() -> Result<u16> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("a free RFB port", e))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| Error::io("a free RFB port", e))?
-        .port();
-    Ok(port)
 }

@@ -7,21 +7,31 @@
 //! written (screenshots, clipboard contents). Files rotate by size: `audit.jsonl` becomes
 //! `audit.jsonl.1` and so on, [`KEEP`] old files at most.
 //!
+//! Calls turned away before they did anything (over the rate limit, invalid arguments, outside
+//! the launch policy, unknown tools) are not written one by one: an agent could make them as
+//! fast as it likes, and their lines would rotate the record of what it really did out of the
+//! log. They are counted per token and per second, and each second that had any becomes one
+//! line of `audit-refused.jsonl` (its own file, rotated on its own): how many, which tools,
+//! which refusals, and the first rejected call's arguments, tightly cut (typed or clipboard
+//! text only as its length). So nothing refused can push an accepted call out of `audit.jsonl`.
+//!
 //! Writing never fails a tool call: an unwritable audit log is reported in the server log,
 //! once per desktop until it works again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// The file name inside a desktop's data directory.
 pub(crate) const FILE_NAME: &str = "audit.jsonl";
+/// The file of refused calls, counted per token and second, beside it.
+pub(crate) const REFUSED_FILE_NAME: &str = "audit-refused.jsonl";
 /// Rotated files kept beside the current one.
 pub(crate) const KEEP: usize = 3;
 /// Default size of one file before it rotates.
@@ -33,6 +43,11 @@ const MAX_KEYS: usize = 32;
 /// A line longer than this (after the cuts above) drops its arguments: one call must never be
 /// able to rotate the history out of the log.
 const MAX_LINE_BYTES: usize = 64 * 1024;
+/// A refused call's arguments keep at most this many keys, strings cut to this many characters.
+const SAMPLE_KEYS: usize = 8;
+const SAMPLE_CHARS: usize = 64;
+/// A line of refusals names at most this many tools; the others are counted under "…".
+const TALLY_TOOLS: usize = 16;
 
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,8 +61,21 @@ pub(crate) enum Outcome {
     Timeout,
     /// The call was refused by the rate limit before reaching the tool.
     RateLimited,
+    /// The tool turned the call away before doing anything: invalid arguments, outside the
+    /// launch policy, a human in control.
+    Rejected,
     /// No such tool.
     UnknownTool,
+}
+
+impl Outcome {
+    /// Refused before anything happened: counted in `audit-refused.jsonl`, not written alone.
+    fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            Outcome::RateLimited | Outcome::Rejected | Outcome::UnknownTool
+        )
+    }
 }
 
 /// One line of the audit log.
@@ -68,12 +96,12 @@ pub(crate) struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    /// An entry for `tool` called with `arguments` (redacted here) at `started`.
+    /// An entry for `tool` called with `arguments` (already redacted: [`Recorded`]).
     pub(crate) fn new(
         desktop: &'a str,
         token: &'a str,
         tool: &'a str,
-        arguments: &Map<String, Value>,
+        arguments: Value,
         outcome: Outcome,
         elapsed: Duration,
     ) -> Entry<'a> {
@@ -82,7 +110,7 @@ impl<'a> Entry<'a> {
             desktop,
             token,
             tool: cut(tool),
-            arguments: redact(arguments),
+            arguments,
             outcome,
             error: None,
             ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -96,12 +124,35 @@ pub(crate) struct Call<'a> {
     pub(crate) token: &'a str,
     /// The tool, resource read or live-view event.
     pub(crate) tool: &'a str,
-    /// Its arguments (redacted when recorded).
-    pub(crate) arguments: &'a Map<String, Value>,
+    /// Its arguments, as they may be recorded.
+    pub(crate) arguments: Recorded,
     pub(crate) outcome: Outcome,
     pub(crate) elapsed: Duration,
     /// The error's text, if it failed.
     pub(crate) error: Option<&'a str>,
+}
+
+/// A call's arguments in the two forms the log may record, made from the arguments before the
+/// call consumes them (so the log never needs a copy of a 2 MiB clipboard text): redacted for
+/// a line of its own, sampled for a refusal's count.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorded {
+    redacted: Value,
+    sample: Value,
+}
+
+impl Recorded {
+    pub(crate) fn of(arguments: &Map<String, Value>) -> Recorded {
+        Recorded {
+            redacted: redact(arguments),
+            sample: sample(arguments),
+        }
+    }
+
+    /// No arguments recorded (the rate limit refuses calls unread).
+    pub(crate) fn none() -> Recorded {
+        Recorded::of(&Map::new())
+    }
 }
 
 /// Whether a call's arguments ask for secrecy. Anything but an explicit false counts: when
@@ -137,8 +188,12 @@ pub(crate) fn redact(arguments: &Map<String, Value>) -> Value {
 }
 
 pub(crate) fn cut(s: &str) -> String {
+    cut_at(s, MAX_STRING_CHARS)
+}
+
+fn cut_at(s: &str, max_chars: usize) -> String {
     let mut chars = s.char_indices();
-    match chars.nth(MAX_STRING_CHARS) {
+    match chars.nth(max_chars) {
         None => s.to_owned(),
         Some((at, _)) => {
             let rest = s[at..].chars().count();
@@ -173,11 +228,104 @@ struct Open {
     len: u64,
 }
 
+/// A refused call's arguments as recorded: a few keys, short strings, no nesting, and text
+/// (what `key_type` would have typed, what `clipboard_set` would have copied) only as its
+/// length, whatever `secret` said or however it was spelled.
+fn sample(arguments: &Map<String, Value>) -> Value {
+    let value = |key: &str, v: &Value| match v {
+        Value::String(s) if key == "text" => {
+            Value::String(format!("[{} characters]", s.chars().count()))
+        }
+        Value::String(s) => Value::String(cut_at(s, SAMPLE_CHARS)),
+        Value::Array(items) => Value::String(format!("[{} items]", items.len())),
+        Value::Object(map) => Value::String(format!("[{} keys]", map.len())),
+        other => other.clone(),
+    };
+    let mut out: Map<String, Value> = arguments
+        .iter()
+        .take(SAMPLE_KEYS)
+        .map(|(k, v)| (cut_at(k, SAMPLE_CHARS), value(k, v)))
+        .collect();
+    if arguments.len() > SAMPLE_KEYS {
+        out.insert(
+            "…".into(),
+            Value::String(format!("{} more keys", arguments.len() - SAMPLE_KEYS)),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The refused calls of one token on one desktop within one second.
+struct Tally {
+    desktop: String,
+    token: String,
+    /// Seconds since the Unix epoch.
+    second: u64,
+    count: u64,
+    outcomes: BTreeMap<&'static str, u64>,
+    tools: BTreeMap<String, u64>,
+    /// The first rejected call with arguments: tool, sampled arguments, error.
+    first: Option<Value>,
+}
+
+impl Tally {
+    fn add(&mut self, call: &Call<'_>) {
+        self.count += 1;
+        *self.outcomes.entry(outcome_name(call.outcome)).or_default() += 1;
+        let tool = cut_at(call.tool, SAMPLE_CHARS);
+        if self.tools.contains_key(&tool) || self.tools.len() < TALLY_TOOLS {
+            *self.tools.entry(tool).or_default() += 1;
+        } else {
+            *self.tools.entry("…".into()).or_default() += 1;
+        }
+        if self.first.is_none() && call.outcome != Outcome::RateLimited {
+            self.first = Some(serde_json::json!({
+                "tool": cut_at(call.tool, SAMPLE_CHARS),
+                "arguments": call.arguments.sample,
+                "error": call.error.map(|e| cut_at(e, 4 * SAMPLE_CHARS)),
+            }));
+        }
+    }
+
+    fn line(&self) -> Value {
+        let time = UNIX_EPOCH + Duration::from_secs(self.second);
+        serde_json::json!({
+            "time": humantime::format_rfc3339_seconds(time).to_string(),
+            "desktop": self.desktop,
+            "token": self.token,
+            "outcome": "refused",
+            "count": self.count,
+            "outcomes": self.outcomes,
+            "tools": self.tools,
+            "first": self.first,
+        })
+    }
+}
+
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Ok => "ok",
+        Outcome::Error => "error",
+        Outcome::Timeout => "timeout",
+        Outcome::RateLimited => "rate_limited",
+        Outcome::Rejected => "rejected",
+        Outcome::UnknownTool => "unknown_tool",
+    }
+}
+
+fn unix_second() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The audit logs of all desktops.
 #[derive(Default)]
 pub struct Audit {
     max_bytes: u64,
     files: Mutex<HashMap<PathBuf, Result<Open, ()>>>,
+    /// Refusals being counted, per (desktop directory, token).
+    tallies: Mutex<HashMap<(PathBuf, String), Tally>>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -194,22 +342,87 @@ impl Audit {
         Audit {
             max_bytes: max_bytes.max(4096),
             files: Mutex::new(HashMap::new()),
+            tallies: Mutex::new(HashMap::new()),
         }
     }
 
     /// Records one call on `desktop`: the one way every surface writes the log (tool calls,
     /// resource reads, calls the rate limit refused, the live view's control and answers).
+    /// Refusals are counted, not written one by one (see the module's documentation).
     pub(crate) fn call(&self, desktop: &agentdesk_desktop::Desktop, call: Call<'_>) {
+        if call.outcome.is_refusal() {
+            self.count_refusal(desktop.data_dir(), &desktop.id().0, &call);
+            return;
+        }
         let mut entry = Entry::new(
             &desktop.id().0,
             call.token,
             call.tool,
-            call.arguments,
+            call.arguments.redacted,
             call.outcome,
             call.elapsed,
         );
         entry.error = call.error.map(cut);
         self.record(desktop.data_dir(), &entry);
+    }
+
+    fn count_refusal(&self, desktop_dir: &Path, desktop: &str, call: &Call<'_>) {
+        let second = unix_second();
+        let finished = {
+            let mut tallies = crate::lock(&self.tallies);
+            let key = (desktop_dir.to_path_buf(), call.token.to_owned());
+            let finished = match tallies.get(&key) {
+                Some(tally) if tally.second != second => tallies.remove(&key),
+                _ => None,
+            };
+            tallies
+                .entry(key)
+                .or_insert_with(|| Tally {
+                    desktop: desktop.to_owned(),
+                    token: call.token.to_owned(),
+                    second,
+                    count: 0,
+                    outcomes: BTreeMap::new(),
+                    tools: BTreeMap::new(),
+                    first: None,
+                })
+                .add(call);
+            finished
+        };
+        if let Some(tally) = finished {
+            self.write_tally(desktop_dir, &tally);
+        }
+    }
+
+    fn write_tally(&self, desktop_dir: &Path, tally: &Tally) {
+        match serde_json::to_vec(&tally.line()) {
+            Ok(line) => self.append(
+                &desktop_dir.join(REFUSED_FILE_NAME),
+                line,
+                self.max_bytes / 4,
+            ),
+            Err(e) => tracing::error!(%e, "audit tally could not be serialized"),
+        }
+    }
+
+    /// Writes the counts of refusals from seconds that are over (or all of them, `all`): a
+    /// [`RefusalFlusher`] calls this every second, and once more as the server stops.
+    fn flush_refusals(&self, all: bool) {
+        let second = unix_second();
+        let finished: Vec<((PathBuf, String), Tally)> = {
+            let mut tallies = crate::lock(&self.tallies);
+            let keys: Vec<_> = tallies
+                .iter()
+                .filter(|(_, t)| all || t.second < second)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| tallies.remove_entry(&k))
+                .collect()
+        };
+        for ((dir, _), tally) in finished {
+            self.write_tally(&dir, &tally);
+        }
     }
 
     /// Appends `entry` to the log in `desktop_dir`.
@@ -227,8 +440,13 @@ impl Audit {
                 serde_json::json!({"…": format!("{} bytes of arguments omitted", line.len())});
             line = serde_json::to_vec(&smaller).unwrap_or_default();
         }
+        self.append(&desktop_dir.join(FILE_NAME), line, self.max_bytes);
+    }
+
+    /// Appends one line to the file at `path`, rotating it first if it would pass `max_bytes`.
+    fn append(&self, path: &Path, mut line: Vec<u8>, max_bytes: u64) {
         line.push(b'\n');
-        let path = desktop_dir.join(FILE_NAME);
+        let path = path.to_path_buf();
         let mut files = crate::lock(&self.files);
         let slot = files.entry(path.clone());
         let open = slot.or_insert_with(|| open(&path));
@@ -239,7 +457,7 @@ impl Audit {
         let Ok(current) = open else {
             return;
         };
-        if current.len > 0 && current.len + line.len() as u64 > self.max_bytes {
+        if current.len > 0 && current.len + line.len() as u64 > max_bytes {
             match rotate(&path) {
                 Ok(file) => *current = Open { file, len: 0 },
                 Err(e) => tracing::warn!(path = %path.display(), %e, "audit log rotation failed"),
@@ -249,6 +467,35 @@ impl Audit {
             Ok(()) => current.len += line.len() as u64,
             Err(e) => tracing::warn!(path = %path.display(), %e, "error writing the audit log"),
         }
+    }
+}
+
+/// Writes the counts of refusals as their seconds end, while it lives, and all that are left
+/// when dropped (the server holds one while it serves).
+pub(crate) struct RefusalFlusher {
+    audit: std::sync::Arc<Audit>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RefusalFlusher {
+    pub(crate) fn start(audit: std::sync::Arc<Audit>) -> RefusalFlusher {
+        let ticking = audit.clone();
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                ticking.flush_refusals(false);
+            }
+        });
+        RefusalFlusher { audit, task }
+    }
+}
+
+impl Drop for RefusalFlusher {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.audit.flush_refusals(true);
     }
 }
 
@@ -340,7 +587,14 @@ mod tests {
         let many: Map<String, Value> = (0..32)
             .map(|i| (format!("k{i}"), json!(vec!["x".repeat(4000); 32])))
             .collect();
-        let mut entry = Entry::new("d", "a", &huge, &many, Outcome::Error, Duration::ZERO);
+        let mut entry = Entry::new(
+            "d",
+            "a",
+            &huge,
+            redact(&many),
+            Outcome::Error,
+            Duration::ZERO,
+        );
         entry.error = Some(cut(&huge));
         audit.record(dir.path(), &entry);
         let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
@@ -353,6 +607,117 @@ mod tests {
         assert!(line["tool"].as_str().unwrap().len() < 1024);
     }
 
+    fn refuse(audit: &Audit, dir: &Path, tool: &str, args: &Map<String, Value>, outcome: Outcome) {
+        let call = Call {
+            token: "mallory",
+            tool,
+            arguments: Recorded::of(args),
+            outcome,
+            elapsed: Duration::ZERO,
+            error: Some("invalid arguments for key_type: unknown field `Secret`"),
+        };
+        audit.count_refusal(dir, "default", &call);
+    }
+
+    fn lines(path: &Path) -> Vec<Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .split('\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_flood_of_refusals_cannot_rotate_accepted_calls_away() {
+        let dir = tempfile::tempdir().unwrap();
+        // Small files, so that even a few refused lines would rotate them.
+        let audit = Audit::new(64 * 1024);
+        let launch = map(json!({"command": "mousepad notes.txt"}));
+        let entry = Entry::new(
+            "d",
+            "mallory",
+            "app_launch",
+            redact(&launch),
+            Outcome::Ok,
+            Duration::ZERO,
+        );
+        audit.record(dir.path(), &entry);
+        let huge = map(json!({"text": "x".repeat(50_000), "padding": vec!["y".repeat(1000); 50]}));
+        for i in 0..1400 {
+            let outcome = if i % 7 == 0 {
+                Outcome::Rejected
+            } else {
+                Outcome::RateLimited
+            };
+            refuse(&audit, dir.path(), "key_type", &huge, outcome);
+        }
+        audit.flush_refusals(true);
+        let accepted = lines(&dir.path().join(FILE_NAME));
+        assert_eq!(accepted.len(), 1, "{accepted:?}");
+        assert_eq!(accepted[0]["arguments"]["command"], "mousepad notes.txt");
+        let refused = lines(&dir.path().join(REFUSED_FILE_NAME));
+        let total: u64 = refused.iter().map(|l| l["count"].as_u64().unwrap()).sum();
+        assert_eq!(total, 1400);
+        for line in &refused {
+            assert_eq!(line["token"], "mallory");
+            assert_eq!(line["outcome"], "refused");
+            assert!(line.to_string().len() < 2048, "{line}");
+            assert!(!line.to_string().contains("xxxxxxxx"), "{line}");
+        }
+        // The flood may straddle a second: one line per second it lasted.
+        let sum = |f: &dyn Fn(&Value) -> &Value| -> u64 {
+            refused.iter().map(|l| f(l).as_u64().unwrap_or(0)).sum()
+        };
+        assert_eq!(sum(&|l| &l["outcomes"]["rejected"]), 200);
+        assert_eq!(sum(&|l| &l["outcomes"]["rate_limited"]), 1200);
+        assert_eq!(sum(&|l| &l["tools"]["key_type"]), 1400);
+        assert_eq!(
+            refused[0]["first"]["arguments"]["text"],
+            "[50000 characters]"
+        );
+        assert_eq!(refused[0]["first"]["arguments"]["padding"], "[50 items]");
+    }
+
+    #[test]
+    fn a_rejected_calls_text_is_only_its_length_however_secret_is_spelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::new(DEFAULT_MAX_BYTES);
+        for args in [
+            json!({"text": "hunter2", "Secret": true}),
+            json!({"text": "hunter2", "secret": "yes please"}),
+            json!({"text": "hunter2"}),
+        ] {
+            refuse(
+                &audit,
+                dir.path(),
+                "clipboard_set",
+                &map(args),
+                Outcome::Rejected,
+            );
+            audit.flush_refusals(true);
+        }
+        let text = std::fs::read_to_string(dir.path().join(REFUSED_FILE_NAME)).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(text.matches("[7 characters]").count(), 3, "{text}");
+    }
+
+    #[test]
+    fn refusals_name_a_bounded_number_of_tools() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::new(DEFAULT_MAX_BYTES);
+        for i in 0..100 {
+            let tool = format!("tool_{i}_{}", "n".repeat(1000));
+            refuse(&audit, dir.path(), &tool, &Map::new(), Outcome::UnknownTool);
+        }
+        audit.flush_refusals(true);
+        let refused = lines(&dir.path().join(REFUSED_FILE_NAME));
+        let tools = refused[0]["tools"].as_object().unwrap();
+        assert_eq!(tools.len(), TALLY_TOOLS + 1);
+        assert_eq!(tools["…"], 100 - TALLY_TOOLS as u64);
+        assert!(refused[0].to_string().len() < 4096);
+    }
+
     #[test]
     fn lines_are_appended_and_files_rotate() {
         let dir = tempfile::tempdir().unwrap();
@@ -363,7 +728,7 @@ mod tests {
                 "d",
                 "alice",
                 "key_type",
-                &args,
+                redact(&args),
                 Outcome::Ok,
                 Duration::from_millis(3),
             );

@@ -5,86 +5,241 @@
 //! whole message; invalid JSON becomes HTTP 415. Agents read these answers, so the gate refuses
 //! such messages itself, with the JSON-RPC error the specification names and a message that
 //! says what to send instead. Everything else about the message is rmcp's business.
+//!
+//! The check allocates next to nothing, whatever the body holds: the message is read as raw
+//! JSON text ([`RawValue`]) borrowed from the body, and a call's arguments are only measured,
+//! never built. That matters because rmcp then builds them as `serde_json::Value`s, which cost
+//! up to 16 times the text they come from (`[0,0,0,…]` is 2 bytes of JSON and 32 of `Value`
+//! per element): arguments with more values or deeper nesting than any tool takes are refused
+//! here, as a tool error, before anything is built.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+/// A call's arguments may hold at most this many JSON values (every object, array, string,
+/// number, boolean and null counts one). The richest tool takes a handful.
+pub(crate) const MAX_ARGUMENT_VALUES: usize = 1000;
+/// Arguments may nest at most this deep (the arguments object itself is depth 1).
+pub(crate) const MAX_ARGUMENT_DEPTH: usize = 16;
 
 /// What the gate needs from a well-formed message.
 #[derive(Debug, Default)]
 pub(crate) struct Envelope {
     /// The id, for a request.
     pub(crate) id: Option<Value>,
-    /// A call that counts against the rate limit and is audited: `tools/call` (the tool's
-    /// name and arguments) or `resources/read` (`"resources/read"` and the uri).
-    pub(crate) call: Option<(String, Map<String, Value>)>,
+    /// A call that counts against the rate limit and is audited.
+    pub(crate) call: Option<CallKind>,
 }
 
-/// A refusal: the JSON-RPC error code, the message, and whether the HTTP status is 400 (the
-/// message is not a usable JSON-RPC request) or 200 (a request with invalid params).
+/// The kinds of request the rate limit counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    /// `tools/call` of the named tool.
+    Tool(String),
+    /// `resources/read`.
+    Resource,
+}
+
+impl CallKind {
+    /// The name the audit log records the call under.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            CallKind::Tool(name) => name,
+            CallKind::Resource => crate::mcp::RESOURCE_READ,
+        }
+    }
+}
+
+/// A refusal, and how to answer it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Refusal {
-    pub(crate) code: i64,
-    pub(crate) message: String,
     pub(crate) id: Value,
-    pub(crate) bad_request: bool,
+    pub(crate) message: String,
+    pub(crate) kind: RefusalKind,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RefusalKind {
+    /// A JSON-RPC error with this code; `bad_request` when the message is not a usable
+    /// JSON-RPC request at all (HTTP 400), else it is answered with 200.
+    Error { code: i64, bad_request: bool },
+    /// A tool call whose arguments no tool takes: answered, like any argument mistake, with a
+    /// tool error (a result with `isError`) that the model reads.
+    Tool { name: String },
+}
+
+impl Refusal {
+    /// The JSON-RPC message that answers the refused request.
+    pub(crate) fn answer(&self) -> Value {
+        match &self.kind {
+            RefusalKind::Error { code, .. } => error_message(&self.id, *code, &self.message),
+            RefusalKind::Tool { .. } => tool_error_message(&self.id, &self.message),
+        }
+    }
+
+    /// Whether the HTTP answer is 400 rather than 200.
+    pub(crate) fn bad_request(&self) -> bool {
+        matches!(
+            self.kind,
+            RefusalKind::Error {
+                bad_request: true,
+                ..
+            }
+        )
+    }
+}
+
+/// A JSON-RPC error response.
+pub(crate) fn error_message(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+/// A JSON-RPC response carrying a tool error: a `tools/call` result with one text block and
+/// `isError`, the shape every MCP client hands to the model rather than raising.
+pub(crate) fn tool_error_message(id: &Value, text: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": {
+        "content": [{"type": "text", "text": text}],
+        "isError": true
+    }})
 }
 
 fn invalid_request(message: &str) -> Refusal {
     Refusal {
-        code: -32600,
-        message: message.to_string(),
         id: Value::Null,
-        bad_request: true,
+        message: message.to_string(),
+        kind: RefusalKind::Error {
+            code: -32600,
+            bad_request: true,
+        },
+    }
+}
+
+fn parse_error(message: String) -> Refusal {
+    Refusal {
+        id: Value::Null,
+        message,
+        kind: RefusalKind::Error {
+            code: -32700,
+            bad_request: true,
+        },
     }
 }
 
 fn invalid_params(id: &Value, message: String) -> Refusal {
     Refusal {
-        code: -32602,
-        message,
         id: id.clone(),
-        bad_request: false,
+        message,
+        kind: RefusalKind::Error {
+            code: -32602,
+            bad_request: false,
+        },
     }
+}
+
+/// A field that is present, even as `null` (serde's `Option` would read `null` as absent, and
+/// `"id": null` is a mistake to name, not a notification).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// The top-level members the gate looks at; others are skipped without being built.
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+}
+
+/// The members of `tools/call` and `resources/read` params the gate looks at.
+#[derive(Deserialize)]
+struct CallParams<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    arguments: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    uri: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(rename = "protocolVersion")]
+    protocol_version: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(rename = "_meta")]
+    meta: Option<&'a RawValue>,
+}
+
+/// The JSON type of raw JSON text, from its first character.
+fn first_byte(raw: &RawValue) -> u8 {
+    raw.get().trim_start().bytes().next().unwrap_or(b' ')
+}
+
+/// A raw JSON string's value; `None` if it is not a string.
+fn string<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
+    if first_byte(raw) != b'"' {
+        return None;
+    }
+    serde_json::from_str::<Cow<'a, str>>(raw.get()).ok()
 }
 
 /// Checks a POST body (or a stdio line). `modern` says the request names protocol 2026-07-28
 /// or later in its headers, where `initialize` no longer exists and rmcp's 404 is the answer.
 pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| Refusal {
-        code: -32700,
-        message: format!("the body is not valid JSON ({e}); send one JSON-RPC request object"),
-        id: Value::Null,
-        bad_request: true,
-    })?;
-    let message =
-        match value {
-            Value::Object(message) => message,
-            Value::Array(_) => return Err(invalid_request(
+    let not_json = |e: &dyn std::fmt::Display| {
+        parse_error(format!(
+            "the body is not valid JSON ({e}); send one JSON-RPC request object"
+        ))
+    };
+    let text = std::str::from_utf8(body).map_err(|e| not_json(&e))?;
+    // Validates the whole text without building anything.
+    let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(&e))?;
+    match first_byte(raw) {
+        b'{' => {}
+        b'[' => {
+            return Err(invalid_request(
                 "JSON-RPC batches are not supported (MCP removed them in 2025-06-18); send one \
                  request per POST",
-            )),
-            _ => return Err(invalid_request("a JSON-RPC message must be an object")),
-        };
-    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            ))
+        }
+        _ => return Err(invalid_request("a JSON-RPC message must be an object")),
+    }
+    let message: Message<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+        // The text is valid JSON and an object: what fails here is a repeated member.
+        invalid_request(&format!("{e}; send each member of the message once"))
+    })?;
+    if message.jsonrpc.map(RawValue::get) != Some("\"2.0\"") {
         return Err(invalid_request(
             "a JSON-RPC message needs \"jsonrpc\": \"2.0\"",
         ));
     }
-    let id = message.get("id").cloned();
-    if let Some(id) = &id {
-        if !(id.is_string() || id.is_number()) {
-            return Err(invalid_request(
-                "a request's id must be a string or an integer (MCP forbids null)",
-            ));
-        }
-    }
-    let method = match message.get("method") {
+    let id = match message.id {
         None => None,
-        Some(Value::String(m)) if !m.trim().is_empty() => Some(m.clone()),
+        Some(raw) if matches!(first_byte(raw), b'"' | b'-' | b'0'..=b'9') => {
+            Some(serde_json::from_str::<Value>(raw.get()).map_err(|e| not_json(&e))?)
+        }
         Some(_) => {
             return Err(invalid_request(
-                "\"method\" must be a non-empty string, e.g. \"tools/call\"",
+                "a request's id must be a string or an integer (MCP forbids null)",
             ))
         }
+    };
+    let method = match message.method {
+        None => None,
+        Some(raw) => match string(raw) {
+            Some(m) if !m.trim().is_empty() => Some(m),
+            _ => {
+                return Err(invalid_request(
+                    "\"method\" must be a non-empty string, e.g. \"tools/call\"",
+                ))
+            }
+        },
     };
     let Some(name) = method.as_deref() else {
         // A response to a server request (none are sent in stateless mode): rmcp's business.
@@ -94,9 +249,16 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
         // A notification gets no answer, not even an error: rmcp accepts and drops it.
         return Ok(Envelope { id, call: None });
     };
-    let params = match message.get("params") {
+    let params = match message.params {
         None => None,
-        Some(Value::Object(params)) => Some(params),
+        Some(raw) if first_byte(raw) == b'{' => Some(
+            serde_json::from_str::<CallParams<'_>>(raw.get()).map_err(|e| {
+                invalid_params(
+                    &id_or_null,
+                    format!("{name}: {e}; send each member of params once"),
+                )
+            })?,
+        ),
         Some(_) => {
             return Err(invalid_params(
                 &id_or_null,
@@ -105,23 +267,25 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
         }
     };
     let call = match name {
-        "tools/call" => Some(tool_call(params, &id_or_null)?),
+        "tools/call" => Some(tool_call(params.as_ref(), &id_or_null)?),
         "resources/read" => {
-            let Some(uri) = params.and_then(|p| p.get("uri")).filter(|u| u.is_string()) else {
+            if !params
+                .as_ref()
+                .and_then(|p| p.uri)
+                .is_some_and(|u| first_byte(u) == b'"')
+            {
                 return Err(invalid_params(
                     &id_or_null,
                     "resources/read needs params.uri, a string such as \"ghostdesk://apps\"; \
                      resources/list names them"
                         .into(),
                 ));
-            };
-            let mut arguments = Map::new();
-            arguments.insert("uri".into(), uri.clone());
-            Some((crate::mcp::RESOURCE_READ.to_string(), arguments))
+            }
+            Some(CallKind::Resource)
         }
-        "initialize" if !modern && !names_modern_version(params) => {
-            let version = params.and_then(|p| p.get("protocolVersion"));
-            if !version.is_some_and(Value::is_string) {
+        "initialize" if !modern && !names_modern_version(params.as_ref()) => {
+            let version = params.as_ref().and_then(|p| p.protocol_version);
+            if !version.is_some_and(|v| first_byte(v) == b'"') {
                 return Err(invalid_params(
                     &id_or_null,
                     "initialize needs params.protocolVersion (a string such as \"2025-11-25\"), \
@@ -137,27 +301,46 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
 }
 
 /// Whether `params._meta` carries the 2026-07-28 per-request protocol version.
-fn names_modern_version(params: Option<&Map<String, Value>>) -> bool {
+fn names_modern_version(params: Option<&CallParams<'_>>) -> bool {
+    #[derive(Deserialize)]
+    struct Meta<'a> {
+        #[serde(borrow, default, deserialize_with = "present")]
+        #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
+        version: Option<&'a RawValue>,
+    }
     params
-        .and_then(|p| p.get("_meta"))
-        .and_then(Value::as_object)
-        .is_some_and(|m| m.contains_key("io.modelcontextprotocol/protocolVersion"))
+        .and_then(|p| p.meta)
+        .filter(|m| first_byte(m) == b'{')
+        .and_then(|m| serde_json::from_str::<Meta<'_>>(m.get()).ok())
+        .is_some_and(|m| m.version.is_some())
 }
 
-fn tool_call(
-    params: Option<&Map<String, Value>>,
-    id: &Value,
-) -> Result<(String, Map<String, Value>), Refusal> {
-    let Some(Value::String(name)) = params.and_then(|p| p.get("name")) else {
+fn tool_call(params: Option<&CallParams<'_>>, id: &Value) -> Result<CallKind, Refusal> {
+    let Some(name) = params.and_then(|p| p.name).and_then(string) else {
         return Err(invalid_params(
             id,
             "tools/call needs params.name, the tool's name as a string; tools/list names them"
                 .into(),
         ));
     };
-    let arguments = match params.and_then(|p| p.get("arguments")) {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(arguments)) => arguments.clone(),
+    match params.and_then(|p| p.arguments) {
+        None => {}
+        Some(raw) if raw.get().trim() == "null" => {}
+        Some(raw) if first_byte(raw) == b'{' => {
+            if let Err(problem) = measure(raw) {
+                return Err(Refusal {
+                    id: id.clone(),
+                    message: format!(
+                        "invalid arguments for {}: {problem}; a tool's arguments are a few \
+                         numbers and strings (tools/list has its schema)",
+                        crate::audit::cut(&name)
+                    ),
+                    kind: RefusalKind::Tool {
+                        name: name.into_owned(),
+                    },
+                });
+            }
+        }
         Some(_) => {
             return Err(invalid_params(
                 id,
@@ -167,8 +350,104 @@ fn tool_call(
                 ),
             ))
         }
-    };
-    Ok((name.clone(), arguments))
+    }
+    Ok(CallKind::Tool(name.into_owned()))
+}
+
+/// Counts the values of raw JSON arguments and their depth, building nothing; says which bound
+/// they exceed.
+fn measure(raw: &RawValue) -> Result<(), String> {
+    let mut budget = MAX_ARGUMENT_VALUES;
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    Counter {
+        budget: &mut budget,
+        depth: 1,
+    }
+    .deserialize(&mut de)
+    .map_err(|e| {
+        let e = e.to_string();
+        // serde_json appends " at line L column C": not the agent's concern.
+        e.split(" at line ").next().unwrap_or(&e).to_string()
+    })
+}
+
+/// A visitor that counts values against a budget and refuses nesting beyond the bound.
+struct Counter<'b> {
+    budget: &'b mut usize,
+    depth: usize,
+}
+
+impl Counter<'_> {
+    fn take<E: de::Error>(&mut self) -> Result<(), E> {
+        if *self.budget == 0 {
+            return Err(E::custom(format!(
+                "they hold more than {MAX_ARGUMENT_VALUES} values"
+            )));
+        }
+        *self.budget -= 1;
+        Ok(())
+    }
+
+    fn nested<E: de::Error>(&mut self) -> Result<Counter<'_>, E> {
+        if self.depth >= MAX_ARGUMENT_DEPTH {
+            return Err(E::custom(format!(
+                "they nest more than {MAX_ARGUMENT_DEPTH} levels deep"
+            )));
+        }
+        Ok(Counter {
+            budget: self.budget,
+            depth: self.depth + 1,
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Counter<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Counter<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E: de::Error>(mut self, _: bool) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_i64<E: de::Error>(mut self, _: i64) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_u64<E: de::Error>(mut self, _: u64) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_f64<E: de::Error>(mut self, _: f64) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_str<E: de::Error>(mut self, _: &str) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_unit<E: de::Error>(mut self) -> Result<(), E> {
+        self.take()
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.take()?;
+        while seq.next_element_seed(self.nested()?)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.take()?;
+        while map.next_key::<de::IgnoredAny>()?.is_some() {
+            map.next_value_seed(self.nested()?)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -180,27 +459,38 @@ mod tests {
         check(body.as_bytes(), false).unwrap_err()
     }
 
+    fn code(r: &Refusal) -> i64 {
+        match r.kind {
+            RefusalKind::Error { code, .. } => code,
+            RefusalKind::Tool { .. } => 0,
+        }
+    }
+
     #[test]
     fn envelopes_that_are_not_requests_are_invalid_requests() {
-        assert_eq!(refused("{nope").code, -32700);
-        assert_eq!(refused("NaN").code, -32700);
+        assert_eq!(code(&refused("{nope")), -32700);
+        assert_eq!(code(&refused("NaN")), -32700);
+        assert_eq!(code(&refused("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[")), -32700);
+        assert_eq!(code(&refused("\u{ff}")), -32700);
         assert!(refused("[]").message.contains("batches"));
-        assert_eq!(refused("5").code, -32600);
-        assert_eq!(refused(r#"{"id":1,"method":"tools/list"}"#).code, -32600);
+        assert_eq!(code(&refused("5")), -32600);
+        assert_eq!(code(&refused(r#"{"id":1,"method":"tools/list"}"#)), -32600);
         assert_eq!(
-            refused(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#).code,
+            code(&refused(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#)),
             -32600
         );
         for id in ["null", "true", "{}", "[1]"] {
             let r = refused(&format!(
                 r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#
             ));
-            assert_eq!((r.code, r.bad_request), (-32600, true), "{id}");
+            assert_eq!((code(&r), r.bad_request()), (-32600, true), "{id}");
         }
-        for method in [r#""""#, r#"" ""#, "5"] {
+        for method in [r#""""#, r#"" ""#, "5", "null"] {
             let r = refused(&format!(r#"{{"jsonrpc":"2.0","id":1,"method":{method}}}"#));
             assert!(r.message.contains("non-empty string"), "{method}");
         }
+        let r = refused(r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/list"}"#);
+        assert!(r.message.contains("duplicate field"), "{}", r.message);
     }
 
     #[test]
@@ -218,7 +508,7 @@ mod tests {
         ] {
             let r = call(params.clone());
             assert_eq!(
-                (r.code, r.id.clone(), r.bad_request),
+                (code(&r), r.id.clone(), r.bad_request()),
                 (-32602, json!(7), false),
                 "{params}"
             );
@@ -226,16 +516,19 @@ mod tests {
         let body =
             json!({"jsonrpc": "2.0", "id": "a", "method": "resources/read", "params": {"uri": 5}});
         assert_eq!(
-            check(body.to_string().as_bytes(), false).unwrap_err().code,
+            code(&check(body.to_string().as_bytes(), false).unwrap_err()),
             -32602
         );
         let body = json!({"jsonrpc": "2.0", "id": "a", "method": "initialize", "params": {}});
         assert_eq!(
-            check(body.to_string().as_bytes(), false).unwrap_err().code,
+            code(&check(body.to_string().as_bytes(), false).unwrap_err()),
             -32602
         );
         // From 2026-07-28 on, initialize does not exist: rmcp answers 404 Method not found.
         assert!(check(body.to_string().as_bytes(), true).is_ok());
+        let body = json!({"jsonrpc": "2.0", "id": "a", "method": "initialize",
+                          "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+        assert!(check(body.to_string().as_bytes(), false).is_ok());
     }
 
     #[test]
@@ -243,11 +536,14 @@ mod tests {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                           "params": {"name": "key_type", "arguments": {"text": "hi"}}});
         let e = check(body.to_string().as_bytes(), false).unwrap();
-        let (name, arguments) = e.call.unwrap();
-        assert_eq!(
-            (name.as_str(), &arguments["text"]),
-            ("key_type", &json!("hi"))
-        );
+        assert_eq!(e.call, Some(CallKind::Tool("key_type".into())));
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "app_list", "arguments": null}});
+        assert!(check(body.to_string().as_bytes(), false).is_ok());
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read",
+                          "params": {"uri": "ghostdesk://apps"}});
+        let e = check(body.to_string().as_bytes(), false).unwrap();
+        assert_eq!(e.call, Some(CallKind::Resource));
         let e = check(
             br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
             false,
@@ -267,5 +563,52 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.id, Some(json!(1.0)));
+    }
+
+    fn arguments_refusal(arguments: &str) -> Option<String> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"mouse_move","arguments":{arguments}}}}}"#
+        );
+        match check(body.as_bytes(), false) {
+            Ok(_) => None,
+            Err(r) => {
+                assert_eq!(
+                    r.kind,
+                    RefusalKind::Tool {
+                        name: "mouse_move".into()
+                    }
+                );
+                assert_eq!(r.answer()["result"]["isError"], true);
+                assert_eq!(r.answer()["id"], 3);
+                Some(r.message)
+            }
+        }
+    }
+
+    #[test]
+    fn arguments_no_tool_takes_are_refused_before_anything_is_built() {
+        // A few megabytes of zeros would be hundreds of megabytes of `Value`s.
+        let zeros = format!(r#"{{"a":[{}0]}}"#, "0,".repeat(4 << 20));
+        let message = arguments_refusal(&zeros).unwrap();
+        assert!(message.contains("more than 1000 values"), "{message}");
+        assert!(
+            message.starts_with("invalid arguments for mouse_move: "),
+            "{message}"
+        );
+        let deep = format!(r#"{{"a":{}1{}}}"#, "[".repeat(20), "]".repeat(20));
+        assert!(arguments_refusal(&deep).unwrap().contains("16 levels"));
+        let keys: Vec<String> = (0..2000).map(|i| format!(r#""k{i}":1"#)).collect();
+        assert!(arguments_refusal(&format!("{{{}}}", keys.join(","))).is_some());
+        // Real arguments, long strings included, pass.
+        assert_eq!(arguments_refusal(r#"{"x": 10, "y": 20}"#), None);
+        let long = format!(r#"{{"text": "{}", "secret": true}}"#, "é".repeat(100_000));
+        assert_eq!(arguments_refusal(&long), None);
+        let at_bound: Vec<String> = (0..MAX_ARGUMENT_VALUES - 1)
+            .map(|i| format!(r#""k{i}":1"#))
+            .collect();
+        assert_eq!(
+            arguments_refusal(&format!("{{{}}}", at_bound.join(","))),
+            None
+        );
     }
 }

@@ -18,11 +18,11 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use http::{header, HeaderValue, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, Outcome};
 use crate::auth::{Identity, Tokens};
-use crate::envelope::{self, Envelope};
+use crate::envelope::{self, CallKind, Envelope, RefusalKind};
 use crate::web::WebConfig;
 
 /// A request body must arrive within this; a client trickling bytes holds a connection, not
@@ -123,6 +123,8 @@ pub(crate) struct Guard {
     pub(crate) secure_cookies: bool,
     /// The session cookie's name (`agentdesk_session_<port>`, with `__Host-` over HTTPS).
     pub(crate) cookie_name: String,
+    /// How many live viewers may be open, and connecting, at once.
+    pub(crate) viewers: crate::live::ViewerLimits,
 }
 
 impl Guard {
@@ -279,7 +281,7 @@ fn text(status: StatusCode, message: &str) -> Response {
 }
 
 fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    let body = envelope::error_message(&id, code, message);
     (status, axum::Json(body)).into_response()
 }
 
@@ -382,12 +384,21 @@ pub(crate) async fn gate(
     let envelope = match envelope::check(&bytes, modern) {
         Ok(envelope) => envelope,
         Err(refusal) => {
-            let status = if refusal.bad_request {
+            if let RefusalKind::Tool { name } = &refusal.kind {
+                refuse_call(
+                    &guard,
+                    &principal,
+                    name,
+                    Outcome::Rejected,
+                    &refusal.message,
+                );
+            }
+            let status = if refusal.bad_request() {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::OK
             };
-            return jsonrpc_error(status, refusal.id, refusal.code, &refusal.message);
+            return (status, axum::Json(refusal.answer())).into_response();
         }
     };
     if let Some(refusal) = rate_limit(&guard, &principal, envelope) {
@@ -457,41 +468,61 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// `Some(429)` if the message is a tool call or resource read over the caller's rate.
-fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Response> {
-    let limit = guard.limit?;
-    let (tool, arguments) = envelope.call?;
-    let wait = {
-        let mut limiter = crate::lock(&guard.limiter);
-        limiter.as_mut()?.check(principal, Instant::now()).err()?
-    };
-    tracing::info!(token = principal, "tool call over the rate limit refused");
+/// Records a call the gate turned away in the default desktop's audit log (counted with the
+/// other refusals, see `audit`).
+fn refuse_call(guard: &Guard, principal: &str, tool: &str, outcome: Outcome, error: &str) {
     if let Some(desktop) = guard.manager.default_desktop() {
         guard.audit.call(
             &desktop,
             audit::Call {
                 token: principal,
-                tool: &tool,
-                arguments: &arguments,
-                outcome: audit::Outcome::RateLimited,
+                tool,
+                arguments: audit::Recorded::none(),
+                outcome,
                 elapsed: Duration::ZERO,
-                error: None,
+                error: Some(error),
             },
         );
     }
-    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-    let mut response = jsonrpc_error(
-        StatusCode::TOO_MANY_REQUESTS,
-        envelope.id.unwrap_or(Value::Null),
-        -32000,
-        &format!(
-            "rate limit: at most {} tool calls per second per token, in bursts of {}; retry \
-             after {} ms",
-            limit.per_second,
-            limit.burst,
-            wait.as_millis().max(1)
-        ),
+}
+
+/// The answer to a tool call or resource read over the caller's rate, if it is.
+///
+/// A tool call is answered as a tool error (HTTP 200, a result with `isError`) that says how
+/// long to wait: the model reads it and retries, where an HTTP 429 makes official clients
+/// (the Python SDK among them) raise inside their transport and end the whole session. The
+/// `Retry-After` header is there all the same. Anything else over the rate gets 429.
+fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Response> {
+    let limit = guard.limit?;
+    let call = envelope.call?;
+    let wait = {
+        let mut limiter = crate::lock(&guard.limiter);
+        limiter.as_mut()?.check(principal, Instant::now()).err()?
+    };
+    tracing::info!(token = principal, "call over the rate limit refused");
+    let message = format!(
+        "rate limited: retry in {} ms (at most {} calls per second per token, in bursts of {})",
+        wait.as_millis().max(1),
+        limit.per_second,
+        limit.burst,
     );
+    refuse_call(
+        guard,
+        principal,
+        call.name(),
+        Outcome::RateLimited,
+        &message,
+    );
+    let id = envelope.id.unwrap_or(Value::Null);
+    let mut response = match call {
+        CallKind::Tool(_) => (
+            StatusCode::OK,
+            axum::Json(envelope::tool_error_message(&id, &message)),
+        )
+            .into_response(),
+        CallKind::Resource => jsonrpc_error(StatusCode::TOO_MANY_REQUESTS, id, -32000, &message),
+    };
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -29,8 +29,8 @@ use crate::web::{self, WebConfig};
 use crate::{live, login};
 
 /// The largest request body accepted by default: a maximal clipboard_set (2 MiB of text) with
-/// room for JSON escaping, and far below what would strain memory.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// room for JSON escaping. A request costs the server a few times its body while it runs.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// How to serve HTTP.
 #[derive(Debug)]
@@ -83,6 +83,7 @@ pub async fn serve_http(
     ready: impl FnOnce(SocketAddr, &str),
 ) -> anyhow::Result<()> {
     let (posture, tls) = config.check()?;
+    let _flusher = crate::audit::RefusalFlusher::start(config.service.audit.clone());
     if let Some(warning) = &posture.warning {
         tracing::warn!("{warning}");
     }
@@ -167,6 +168,7 @@ fn router(
         web: config.web,
         secure_cookies: scheme == "https",
         cookie_name: agentdesk_security::cookie_name(port, scheme == "https"),
+        viewers: live::ViewerLimits::default(),
     });
     // Every surface but /healthz, the login page and the page's own files goes into
     // `guarded`, behind the gate; so does the fallback, so an unauthenticated caller learns

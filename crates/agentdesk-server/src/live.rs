@@ -31,6 +31,29 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// holds (a revoked token or a closed session ends it within this).
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Viewers open at once, over all desktops: each holds a connection to an Xvnc, which sends it
+/// every screen update.
+pub(crate) const MAX_VIEWERS: usize = 64;
+/// Connections to Xvnc being set up at once: Xvnc queues only a few, and a burst of viewers
+/// (a page reloaded by many people, or a script) should wait its turn here.
+pub(crate) const MAX_CONNECTING: usize = 4;
+
+/// The live view's bounds on viewers.
+#[derive(Debug)]
+pub(crate) struct ViewerLimits {
+    open: Arc<tokio::sync::Semaphore>,
+    connecting: tokio::sync::Semaphore,
+}
+
+impl Default for ViewerLimits {
+    fn default() -> ViewerLimits {
+        ViewerLimits {
+            open: Arc::new(tokio::sync::Semaphore::new(MAX_VIEWERS)),
+            connecting: tokio::sync::Semaphore::new(MAX_CONNECTING),
+        }
+    }
+}
+
 /// Query parameters of the live view's endpoints.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct ViewerQuery {
@@ -183,7 +206,7 @@ fn audit(
         crate::audit::Call {
             token: &principal.0,
             tool: &format!("live_view.{event}"),
-            arguments: &arguments,
+            arguments: crate::audit::Recorded::of(&arguments),
             outcome,
             elapsed: std::time::Duration::ZERO,
             error: error.map(ToString::to_string).as_deref(),
@@ -255,9 +278,16 @@ pub(crate) async fn rfb_socket(
 ) -> Result<Response, Refusal> {
     let viewer = viewer_of(query.viewer.as_deref(), &principal)?;
     let desktop = desktop_for(&guard, &headers, &id)?;
+    let Ok(slot) = guard.viewers.open.clone().try_acquire_owned() else {
+        return Err(Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{MAX_VIEWERS} viewers are open already; close one and reload"),
+        ));
+    };
     Ok(upgrade
         .protocols(["binary"])
         .on_upgrade(move |socket| async move {
+            let _slot = slot;
             desktop.viewer_connected(&viewer);
             let revoked = async {
                 while guard.still_valid(&credential) {
@@ -265,7 +295,7 @@ pub(crate) async fn rfb_socket(
                 }
             };
             let result = tokio::select! {
-                result = bridge(socket, desktop.clone(), viewer.clone()) => result,
+                result = bridge(socket, &guard.viewers, desktop.clone(), viewer.clone()) => result,
                 () = revoked => Err(anyhow::anyhow!("its token was revoked or its session closed")),
             };
             // A human who closes the page has let go: the agent need not wait for the idle
@@ -348,8 +378,16 @@ async fn viewer_handshake(
 }
 
 /// Relays until either side leaves; returns how many input messages were dropped.
-async fn bridge(socket: WebSocket, desktop: Desktop, viewer: Viewer) -> anyhow::Result<u64> {
-    let mut xvnc = desktop.connect_rfb().await?;
+///
+/// The viewer's handshake comes first, answered here: a viewer that never finishes it (or
+/// sends garbage) costs the desktop's Xvnc nothing. Only then is Xvnc connected, a few viewers
+/// at a time.
+async fn bridge(
+    socket: WebSocket,
+    limits: &ViewerLimits,
+    desktop: Desktop,
+    viewer: Viewer,
+) -> anyhow::Result<u64> {
     let (mut to_viewer, from_viewer) = socket.split();
     let mut inbox = Inbox {
         socket: from_viewer,
@@ -361,6 +399,10 @@ async fn bridge(socket: WebSocket, desktop: Desktop, viewer: Viewer) -> anyhow::
     )
     .await
     .context("the viewer did not finish the RFB handshake within 10 s")??;
+    let mut xvnc = {
+        let _turn = limits.connecting.acquire().await?;
+        desktop.connect_rfb().await?
+    };
     xvnc.write_all(&[1]).await?;
     let (mut xvnc_rx, mut xvnc_tx) = xvnc.into_split();
     let to_viewer = tokio::sync::Mutex::new(to_viewer);

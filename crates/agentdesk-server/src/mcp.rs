@@ -21,7 +21,7 @@ use crate::audit::{self, Audit, Outcome};
 use crate::guard::Principal;
 use crate::instructions::INSTRUCTIONS;
 use crate::resources;
-use crate::tools::{self, Call};
+use crate::tools::{self, Call, Verdict};
 
 /// The header GhostDesk clients send to speak a model's coordinate space (e.g. Qwen's 0–1000).
 pub(crate) const MODEL_SPACE_HEADER: &str = "ghostdesk-model-space";
@@ -187,7 +187,7 @@ impl ServerHandler for AgentDesk {
             audit::Call {
                 token: &principal,
                 tool: RESOURCE_READ,
-                arguments: &arguments,
+                arguments: audit::Recorded::of(&arguments),
                 outcome,
                 elapsed: started.elapsed(),
                 error: result.as_ref().err().map(|e| e.message.as_ref()),
@@ -208,7 +208,7 @@ impl ServerHandler for AgentDesk {
         let principal = self.principal(&context);
         let handed_back = desktop.take_hand_back();
         let args = request.arguments.unwrap_or_default();
-        let audit_args = args.clone();
+        let audit_args = audit::Recorded::of(&args);
         let call = Call {
             desktop: desktop.clone(),
             space: self.model_space(&context),
@@ -221,8 +221,9 @@ impl ServerHandler for AgentDesk {
             .instrument(span)
             .await;
         let (outcome, result) = match result {
-            Ok(Some(result)) if result.is_error == Some(true) => (Outcome::Error, Some(result)),
-            Ok(Some(result)) => (Outcome::Ok, Some(result)),
+            Ok(Some((result, Verdict::Done))) => (Outcome::Ok, Some(result)),
+            Ok(Some((result, Verdict::Failed))) => (Outcome::Error, Some(result)),
+            Ok(Some((result, Verdict::Rejected))) => (Outcome::Rejected, Some(result)),
             Ok(None) => (Outcome::UnknownTool, None),
             Err(_) => (
                 Outcome::Timeout,
@@ -267,7 +268,7 @@ impl ServerHandler for AgentDesk {
             audit::Call {
                 token: &principal,
                 tool: &name,
-                arguments: &audit_args,
+                arguments: audit_args,
                 outcome,
                 elapsed,
                 error: error.as_deref(),

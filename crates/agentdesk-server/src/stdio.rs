@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use agentdesk_desktop::DesktopManager;
 use rmcp::ServiceExt as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite,
     AsyncWriteExt as _,
@@ -41,6 +41,7 @@ async fn serve_lines(
     input: impl AsyncRead + Unpin + Send + 'static,
     output: impl AsyncWrite + Unpin + Send + 'static,
 ) -> anyhow::Result<()> {
+    let _flusher = crate::audit::RefusalFlusher::start(config.audit.clone());
     let (to_rmcp, rmcp_in) = tokio::io::duplex(PIPE_BYTES);
     let (rmcp_out, from_rmcp) = tokio::io::duplex(PIPE_BYTES);
     let (errors_tx, errors_rx) = mpsc::channel::<Vec<u8>>(64);
@@ -60,11 +61,8 @@ async fn serve_lines(
     served.map(|_| ())
 }
 
-fn error_line(id: Value, code: i64, message: &str) -> Vec<u8> {
-    let mut line = serde_json::to_vec(
-        &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
-    )
-    .unwrap_or_default();
+fn line_of(message: &Value) -> Vec<u8> {
+    let mut line = serde_json::to_vec(message).unwrap_or_default();
     line.push(b'\n');
     line
 }
@@ -89,7 +87,8 @@ async fn filter_input(
                 return;
             }
             let message = format!("a message over {} MiB; send less", MAX_LINE_BYTES >> 20);
-            let _ = errors.send(error_line(Value::Null, -32600, &message)).await;
+            let reply = envelope::error_message(&Value::Null, -32600, &message);
+            let _ = errors.send(line_of(&reply)).await;
             continue;
         }
         let text = line.trim_ascii();
@@ -97,8 +96,7 @@ async fn filter_input(
             continue;
         }
         if let Err(refusal) = envelope::check(text, false) {
-            let reply = error_line(refusal.id, refusal.code, &refusal.message);
-            let _ = errors.send(reply).await;
+            let _ = errors.send(line_of(&refusal.answer())).await;
             continue;
         }
         if to_rmcp.write_all(text).await.is_err() || to_rmcp.write_all(b"\n").await.is_err() {

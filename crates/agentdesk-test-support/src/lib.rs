@@ -29,8 +29,7 @@ impl TestDisplay {
             height,
             glx: false,
             display: None,
-            rfb_port: None,
-            rfb_password_file: None,
+            rfb_socket: None,
             auth_file: None,
             ready_timeout: Duration::from_secs(10),
         };

@@ -13,6 +13,7 @@ mod clipboard;
 mod error;
 mod input;
 pub mod keys;
+mod windows;
 mod worker;
 
 pub use error::{Error, Result};

@@ -78,6 +78,12 @@ pub(crate) enum Cmd {
     ClipboardGet {
         reply: Reply<String>,
     },
+    ClientWindows {
+        reply: Reply<Vec<u32>>,
+    },
+    CloseWindows {
+        reply: Reply<Vec<u32>>,
+    },
 }
 
 /// A cheap, cloneable handle to one X connection's worker thread.
@@ -260,6 +266,17 @@ impl XHandle {
     pub async fn clipboard_get(&self) -> Result<String> {
         self.call(|reply| Cmd::ClipboardGet { reply }).await
     }
+
+    /// The ids of the apps' top-level windows (the window manager's client list).
+    pub async fn client_windows(&self) -> Result<Vec<u32>> {
+        self.call(|reply| Cmd::ClientWindows { reply }).await
+    }
+
+    /// Asks every app window to close, as its close button would (`WM_DELETE_WINDOW`);
+    /// returns the windows asked.
+    pub async fn close_windows(&self) -> Result<Vec<u32>> {
+        self.call(|reply| Cmd::CloseWindows { reply }).await
+    }
 }
 
 /// The state owned by the worker thread.
@@ -278,6 +295,7 @@ pub(crate) struct Worker {
     capturer: Capturer,
     pub(crate) keyboard: Keyboard,
     pub(crate) clipboard: Clipboard,
+    pub(crate) windows: crate::windows::Atoms,
 }
 
 /// Connects to `config.display`, with its cookie if it has one (over the local socket:
@@ -366,6 +384,7 @@ impl Worker {
         let capturer = Capturer::new(&conn, &screen, size)?;
         let keyboard = Keyboard::new(&conn)?;
         let clipboard = Clipboard::new(&conn)?;
+        let windows = crate::windows::Atoms::new(&conn)?;
         conn.flush()?;
 
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(|e| {
@@ -398,6 +417,7 @@ impl Worker {
             capturer,
             keyboard,
             clipboard,
+            windows,
         };
         let parts = HandleParts {
             tx,
@@ -467,6 +487,14 @@ impl Worker {
             }
             Cmd::ClipboardGet { reply } => {
                 let result = self.clipboard_get();
+                answer(reply, result)
+            }
+            Cmd::ClientWindows { reply } => {
+                let result = self.client_windows();
+                answer(reply, result)
+            }
+            Cmd::CloseWindows { reply } => {
+                let result = self.close_windows();
                 answer(reply, result)
             }
         }

@@ -142,6 +142,15 @@ pub(crate) struct Serve {
     /// Never these applications, whatever --allow-app says (same forms).
     #[arg(long = "deny-app", env = "AGENTDESK_DENY_APPS", value_delimiter = ',')]
     pub(crate) deny_apps: Vec<String>,
+
+    /// Under --allow-app/--deny-app, these applications take any arguments (same forms). The
+    /// others take only what their .desktop Exec line accepts: URLs or files, never options.
+    #[arg(
+        long = "allow-app-args",
+        env = "AGENTDESK_ALLOW_APP_ARGS",
+        value_delimiter = ','
+    )]
+    pub(crate) allow_app_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -75,11 +75,26 @@ fn init_logging() {
 async fn serve(args: cli::Serve) -> anyhow::Result<()> {
     let size = args.screen;
     let data_dir = args.data_dir.clone().unwrap_or_else(cli::default_data_dir);
-    // Sockets and the RFB password live in a private directory removed when we exit.
-    let runtime_dir = tempfile::Builder::new()
-        .prefix("agentdesk-")
-        .tempdir()
-        .context("error creating a runtime directory under /tmp")?;
+    // What a server killed with SIGKILL left behind: its runtime directory, and processes its
+    // desktops' apps had detached.
+    let tmp = std::env::temp_dir();
+    let cleaned = agentdesk_desktop::clean_stale(&tmp);
+    if cleaned != agentdesk_desktop::Cleaned::default() {
+        tracing::info!(
+            directories = cleaned.directories,
+            processes = cleaned.processes,
+            "cleaned up after an agentdesk that did not stop cleanly"
+        );
+    }
+    // Sockets and the Xauthority cookie live in a private directory removed when we exit.
+    let runtime_dir = agentdesk_desktop::RuntimeDir::create(&tmp)
+        .with_context(|| format!("error creating a runtime directory in {}", tmp.display()))?;
+    if !args.allow_app_args.is_empty() && args.allow_apps.is_empty() && args.deny_apps.is_empty() {
+        tracing::warn!(
+            "--allow-app-args has no effect without --allow-app or --deny-app: with no launch \
+             policy, every app takes any arguments"
+        );
+    }
     let id = DesktopId("default".into());
     let config = DesktopConfig {
         id: id.clone(),
@@ -95,6 +110,7 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
         app_policy: AppPolicy {
             allow: args.allow_apps.clone(),
             deny: args.deny_apps.clone(),
+            allow_args: args.allow_app_args.clone(),
         },
         control_idle: args.control_idle,
     };

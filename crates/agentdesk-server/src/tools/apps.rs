@@ -34,14 +34,10 @@ pub(crate) fn list_output_schema() -> Map<String, Value> {
     }))
 }
 
-fn app_error(e: DesktopError) -> Outcome {
-    match e {
-        DesktopError::Failed(message) => {
-            let body = agentdesk_proto::to_json_text(&ErrorBody { error: message });
-            Ok(CallToolResult::error(vec![ContentBlock::text(body)]))
-        }
-        other => Err(other),
-    }
+/// GhostDesk's failure body for the app tools, as a tool error.
+pub(super) fn error_body(message: String) -> CallToolResult {
+    let body = agentdesk_proto::to_json_text(&ErrorBody { error: message });
+    CallToolResult::error(vec![ContentBlock::text(body)])
 }
 
 /// The desktop's apps as GhostDesk's `{name, exec}` entries (app_list and ghostdesk://apps).
@@ -68,25 +64,21 @@ pub(crate) fn app_list(args: Result<NoArgs, DesktopError>, call: &Call) -> Outco
 
 pub(crate) async fn app_launch(args: Result<LaunchArgs, DesktopError>, call: &Call) -> Outcome {
     let command = args?.command;
-    match call.desktop.app_launch(&command).await {
-        Ok((pid, log)) => Ok(json_text(&Launched {
-            pid,
-            log_file: log.display().to_string(),
-            action: format!("Launched: {command}"),
-        })),
-        Err(e) => app_error(e),
-    }
+    let (pid, log) = call.desktop.app_launch(&command).await?;
+    Ok(json_text(&Launched {
+        pid,
+        log_file: log.display().to_string(),
+        action: format!("Launched: {command}"),
+    }))
 }
 
 pub(crate) fn app_status(args: Result<StatusArgs, DesktopError>, call: &Call) -> Outcome {
     let args = args?;
-    match call.desktop.app_status(args.pid, args.lines) {
-        Ok((pid, running, log, tail)) => Ok(json_text(&AppStatus {
-            pid,
-            running,
-            log_file: log.display().to_string(),
-            tail,
-        })),
-        Err(e) => app_error(e),
-    }
+    let (pid, running, log, tail) = call.desktop.app_status(args.pid, args.lines)?;
+    Ok(json_text(&AppStatus {
+        pid,
+        running,
+        log_file: log.display().to_string(),
+        tail,
+    }))
 }

@@ -85,12 +85,24 @@ pub(crate) fn list() -> Vec<Tool> {
     ]
 }
 
+/// How a tool call ended, for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The tool did what was asked.
+    Done,
+    /// The tool tried and failed (an app that would not start, a desktop restarting).
+    Failed,
+    /// Turned away before anything happened: invalid arguments, outside the launch policy, a
+    /// human in control.
+    Rejected,
+}
+
 /// Runs tool `name`. `None` if there is no such tool (a protocol error, not a tool error).
 pub(crate) async fn call(
     name: &str,
     args: Map<String, Value>,
     call: Call,
-) -> Option<CallToolResult> {
+) -> Option<(CallToolResult, Verdict)> {
     let outcome = match name {
         "screen_shot" => screen::screen_shot(parse(name, args), &call).await,
         "mouse_move" => input::mouse_move(parse(name, args), &call).await,
@@ -109,7 +121,31 @@ pub(crate) async fn call(
         "help_status" => help::help_status(parse(name, args), &call).await,
         _ => return None,
     };
-    Some(outcome.unwrap_or_else(|e| error_text(e.to_string())))
+    Some(match outcome {
+        Ok(result) if result.is_error == Some(true) => (result, Verdict::Failed),
+        Ok(result) => (result, Verdict::Done),
+        Err(e) => {
+            let verdict = if e.is_rejection() {
+                Verdict::Rejected
+            } else {
+                Verdict::Failed
+            };
+            (render_error(name, e), verdict)
+        }
+    })
+}
+
+/// A tool's failure as the agent sees it: the app tools answer GhostDesk's `{"error": ...}`
+/// body for what the app catalog or process refused; everything else is plain text.
+fn render_error(tool: &str, e: DesktopError) -> CallToolResult {
+    match e {
+        DesktopError::Failed(message) | DesktopError::Refused(message)
+            if tool.starts_with("app_") =>
+        {
+            apps::error_body(message)
+        }
+        other => error_text(other.to_string()),
+    }
 }
 
 /// Deserializes arguments; a mistake becomes an error naming the tool, the problem and the
