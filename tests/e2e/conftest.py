@@ -160,6 +160,14 @@ class Server:
     log: Path
     children: list[Proc] = field(default_factory=list)
     """The desktop's processes as seen right after startup."""
+    killed: bool = False
+    """Set by a test that SIGKILLs the server on purpose: its stop is then not checked."""
+
+    def kill(self) -> None:
+        """SIGKILL, as an OOM killer or an impatient operator would."""
+        self.killed = True
+        self.process.kill()
+        self.process.wait()
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -221,11 +229,15 @@ def wait_for_desktop_processes(pid: int, timeout: float) -> list[Proc]:
 
 @contextlib.contextmanager
 def running_server(
-    root: Path, *args: str, env: dict[str, str] | None = None
+    root: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> Iterator[Server]:
     """`agentdesk serve` on a port the OS picks (--listen 127.0.0.1:0 unless `args` name
     another), with a private data directory under `root` and `args` added; stopped afterwards,
-    checking that it stops cleanly and leaves no process behind."""
+    checking that it stops cleanly and leaves no process behind. `preexec` runs in the child
+    before agentdesk starts (to set its umask, say)."""
     binary = agentdesk_bin()
     root.mkdir(parents=True, exist_ok=True)
     data_dir = root / "data"
@@ -238,6 +250,7 @@ def running_server(
             stdout=log_file,
             stderr=log_file,
             env={**os.environ, "NO_COLOR": "1", **(env or {})},
+            preexec_fn=preexec,
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -281,6 +294,10 @@ def running_server(
         stop_process_tree(process, srv.children + descendants(process.pid), "agentdesk")
         raise
 
+    if srv.killed:
+        # The test killed it: what it ran dies with its X server; make sure, then stop here.
+        kill_survivors(wait_gone(srv.children, timeout=5.0))
+        return
     # Everything the server runs, now (xterms and their shells included), plus what it ran at
     # startup (in case the supervisor restarted something since).
     recorded = srv.children + descendants(process.pid)

@@ -62,7 +62,7 @@ LEGACY_HEADERS = {"MCP-Protocol-Version": LEGACY_VERSION}
 
 MIB = 1024 * 1024
 BODY_LIMIT_EXCEEDED = 10 * MIB
-"""Over agentdesk's request body limit (8 MiB)."""
+"""Over agentdesk's request body limit (4 MiB)."""
 UNDER_BODY_LIMIT = 3 * MIB + MIB // 2
 """Under the body limit, so that the request reaches the tool (and its own bound)."""
 

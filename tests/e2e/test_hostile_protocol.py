@@ -51,6 +51,7 @@ from hostile import (
     REQUEST_TIMEOUT,
     RPC_ERROR,
     SUCCESS,
+    TOOL_ERROR,
     _request_ids,
     baseline,
     Big,
@@ -102,7 +103,6 @@ GARBAGE_BODIES = [
     ("batch of numbers", b"[1,2,3]"),
     ("10000 nested arrays", deep(10_000)),
     ("10000 nested objects", b'{"a":' * 10_000 + b"1" + b"}" * 10_000),
-    ("deep arguments", MOVE_ARGS_PREFIX + b'"arguments":{"x":' + deep(10_000) + b',"y":1}}}'),
     ("deep id", b'{"jsonrpc":"2.0","method":"tools/list","id":' + deep(10_000) + b"}"),
     ("NaN id", b'{"jsonrpc":"2.0","id":NaN,"method":"tools/list"}'),
     ("jsonrpc 1.0", message(jsonrpc="1.0")),
@@ -158,6 +158,27 @@ def test_garbage_envelopes_are_refused(server, http, watch, body):
     reply = post(http, server.url, body, LEGACY_HEADERS, what=label(body, 80), request_id=1)
     watch.check(reply)
     assert outcome(reply, tool_call=False) in {HTTP_ERROR, RPC_ERROR}, reply
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        pytest.param(MOVE_ARGS_PREFIX + b'"arguments":{"x":' + deep(10_000) + b',"y":1}}}',
+                     "16 levels", id="10000 levels deep"),
+        pytest.param(MOVE_ARGS_PREFIX + b'"arguments":{"x":[' + b"0," * 500_000 + b'0],"y":1}}}',
+                     "1000 values", id="half a million values"),
+        pytest.param(MOVE_ARGS_PREFIX + b'"arguments":{'
+                     + b",".join(b'"k%d":{}' % i for i in range(5000)) + b"}}}",
+                     "1000 values", id="5000 keys"),
+    ],
+)
+def test_arguments_no_tool_takes_are_a_tool_error_before_anything_is_built(
+    server, http, watch, body, says
+):
+    reply = post(http, server.url, body, LEGACY_HEADERS, what=label(body, 80), request_id=1)
+    watch.check(reply)
+    assert outcome(reply) == TOOL_ERROR, reply
+    assert says in first_text(reply), reply
 
 
 @pytest.mark.parametrize(

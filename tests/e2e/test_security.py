@@ -332,37 +332,58 @@ async def test_secret_text_appears_in_no_log_and_no_result(tmp_path):
         assert "DEBUG" in log  # the filter really was open
     assert secret not in log
     assert files_containing(srv.data_dir, secret.encode()) == []
+    # The rejected call (a control character) is only counted, in audit-refused.jsonl.
     audit = audit_lines(srv)
-    assert [e["arguments"]["text"] for e in audit] == ["[secret]", "[secret]", "[secret]", plain]
-    assert [e["outcome"] for e in audit] == ["ok", "ok", "error", "ok"]
+    assert [e["arguments"]["text"] for e in audit] == ["[secret]", "[secret]", plain]
+    assert [e["outcome"] for e in audit] == ["ok", "ok", "ok"]
 
 
 # ----------------------------------------------------------------------------- limits
 
 
-def test_tool_calls_over_the_rate_limit_get_429_with_retry_after(tmp_path):
+def test_calls_over_the_rate_limit_are_answered_with_the_wait_and_retry_after(tmp_path):
+    """Over the rate, a tool call gets a tool error saying how long to wait (HTTP 200: official
+    clients end their whole session on a 429), a resource read a JSON-RPC error; both carry
+    Retry-After. Refusals are counted per second in audit-refused.jsonl."""
     with running_server(tmp_path, "--rate-limit", "1") as srv:
-        statuses = []
-        refused = None
+        answers = []
         for i in range(14):
             response = post(srv.url, tool_call("app_list", {}, id=100 + i))
-            statuses.append(response.status_code)
-            if response.status_code == 429:
-                refused = response
-        # A burst of 10 passes (at 1 call/s, a few more may refill meanwhile), then 429s.
-        assert statuses[:10] == [200] * 10, statuses
-        assert refused is not None, statuses
+            assert response.status_code == 200, response.status_code
+            answers.append(response)
+        # A burst of 10 passes (at 1 call/s, a few more may refill meanwhile), then refusals.
+        limited = [r for r in answers if r.json()["result"].get("isError")]
+        assert all(not r.json()["result"].get("isError") for r in answers[:10])
+        assert limited, [r.json() for r in answers]
+        refused = limited[-1]
         retry_after = int(refused.headers["Retry-After"])
         assert 1 <= retry_after <= 2
-        error = refused.json()
-        assert error["id"] >= 110 and error["error"]["code"] == -32000
-        assert "rate limit" in error["error"]["message"]
+        body = refused.json()
+        assert body["id"] >= 110
+        assert result_text(body["result"]).startswith("rate limited: retry in ")
+        read = post(srv.url, {"jsonrpc": "2.0", "id": 7, "method": "resources/read",
+                              "params": {"uri": "ghostdesk://apps"}})
+        assert read.status_code == 200 and "Retry-After" in read.headers
+        assert read.json()["error"]["code"] == -32000
+        assert read.json()["error"]["message"].startswith("rate limited: retry in ")
         # Other methods are not tool calls and are not limited.
         assert post(srv.url, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).status_code == 200
         time.sleep(retry_after)
-        assert post(srv.url, tool_call("app_list", {})).status_code == 200
+        assert not call_result(post(srv.url, tool_call("app_list", {}))).get("isError")
         outcomes = [e["outcome"] for e in audit_lines(srv)]
-        assert "rate_limited" in outcomes and outcomes.count("ok") >= 11
+        assert "rate_limited" not in outcomes and outcomes.count("ok") >= 11
+        refused_log = srv.data_dir / "desktops" / "default" / "audit-refused.jsonl"
+
+        def counted() -> int:
+            if not refused_log.exists():
+                return 0
+            lines = [json.loads(line) for line in refused_log.read_text().splitlines()]
+            return sum(line["outcomes"].get("rate_limited", 0) for line in lines)
+
+        deadline = time.monotonic() + 5
+        while counted() < len(limited) + 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert counted() == len(limited) + 1
 
 
 def test_a_call_that_exceeds_the_timeout_is_abandoned_with_a_tool_error(tmp_path):
@@ -411,10 +432,10 @@ def test_resource_reads_are_audited_like_tool_calls(server):
 
 
 def test_an_oversized_body_gets_413_with_a_json_rpc_error(server):
-    response = post(server.url, tool_call("clipboard_set", {"text": "a" * (9 * 1024 * 1024)}))
+    response = post(server.url, tool_call("clipboard_set", {"text": "a" * (5 * 1024 * 1024)}))
     assert response.status_code == 413
     error = response.json()["error"]
-    assert error["code"] == -32600 and "8 MiB limit" in error["message"]
+    assert error["code"] == -32600 and "4 MiB limit" in error["message"]
     # The server is unharmed.
     assert call_result(post(server.url, tool_call("app_list", {})))
 

@@ -33,6 +33,9 @@ pub(crate) struct Envelope {
     pub(crate) id: Option<Value>,
     /// A call that counts against the rate limit and is audited.
     pub(crate) call: Option<CallKind>,
+    /// The request speaks protocol 2026-07-28 or later (its header or its `_meta` says so),
+    /// whose results carry `resultType`.
+    pub(crate) modern: bool,
 }
 
 /// The kinds of request the rate limit counts.
@@ -60,6 +63,8 @@ pub(crate) struct Refusal {
     pub(crate) id: Value,
     pub(crate) message: String,
     pub(crate) kind: RefusalKind,
+    /// As [`Envelope::modern`].
+    pub(crate) modern: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -77,7 +82,7 @@ impl Refusal {
     pub(crate) fn answer(&self) -> Value {
         match &self.kind {
             RefusalKind::Error { code, .. } => error_message(&self.id, *code, &self.message),
-            RefusalKind::Tool { .. } => tool_error_message(&self.id, &self.message),
+            RefusalKind::Tool { .. } => tool_error_message(&self.id, &self.message, self.modern),
         }
     }
 
@@ -99,12 +104,14 @@ pub(crate) fn error_message(id: &Value, code: i64, message: &str) -> Value {
 }
 
 /// A JSON-RPC response carrying a tool error: a `tools/call` result with one text block and
-/// `isError`, the shape every MCP client hands to the model rather than raising.
-pub(crate) fn tool_error_message(id: &Value, text: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": {
-        "content": [{"type": "text", "text": text}],
-        "isError": true
-    }})
+/// `isError`, the shape every MCP client hands to the model rather than raising. From protocol
+/// 2026-07-28 on (`modern`), a result names its type: the SDKs reject one without it.
+pub(crate) fn tool_error_message(id: &Value, text: &str, modern: bool) -> Value {
+    let mut result = json!({"content": [{"type": "text", "text": text}], "isError": true});
+    if modern {
+        result["resultType"] = json!("complete");
+    }
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
 fn invalid_request(message: &str) -> Refusal {
@@ -115,6 +122,7 @@ fn invalid_request(message: &str) -> Refusal {
             code: -32600,
             bad_request: true,
         },
+        modern: false,
     }
 }
 
@@ -126,6 +134,7 @@ fn parse_error(message: String) -> Refusal {
             code: -32700,
             bad_request: true,
         },
+        modern: false,
     }
 }
 
@@ -137,6 +146,7 @@ fn invalid_params(id: &Value, message: String) -> Refusal {
             code: -32602,
             bad_request: false,
         },
+        modern: false,
     }
 }
 
@@ -192,6 +202,13 @@ fn string<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
 /// Checks a POST body (or a stdio line). `modern` says the request names protocol 2026-07-28
 /// or later in its headers, where `initialize` no longer exists and rmcp's 404 is the answer.
 pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
+    check_message(body, modern).map_err(|mut refusal| {
+        refusal.modern |= modern;
+        refusal
+    })
+}
+
+fn check_message(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
     let not_json = |e: &dyn std::fmt::Display| {
         parse_error(format!(
             "the body is not valid JSON ({e}); send one JSON-RPC request object"
@@ -243,11 +260,19 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
     };
     let Some(name) = method.as_deref() else {
         // A response to a server request (none are sent in stateless mode): rmcp's business.
-        return Ok(Envelope { id, call: None });
+        return Ok(Envelope {
+            id,
+            call: None,
+            modern,
+        });
     };
     let Some(id_or_null) = id.clone() else {
         // A notification gets no answer, not even an error: rmcp accepts and drops it.
-        return Ok(Envelope { id, call: None });
+        return Ok(Envelope {
+            id,
+            call: None,
+            modern,
+        });
     };
     let params = match message.params {
         None => None,
@@ -266,8 +291,12 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
             ))
         }
     };
+    let modern = modern || names_modern_version(params.as_ref());
     let call = match name {
-        "tools/call" => Some(tool_call(params.as_ref(), &id_or_null)?),
+        "tools/call" => Some(tool_call(params.as_ref(), &id_or_null).map_err(|mut r| {
+            r.modern = modern;
+            r
+        })?),
         "resources/read" => {
             if !params
                 .as_ref()
@@ -283,7 +312,7 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
             }
             Some(CallKind::Resource)
         }
-        "initialize" if !modern && !names_modern_version(params.as_ref()) => {
+        "initialize" if !modern => {
             let version = params.as_ref().and_then(|p| p.protocol_version);
             if !version.is_some_and(|v| first_byte(v) == b'"') {
                 return Err(invalid_params(
@@ -297,7 +326,7 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
         }
         _ => None,
     };
-    Ok(Envelope { id, call })
+    Ok(Envelope { id, call, modern })
 }
 
 /// Whether `params._meta` carries the 2026-07-28 per-request protocol version.
@@ -338,6 +367,7 @@ fn tool_call(params: Option<&CallParams<'_>>, id: &Value) -> Result<CallKind, Re
                     kind: RefusalKind::Tool {
                         name: name.into_owned(),
                     },
+                    modern: false,
                 });
             }
         }
@@ -580,9 +610,25 @@ mod tests {
                 );
                 assert_eq!(r.answer()["result"]["isError"], true);
                 assert_eq!(r.answer()["id"], 3);
+                assert!(r.answer()["result"].get("resultType").is_none());
                 Some(r.message)
             }
         }
+    }
+
+    #[test]
+    fn a_modern_requests_tool_error_names_its_result_type() {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "mouse_move", "arguments": {"a": vec![0; 2000]},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+        let r = check(body.to_string().as_bytes(), false).unwrap_err();
+        assert_eq!(r.answer()["result"]["resultType"], "complete");
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "mouse_move", "arguments": {"a": vec![0; 2000]}}});
+        let r = check(body.to_string().as_bytes(), true).unwrap_err();
+        assert_eq!(r.answer()["result"]["resultType"], "complete");
+        let e = check(body.to_string().as_bytes(), false);
+        assert!(e.is_err_and(|r| r.answer()["result"].get("resultType").is_none()));
     }
 
     #[test]

@@ -488,10 +488,10 @@ fn refuse_call(guard: &Guard, principal: &str, tool: &str, outcome: Outcome, err
 
 /// The answer to a tool call or resource read over the caller's rate, if it is.
 ///
-/// A tool call is answered as a tool error (HTTP 200, a result with `isError`) that says how
-/// long to wait: the model reads it and retries, where an HTTP 429 makes official clients
-/// (the Python SDK among them) raise inside their transport and end the whole session. The
-/// `Retry-After` header is there all the same. Anything else over the rate gets 429.
+/// A tool call is answered as a tool error (a result with `isError`) that says how long to
+/// wait: the model reads it and retries. A resource read, which has no such result, gets a
+/// JSON-RPC error. Both come with HTTP 200 and `Retry-After`: an HTTP 429 makes the official
+/// Python SDK (1.x) raise inside its transport and end the whole session, whatever the request.
 fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Response> {
     let limit = guard.limit?;
     let call = envelope.call?;
@@ -514,14 +514,11 @@ fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Resp
         &message,
     );
     let id = envelope.id.unwrap_or(Value::Null);
-    let mut response = match call {
-        CallKind::Tool(_) => (
-            StatusCode::OK,
-            axum::Json(envelope::tool_error_message(&id, &message)),
-        )
-            .into_response(),
-        CallKind::Resource => jsonrpc_error(StatusCode::TOO_MANY_REQUESTS, id, -32000, &message),
+    let body = match call {
+        CallKind::Tool(_) => envelope::tool_error_message(&id, &message, envelope.modern),
+        CallKind::Resource => envelope::error_message(&id, -32000, &message),
     };
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     response
         .headers_mut()

@@ -112,7 +112,8 @@ pub(crate) struct Serve {
     #[arg(long, env = "AGENTDESK_INSECURE_HTTP")]
     pub(crate) insecure_http: bool,
 
-    /// Tool calls per second allowed per token (bursts of twice that); 0 turns the limit off.
+    /// Tool calls per second allowed per token (bursts of twice that, at least 10); 0 turns the
+    /// limit off.
     #[arg(long, env = "AGENTDESK_RATE_LIMIT", default_value_t = 20)]
     pub(crate) rate_limit: u32,
 
