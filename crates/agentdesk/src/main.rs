@@ -22,6 +22,7 @@ agentdesk_display=info,agentdesk_x11=info";
 const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn main() -> ExitCode {
+    bound_allocator_retention();
     let cli = cli::Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -48,6 +49,26 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// glibc's allocator keeps what it frees for reuse: per-thread arenas (up to eight per core)
+/// each keep their own, and after an mmap'd block is freed it raises its mmap threshold (up to
+/// 32 MiB), so later screenshot and clipboard buffers come from arenas that never shrink.
+/// Measured after four clients' concurrent screenshots and clipboard writes: 88 MiB RSS kept
+/// by default, 48 MiB with two arenas, 33 MiB with a fixed 128 KiB mmap threshold (blocks
+/// above it go back to the kernel when freed) — docs/performance.md. Both are set here.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn bound_allocator_retention() {
+    // SAFETY: mallopt only sets allocator parameters; this runs first thing in main, before any
+    // other thread exists or anything is allocated that depends on them.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn bound_allocator_retention() {}
 
 /// Logs go to stderr: with --stdio, stdout carries nothing but MCP messages.
 ///
