@@ -22,12 +22,11 @@ fuzz_target!(|input: &str| {
         .enumerate()
         .filter_map(|(i, text)| {
             let e = parse_entry(text)?;
-            Some(App {
-                name: e.name,
-                exec: e.exec,
-                argv: e.argv,
-                source: PathBuf::from(format!("/fuzz/{i}.desktop")),
-            })
+            Some(App::from_entry(
+                e,
+                format!("{i}.desktop"),
+                PathBuf::from(format!("/fuzz/{i}.desktop")),
+            ))
         })
         .collect();
     let catalog = Catalog::from_apps(apps);

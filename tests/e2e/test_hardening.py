@@ -84,6 +84,116 @@ def runtime_dir(srv: Server) -> Path:
     return Path(env["XDG_RUNTIME_DIR"])
 
 
+# ----------------------------------------------------------------------------- 1. the menu
+
+
+def started_since(srv: Server, before: set[tuple[int, int]]) -> list:
+    """Processes of the server's tree that were not there before."""
+    return [p for p in descendants(srv.process.pid) if (p.pid, p.start) not in before]
+
+
+def tree(srv: Server) -> set[tuple[int, int]]:
+    return {(p.pid, p.start) for p in descendants(srv.process.pid)}
+
+
+def end_processes(procs: list) -> None:
+    for p in procs:
+        if is_alive(p):
+            os.kill(p.pid, signal.SIGKILL)
+
+
+FIREFOX_HELPERS = {"Web Content", "WebExtensions", "Socket Process", "RDD Process",
+                   "Utility Process", "Privileged Cont", "Isolated Web Co", "forkserver",
+                   "Chroot Helper",
+                   "dbus-launch", "dbus-daemon", "at-spi-bus-laun", "at-spi2-registr"}
+"""What Firefox ESR starts beside itself (process names, cut to 15 characters)."""
+
+MENU_REGION = {"x": 0, "y": 400, "width": 400, "height": 374}
+"""Where IceWM's start menu opens at 1280x800: above the start button, left of the screen."""
+
+
+def test_the_window_managers_menu_offers_only_what_the_policy_allows(tmp_path):
+    """Walk IceWM's start menu item by item with MCP key presses, as an agent clicking around
+    would, then try every other launcher IceWM has: only the allowed apps ever start."""
+    markers = [tmp_path / "canary-ran", tmp_path / "address-bar-ran"]
+    home_apps = tmp_path / "data" / "desktops" / "default" / "home" / ".local/share/applications"
+    home_apps.mkdir(parents=True)
+    # A .desktop file the agent could have saved into its home: never offered under a policy.
+    (home_apps / "canary.desktop").write_text(
+        f"[Desktop Entry]\nType=Application\nName=Canary\nExec=touch {markers[0]}\n"
+    )
+    with running_server(
+        tmp_path, "--allow-app", "firefox-esr", "--allow-app", "mousepad"
+    ) as srv:
+        async def walk() -> tuple[list[str], list[str]]:
+            started: list[str] = []
+            async with connect(srv.url) as client:
+                listed = [json.loads(block.text)["exec"]
+                          for block in (await client.call_tool("app_list", {})).content]
+                async def key(keys: str) -> None:
+                    ok_text(await client.call_tool("key_press", {"keys": keys}))
+
+                async def menu_picture() -> bytes:
+                    result = await client.call_tool(
+                        "screen_shot", {"format": "png", "region": MENU_REGION})
+                    assert not result.is_error
+                    return result.content[0].data
+
+                first = None
+                for i in range(12):
+                    await key("Escape")
+                    await key("Escape")
+                    await key("ctrl+Escape")  # IceWM's start menu, first item selected
+                    for _ in range(i):
+                        await key("Down")
+                    picture = await menu_picture()
+                    if first is None:
+                        first = picture
+                    elif picture == first:
+                        break  # wrapped around: every item was tried
+                    before = tree(srv)
+                    await key("Return")
+                    await asyncio.sleep(2.5)
+                    new = started_since(srv, before)
+                    started.append(",".join(sorted({p.comm for p in new})) or "nothing")
+                    end_processes(new)
+                    await asyncio.sleep(0.5)
+                # Every other way IceWM has to start a program.
+                before = tree(srv)
+                for keys in ["ctrl+alt+t", "ctrl+alt+b", "ctrl+alt+s", "super+p", "alt+F2",
+                             "XF86Calculator", "XF86HomePage", "XF86Search"]:
+                    await key(keys)
+                    await asyncio.sleep(0.3)
+                    await key("Escape")
+                await key("ctrl+alt+space")
+                await asyncio.sleep(0.3)
+                ok_text(await client.call_tool("key_type", {"text": f"touch {markers[1]}"}))
+                await key("Return")
+                for x, y, clicks in [(1251, 787, 1), (1251, 787, 2)]:  # the clock
+                    tool = "mouse_click" if clicks == 1 else "mouse_double_click"
+                    ok_text(await client.call_tool(tool, {"x": x, "y": y}))
+                    await asyncio.sleep(0.3)
+                await key("Escape")
+                await asyncio.sleep(2)
+                others = started_since(srv, before)
+                started.append(",".join(sorted({p.comm for p in others})) or "nothing")
+                end_processes(others)
+            return listed, started
+
+        listed, started = asyncio.run(walk())
+        # The menu is app_list, item by item (Mousepad's settings entry runs mousepad too).
+        assert set(listed) == {"firefox-esr", "mousepad"}, listed
+        assert len(started) == len(listed) + 1, (listed, started)
+        for exec_name, seen in zip(listed, started):
+            # The program itself, and for Firefox the helper processes it forks.
+            programs = set(seen.split(","))
+            assert exec_name[:15] in programs, (listed, started)
+            assert programs <= {exec_name[:15]} | FIREFOX_HELPERS, (listed, started)
+        assert started[-1] == "nothing", started
+        for marker in markers:
+            assert not marker.exists(), marker
+
+
 # ----------------------------------------------------------------------------- 2. arguments
 
 

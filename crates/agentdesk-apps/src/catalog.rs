@@ -35,29 +35,30 @@ pub struct App {
     pub argv: Vec<String>,
     /// The files or URLs its `Exec` line takes (its field code), if any.
     pub params: Option<Params>,
+    /// Its desktop-file id: the path below `applications/` with `/` as `-`, e.g.
+    /// `org.xfce.mousepad.desktop`.
+    pub id: String,
     /// The `.desktop` file it came from.
     pub source: PathBuf,
 }
 
 impl App {
-    /// The app a parsed `.desktop` file at `source` describes.
-    pub fn from_entry(entry: DesktopEntry, source: PathBuf) -> App {
+    /// The app a parsed `.desktop` file describes: its desktop-file id, and where it is.
+    pub fn from_entry(entry: DesktopEntry, id: String, source: PathBuf) -> App {
         App {
             name: entry.name,
             exec: entry.exec,
             argv: entry.argv,
             params: entry.params,
+            id,
             source,
         }
     }
 
-    /// The desktop-file id's stem (`org.xfce.mousepad` for `org.xfce.mousepad.desktop`), one
-    /// of the names a launch policy may use.
+    /// The desktop-file id without `.desktop` (`org.xfce.mousepad`), one of the names a
+    /// launch policy may use.
     pub fn file_id(&self) -> &str {
-        self.source
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
+        self.id.strip_suffix(".desktop").unwrap_or(&self.id)
     }
 
     /// The word of [`argv`](Self::argv) that names the program run (after any `env`
@@ -77,6 +78,9 @@ pub struct Catalog {
     apps: Vec<App>,
     /// Executables removed by [`Catalog::restrict`], so that a refusal can say why.
     withheld: BTreeSet<String>,
+    /// Every desktop-file id found along the data directories, applications or not (entries
+    /// hidden from menus still open files for other apps).
+    pub(crate) entry_ids: BTreeSet<String>,
     /// Which arguments `app_launch` passes on (set by [`Catalog::restrict`]).
     pub(crate) arguments: ArgumentRule,
 }
@@ -96,10 +100,12 @@ impl Catalog {
         let mut seen_ids = HashSet::new();
         let mut seen_apps = HashSet::new();
         let mut apps = Vec::new();
+        let mut entry_ids = BTreeSet::new();
         for data_dir in data_dirs {
             let mut files = Vec::new();
             scan_applications_dir(&data_dir.join("applications"), "", 0, &mut files);
             for (id, path) in files {
+                entry_ids.insert(id.clone());
                 if seen_ids.contains(&id) {
                     tracing::debug!(?path, %id, "desktop file id already defined earlier; ignored");
                     continue;
@@ -111,7 +117,7 @@ impl Catalog {
                         continue;
                     }
                 };
-                seen_ids.insert(id);
+                seen_ids.insert(id.clone());
                 let Some(entry) = parse_entry(&text) else {
                     continue;
                 };
@@ -124,10 +130,12 @@ impl Catalog {
                 if !seen_apps.insert((entry.name.clone(), entry.exec.clone())) {
                     continue;
                 }
-                apps.push(App::from_entry(entry, path));
+                apps.push(App::from_entry(entry, id, path));
             }
         }
-        Catalog::from_apps(apps)
+        let mut catalog = Catalog::from_apps(apps);
+        catalog.entry_ids = entry_ids;
+        catalog
     }
 
     /// Builds a catalog from already-parsed apps, sorting them. Public so that callers (the
@@ -135,9 +143,11 @@ impl Catalog {
     pub fn from_apps(mut apps: Vec<App>) -> Catalog {
         // Source path last, so that the order is deterministic whatever read_dir returned.
         apps.sort_by_cached_key(|a| (a.name.to_lowercase(), a.exec.clone(), a.source.clone()));
+        let entry_ids = apps.iter().map(|a| a.id.clone()).collect();
         Catalog {
             apps,
             withheld: BTreeSet::new(),
+            entry_ids,
             arguments: ArgumentRule::Any,
         }
     }
@@ -206,6 +216,19 @@ impl Catalog {
     /// Whether `exec` was removed by the launch policy (and no allowed app has it).
     pub(crate) fn is_withheld(&self, exec: &str) -> bool {
         self.withheld.contains(exec)
+    }
+
+    /// The desktop-file ids found along the data directories that this catalog does not
+    /// offer: after [`Catalog::restrict`], what the policy withholds, menu-less entries
+    /// (`NoDisplay`) included. A desktop hides them from its apps' own launchers (file
+    /// associations, "open with") by shadowing each with a `Hidden=true` entry.
+    pub fn ids_not_offered(&self) -> Vec<&str> {
+        let offered: BTreeSet<&str> = self.apps.iter().map(|a| a.id.as_str()).collect();
+        self.entry_ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !offered.contains(id))
+            .collect()
     }
 
     /// Whether no application was found.
@@ -311,6 +334,7 @@ pub(crate) fn test_app(file: &str, name: &str, exec_line: &str) -> App {
     let e = parse_entry(&text).expect("valid test entry");
     App::from_entry(
         e,
+        format!("{file}.desktop"),
         PathBuf::from(format!("/usr/share/applications/{file}.desktop")),
     )
 }
@@ -396,6 +420,29 @@ mod tests {
         );
         let konsole = &catalog.apps()[2];
         assert_eq!(konsole.source, d.join("applications/kde4/konsole.desktop"));
+        assert_eq!(konsole.id, "kde4-konsole.desktop");
+        assert_eq!(konsole.file_id(), "kde4-konsole");
+        // What a menu does not offer still opens files for other apps: every id is known.
+        assert_eq!(
+            catalog.ids_not_offered(),
+            ["hidden.desktop", "link.desktop", "nodisp.desktop"]
+        );
+        let policy = crate::AppPolicy {
+            allow: vec!["galculator".into()],
+            ..crate::AppPolicy::default()
+        };
+        assert_eq!(
+            catalog.clone().restrict(&policy).ids_not_offered(),
+            [
+                "Zed.desktop",
+                "firefox-esr.desktop",
+                "hidden.desktop",
+                "kde4-konsole.desktop",
+                "link.desktop",
+                "nodisp.desktop",
+                "xterm.desktop"
+            ]
+        );
         assert_eq!(konsole.argv, vec!["/usr/bin/konsole".to_owned()]);
         assert_eq!(konsole.program(), "/usr/bin/konsole");
         assert_eq!(

@@ -68,6 +68,7 @@ impl Catalog {
         let (kept, removed): (Vec<App>, Vec<App>) =
             self.apps().iter().cloned().partition(|a| policy.allows(a));
         let mut catalog = Catalog::from_apps(kept);
+        catalog.entry_ids = self.entry_ids.clone();
         let still_allowed = catalog
             .executables()
             .into_iter()

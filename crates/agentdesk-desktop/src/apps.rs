@@ -10,11 +10,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentdesk_apps::{AppPolicy, BoundedLog, Catalog};
-use agentdesk_display::{spawn, Child, Output};
+use agentdesk_display::{spawn, Child, MenuItem, Output};
 use anyhow::Context as _;
 use tokio::io::AsyncReadExt;
 
 use crate::{lock, DesktopError, Result};
+
+/// A desktop entry that deletes the one of the same id further down `XDG_DATA_DIRS`.
+const HIDDEN_ENTRY: &str =
+    "[Desktop Entry]\nType=Application\nName=Withheld by the launch policy\nHidden=true\n";
+
+/// What a session's launchers offer (see [`Apps::launchers`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Launchers {
+    pub(crate) menu: Vec<MenuItem>,
+    /// A data directory whose entries hide what the policy withholds.
+    pub(crate) hidden_entries: Option<PathBuf>,
+}
 
 /// Each app's log keeps at most this much of its newest output.
 const LOG_BYTES: u64 = 1024 * 1024;
@@ -68,6 +80,48 @@ impl Apps {
         let path = crate::supervisor::desktop_path();
         let path_dirs = Catalog::path_dirs_from_env(Some(std::ffi::OsStr::new(&path)));
         Catalog::load(&data_dirs, &path_dirs).restrict(&self.policy)
+    }
+
+    /// What the desktop's own launchers offer for a session starting now: the start menu, one
+    /// item per app of [`Apps::catalog`]; and, under a launch policy, a data directory to put
+    /// first in the apps' `XDG_DATA_DIRS` that hides every other desktop entry from them
+    /// (each shadowed by a `Hidden=true` entry of the same id), so that "open with" and file
+    /// associations in an allowed app (a browser's downloads) cannot start a withheld one.
+    pub(crate) fn launchers(&self, home: &Path, runtime_dir: &Path) -> anyhow::Result<Launchers> {
+        let catalog = self.catalog(home);
+        let menu = catalog
+            .apps()
+            .iter()
+            .map(|a| MenuItem {
+                name: a.name.clone(),
+                argv: a.argv.clone(),
+            })
+            .collect();
+        if self.policy.is_open() {
+            return Ok(Launchers {
+                menu,
+                hidden_entries: None,
+            });
+        }
+        let dir = runtime_dir.join("policy-data");
+        let applications = dir.join("applications");
+        if applications.exists() {
+            std::fs::remove_dir_all(&applications)
+                .with_context(|| format!("error clearing {}", applications.display()))?;
+        }
+        crate::desktop::private_dir(&applications)?;
+        for id in catalog.ids_not_offered() {
+            // Ids come from file names in the data directories: no '/' in them, but be sure.
+            if id.contains('/') || id.starts_with('.') {
+                continue;
+            }
+            std::fs::write(applications.join(id), HIDDEN_ENTRY)
+                .with_context(|| format!("error writing {}", applications.join(id).display()))?;
+        }
+        Ok(Launchers {
+            menu,
+            hidden_entries: Some(dir),
+        })
     }
 
     pub(crate) fn list(&self, home: &Path) -> Vec<(String, String)> {

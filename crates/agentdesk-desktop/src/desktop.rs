@@ -110,7 +110,7 @@ pub(crate) struct Inner {
     input: tokio::sync::Mutex<()>,
     /// When the latest input action ended; screenshot stabilization waits past it.
     last_input: Mutex<Option<Instant>>,
-    apps: Apps,
+    pub(crate) apps: Apps,
     pub(crate) shutdown: CancellationToken,
     supervisor: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Reused pixel buffers: a fresh 4 MB buffer per frame cost ~8 ms in measurements.

@@ -4,6 +4,7 @@
 //! State changes are published on the desktop's `state` channel; tool calls read it and answer
 //! "the desktop is restarting" instead of waiting while a session is being replaced.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ struct Running {
     bus: Option<Child>,
     wm: Option<Child>,
     display: u32,
+    /// How the window manager was (and is, when restarted) configured.
+    wm_config: WindowManagerConfig,
 }
 
 /// The PATH of processes on the desktop: ours, plus the games directories Debian's games (and
@@ -33,8 +36,13 @@ pub(crate) fn desktop_path() -> String {
 }
 
 /// Environment every process on the desktop gets. Deliberately small: nothing of agentdesk's
-/// own environment leaks into the desktop beyond what apps need to run.
-fn base_env(config: &DesktopConfig, display: u32) -> Vec<(String, String)> {
+/// own environment leaks into the desktop beyond what apps need to run. `hidden_entries` is
+/// a data directory that goes first in `XDG_DATA_DIRS` (see `Apps::launchers`).
+fn base_env(
+    config: &DesktopConfig,
+    display: u32,
+    hidden_entries: Option<&Path>,
+) -> Vec<(String, String)> {
     let mut env = vec![
         ("DISPLAY".to_string(), format!(":{display}")),
         (
@@ -56,11 +64,21 @@ fn base_env(config: &DesktopConfig, display: u32) -> Vec<(String, String)> {
         ),
         ("SHELL".to_string(), "/bin/bash".to_string()),
     ];
-    for key in ["USER", "LOGNAME", "XDG_DATA_DIRS", "TZ"] {
+    for key in ["USER", "LOGNAME", "TZ"] {
         if let Ok(v) = std::env::var(key) {
             env.push((key.to_string(), v));
         }
     }
+    // The spec's default when unset or empty.
+    let data_dirs = std::env::var("XDG_DATA_DIRS")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
+    let data_dirs = match hidden_entries {
+        Some(first) => format!("{}:{data_dirs}", first.display()),
+        None => data_dirs,
+    };
+    env.push(("XDG_DATA_DIRS".to_string(), data_dirs));
     env
 }
 
@@ -107,7 +125,9 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
             .await
             .context("the X connection task failed")??
     };
-    let mut env = base_env(config, display);
+    let home = config.data_dir.join("home");
+    let launchers = inner.apps.launchers(&home, &config.runtime_dir)?;
+    let mut env = base_env(config, display, launchers.hidden_entries.as_deref());
     let bus = if config.session_bus {
         let bus = start_bus(&config.runtime_dir.join("bus"), &env).await?;
         env.push(("DBUS_SESSION_BUS_ADDRESS".into(), bus.address.clone()));
@@ -115,8 +135,12 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
     } else {
         None
     };
+    let wm_config = WindowManagerConfig {
+        config_dir: config.runtime_dir.join("icewm"),
+        menu: launchers.menu,
+    };
     let wm = if config.window_manager {
-        Some(start_window_manager(&wm_config(config), &env)?)
+        Some(start_window_manager(&wm_config, &env)?)
     } else {
         None
     };
@@ -131,13 +155,8 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
         bus,
         wm,
         display,
+        wm_config,
     })
-}
-
-fn wm_config(config: &DesktopConfig) -> WindowManagerConfig {
-    WindowManagerConfig {
-        config_dir: config.runtime_dir.join("icewm"),
-    }
 }
 
 /// Restart delays: quick for a one-off crash, slower for a crash loop.
@@ -236,7 +255,7 @@ async fn watch_session(
             }
             () = sleep_until_opt(wm_retry) => {
                 wm_retry = None;
-                match start_window_manager(&wm_config(&inner.config), &running.session.env) {
+                match start_window_manager(&running.wm_config, &running.session.env) {
                     Ok(wm) => running.wm = Some(wm),
                     Err(e) => {
                         wm_failures += 1;

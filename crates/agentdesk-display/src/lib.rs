@@ -22,7 +22,7 @@ mod xserver;
 
 pub use error::{Error, Result};
 pub use runtime::{clean_stale, kill_desktop_processes, Cleaned, RuntimeDir};
-pub use session::{start_bus, start_window_manager, Bus, WindowManagerConfig};
+pub use session::{start_bus, start_window_manager, Bus, MenuItem, WindowManagerConfig};
 pub use spawn::{forward_to_log, spawn, Child, Output};
 pub use xauth::{write_xauthority, COOKIE_NAME};
 pub use xserver::{start_x_server, XServer, XServerConfig, XServerKind};

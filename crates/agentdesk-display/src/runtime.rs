@@ -57,7 +57,7 @@ impl RuntimeDir {
                 rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive)?;
                 Ok(f)
             })
-            .map_err(|e| Error::io(context("the lock of", &hidden), e.into()));
+            .map_err(|e| Error::io(context("the lock of", &hidden), e));
         let lock = match lock {
             Ok(lock) => lock,
             Err(e) => {

@@ -55,11 +55,32 @@ pub async fn start_bus(socket: &Path, env: &[(String, String)]) -> Result<Bus> {
 pub struct WindowManagerConfig {
     /// A private directory for IceWM's configuration (its `ICEWM_PRIVCFG`).
     pub config_dir: PathBuf,
+    /// What the start menu offers, in order: the desktop's launchable apps. Nothing else in
+    /// IceWM can start a program.
+    pub menu: Vec<MenuItem>,
 }
 
-/// IceWM preferences: a quiet taskbar. The CPU, network, memory and mail monitors redraw
-/// every second, and so would a clock with seconds; each redraw is X damage, which would make
-/// "did the screen change?" answers and screenshot stabilization wait for nothing.
+/// One start-menu entry: the name shown and the argv run (directly, no shell).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuItem {
+    /// The label.
+    pub name: String,
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+}
+
+/// IceWM preferences. Two concerns:
+///
+/// - A quiet taskbar. The CPU, network, memory and mail monitors redraw every second, and so
+///   would a clock with seconds; each redraw is X damage, which would make "did the screen
+///   change?" answers and screenshot stabilization wait for nothing.
+/// - No way to start a program but the start menu we write. IceWM can run commands from many
+///   places (its built-in Terminal and browser entries, a menu generated from every `.desktop`
+///   file, the Run dialog, the address bar with its shell, key bindings, a click on the clock,
+///   the logout menu and Ctrl+Alt+Del dialog); each is switched off or emptied here, so the
+///   operator's launch policy also governs what a click in the desktop can start. Menus are
+///   read once (`AutoReloadMenus=0`), so editing the file later changes nothing, and every
+///   file is written again at each start. `Trace="prog"` logs each launch (at debug level).
 const ICEWM_PREFERENCES: &str = "\
 TaskBarShowClock=1
 TimeFormat=\"%H:%M\"
@@ -68,16 +89,80 @@ TaskBarShowNetStatus=0
 TaskBarShowMEMStatus=0
 TaskBarShowMailboxStatus=0
 TaskBarShowAPMStatus=0
+TaskBarShowAPMAuto=0
 TaskBarShowWorkspaces=0
 TaskBarShowShowDesktopButton=0
-ShowThemesMenu=0
-ShowSettingsMenu=0
-ShowHelp=0
-ShowLogoutMenu=0
+TaskBarLaunchOnSingleClick=0
 ClickToFocus=1
 FocusOnAppRaise=1
 RequestFocusOnAppRaise=1
+ShowProgramsMenu=0
+ShowRun=0
+ShowWindowList=0
+ShowHelp=0
+ShowThemesMenu=0
+ShowSettingsMenu=0
+ShowFocusModeMenu=0
+ShowLogoutMenu=0
+ShowLogoutSubMenu=0
+EnableAddressBar=0
+ShowAddressBar=0
+KeySysAddressBar=\"\"
+AddressBarCommand=\"/bin/false\"
+KeySysDialog=\"\"
+RunCommand=\"\"
+OpenCommand=\"\"
+TerminalCommand=\"\"
+ClockCommand=\"\"
+MailCommand=\"\"
+NewMailCommand=\"\"
+CPUStatusCommand=\"\"
+NetStatusCommand=\"\"
+LockCommand=\"\"
+LogoutCommand=\"\"
+LogoutCancelCommand=\"\"
+ShutdownCommand=\"\"
+RebootCommand=\"\"
+SuspendCommand=\"\"
+KeyboardLayouts=\"\"
+AutoReloadMenus=0
+Trace=\"prog\"
 ";
+
+/// Written to each of IceWM's other files: present but empty, it hides the system-wide one
+/// (Debian's `keys` binds a terminal and a browser; its `toolbar` has both).
+const EMPTY: &str = "# Written by agentdesk: nothing here.\n";
+
+/// One token of IceWM's menu syntax: single-quoted, literal inside (a `'` is written `'\''`,
+/// as in a shell). `None` for text IceWM cannot take safely: empty, or with control characters
+/// (a carriage return outside quotes sends IceWM 3.3 into an endless loop).
+fn menu_token(text: &str) -> Option<String> {
+    if text.is_empty() || text.chars().any(|c| c.is_control()) {
+        return None;
+    }
+    Some(format!("'{}'", text.replace('\'', "'\\''")))
+}
+
+/// The `menu` file: one `prog` line per item (`prog LABEL ICON PROGRAM ARGS...`). An item
+/// whose label or argv IceWM could not take is left out, and logged.
+fn menu_file(items: &[MenuItem]) -> String {
+    let mut out =
+        String::from("# Written by agentdesk: the desktop's apps, as app_list shows them.\n");
+    for item in items {
+        // A leading '_' keeps the label literal: IceWM takes the first '_' as the shortcut key.
+        let label = menu_token(&item.name).and_then(|_| menu_token(&format!("_{}", item.name)));
+        let argv: Option<Vec<String>> = item.argv.iter().map(|a| menu_token(a)).collect();
+        match (label, argv) {
+            (Some(label), Some(argv)) if !argv.is_empty() => {
+                out.push_str(&format!("prog {label} '-' {}\n", argv.join(" ")));
+            }
+            _ => {
+                tracing::debug!(name = %item.name.escape_debug(), "app left out of the start menu")
+            }
+        }
+    }
+    out
+}
 
 /// Starts IceWM on the display named in `env` (`DISPLAY=...`).
 ///
@@ -89,13 +174,20 @@ pub fn start_window_manager(
 ) -> Result<Child> {
     std::fs::create_dir_all(&config.config_dir)
         .map_err(|e| Error::io(format!("{}", config.config_dir.display()), e))?;
-    let prefs = config.config_dir.join("preferences");
-    std::fs::write(&prefs, ICEWM_PREFERENCES)
-        .map_err(|e| Error::io(format!("{}", prefs.display()), e))?;
-    // An empty toolbar: the default one points at x-terminal-emulator / x-www-browser, which
-    // may not exist; the start menu lists what is really installed.
-    let toolbar = config.config_dir.join("toolbar");
-    std::fs::write(&toolbar, "").map_err(|e| Error::io(format!("{}", toolbar.display()), e))?;
+    let menu = menu_file(&config.menu);
+    // `prefoverride` too: it is read after the theme and would win over `preferences`.
+    for (name, text) in [
+        ("preferences", ICEWM_PREFERENCES),
+        ("prefoverride", ICEWM_PREFERENCES),
+        ("menu", menu.as_str()),
+        ("keys", EMPTY),
+        ("toolbar", EMPTY),
+        ("programs", EMPTY),
+        ("winoptions", EMPTY),
+    ] {
+        let path = config.config_dir.join(name);
+        std::fs::write(&path, text).map_err(|e| Error::io(format!("{}", path.display()), e))?;
+    }
     let mut cmd = Command::new("icewm");
     cmd.env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -108,4 +200,39 @@ pub fn start_window_manager(
         forward_to_log(stderr, "icewm".into());
     }
     Ok(child)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, argv: &[&str]) -> MenuItem {
+        MenuItem {
+            name: name.into(),
+            argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_menu_quotes_every_token_and_leaves_out_what_it_cannot_quote() {
+        let menu = menu_file(&[
+            item("Mousepad", &["env", "GDK_BACKEND=x11", "/usr/bin/mousepad"]),
+            item(
+                "It's $HOME `id` #1",
+                &["/opt/it's/run", "--x=\"y\"", "a\\b"],
+            ),
+            item("Two\nLines", &["x"]),
+            item("CR", &["x\r"]),
+            item("", &["x"]),
+            item("No argv", &[]),
+        ]);
+        let lines: Vec<&str> = menu.lines().collect();
+        assert_eq!(
+            lines[1..],
+            [
+                "prog '_Mousepad' '-' 'env' 'GDK_BACKEND=x11' '/usr/bin/mousepad'",
+                r#"prog '_It'\''s $HOME `id` #1' '-' '/opt/it'\''s/run' '--x="y"' 'a\b'"#,
+            ]
+        );
+    }
 }

@@ -298,10 +298,10 @@ fn check_message(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
             r
         })?),
         "resources/read" => {
-            if !params
+            if params
                 .as_ref()
                 .and_then(|p| p.uri)
-                .is_some_and(|u| first_byte(u) == b'"')
+                .is_none_or(|u| first_byte(u) != b'"')
             {
                 return Err(invalid_params(
                     &id_or_null,
@@ -314,7 +314,7 @@ fn check_message(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
         }
         "initialize" if !modern => {
             let version = params.as_ref().and_then(|p| p.protocol_version);
-            if !version.is_some_and(|v| first_byte(v) == b'"') {
+            if version.is_none_or(|v| first_byte(v) != b'"') {
                 return Err(invalid_params(
                     &id_or_null,
                     "initialize needs params.protocolVersion (a string such as \"2025-11-25\"), \
