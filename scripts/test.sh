@@ -37,4 +37,19 @@ if [ ! -x "$VENV/bin/pytest" ] || ! cmp -s tests/e2e/requirements.txt "$VENV/req
   "$VENV/bin/pip" install -q -r tests/e2e/requirements.txt
   cp tests/e2e/requirements.txt "$VENV/requirements.stamp"
 fi
-AGENTDESK_BIN="$AGENTDESK_ROOT/target/debug/agentdesk" "$VENV/bin/pytest" -q tests/e2e
+# Other official clients, for the tests that must hold for every one of them (a rate-limited
+# burst must not end a session): the Python SDK 1.x in a venv of its own, and the TypeScript
+# SDKs (1.x and 2.x) from npm, pinned in tests/e2e/clients.
+VENV_MCP1="$AGENTDESK_ROOT/target/e2e-venv-mcp1"
+if [ ! -x "$VENV_MCP1/bin/python" ] || ! cmp -s tests/e2e/clients/requirements-mcp1.txt "$VENV_MCP1/requirements.stamp"; then
+  [ -x "$VENV_MCP1/bin/pip" ] || python3 -m venv "$VENV_MCP1"
+  "$VENV_MCP1/bin/pip" install -q -r tests/e2e/clients/requirements-mcp1.txt
+  cp tests/e2e/clients/requirements-mcp1.txt "$VENV_MCP1/requirements.stamp"
+fi
+CLIENTS="$AGENTDESK_ROOT/tests/e2e/clients"
+if [ ! -d "$CLIENTS/node_modules/@modelcontextprotocol/sdk" ] || ! cmp -s "$CLIENTS/package-lock.json" "$CLIENTS/node_modules/.agentdesk-lock"; then
+  (cd "$CLIENTS" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$CLIENTS/package-lock.json" "$CLIENTS/node_modules/.agentdesk-lock"
+fi
+AGENTDESK_BIN="$AGENTDESK_ROOT/target/debug/agentdesk" AGENTDESK_MCP1_PYTHON="$VENV_MCP1/bin/python" \
+  "$VENV/bin/pytest" -q tests/e2e

@@ -6,12 +6,13 @@
 //!
 //! Beyond "never panics": an accepted command always runs the whole `Exec` argv of the plainest
 //! catalog app with that executable (never the agent's path), followed by the agent's arguments
-//! untouched.
+//! untouched; and under a launch policy, the app's argv with values in place of its field code,
+//! none of which a program could read as an option.
 #![no_main]
 
 use std::path::{Component, Path, PathBuf};
 
-use agentdesk_apps::{parse_entry, App, Catalog, MAX_COMMAND_BYTES};
+use agentdesk_apps::{parse_entry, App, AppPolicy, Catalog, MAX_COMMAND_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &str| {
@@ -30,6 +31,7 @@ fuzz_target!(|input: &str| {
         })
         .collect();
     let catalog = Catalog::from_apps(apps);
+    check_under_a_policy(&catalog, command);
     let plan = match catalog.resolve_launch(command) {
         Ok(plan) => plan,
         Err(e) => {
@@ -66,3 +68,30 @@ fuzz_target!(|input: &str| {
     );
     assert_eq!(appended, args);
 });
+
+/// Under a policy (one that withholds nothing here), an accepted plan is an app's own argv with
+/// at most its field code's values spliced in where the code stood, each absolute, `./`-prefixed
+/// or a URL: never an option.
+fn check_under_a_policy(catalog: &Catalog, command: &str) {
+    let policy = AppPolicy {
+        deny: vec!["\u{0}".into()],
+        ..AppPolicy::default()
+    };
+    let restricted = catalog.clone().restrict(&policy);
+    let Ok(plan) = restricted.resolve_launch(command) else {
+        return;
+    };
+    let fits = restricted.apps().iter().any(|app| {
+        let extra = plan.argv.len().saturating_sub(app.argv.len());
+        let at = app.params.map_or(app.argv.len(), |p| p.at.min(app.argv.len()));
+        plan.argv.len() >= app.argv.len()
+            && plan.argv[..at] == app.argv[..at]
+            && plan.argv[at + extra..] == app.argv[at..]
+            && (extra == 0 || app.params.is_some_and(|p| extra == 1 || p.code.many()))
+            && plan.argv[at..at + extra]
+                .iter()
+                .all(|v| v.starts_with('/') || v.starts_with("./") || v.contains(':'))
+            && plan.argv[at..at + extra].iter().all(|v| !v.starts_with('-'))
+    });
+    assert!(fits, "{command:?} -> {:?}", plan.argv);
+}

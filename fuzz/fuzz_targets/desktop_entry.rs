@@ -6,7 +6,7 @@
 //! out as a `.desktop` file (with the spec's escaping and quoting) parses to the same entry.
 #![no_main]
 
-use agentdesk_apps::{parse_entry, DesktopEntry};
+use agentdesk_apps::{parse_entry, DesktopEntry, FieldCode};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
@@ -35,7 +35,17 @@ fuzz_target!(|text: &str| {
 /// Writes `entry` as a `.desktop` file: the inverse of the parser, per the spec's two levels
 /// of escaping (quoting inside `Exec`, then string escapes for every value).
 fn render(entry: &DesktopEntry) -> String {
-    let exec: Vec<String> = entry.argv.iter().map(|w| quote(w)).collect();
+    let mut exec: Vec<String> = entry.argv.iter().map(|w| quote(w)).collect();
+    // The field code where it stood: what the app takes is part of the entry.
+    if let Some(params) = entry.params {
+        let code = match params.code {
+            FieldCode::File => "%f",
+            FieldCode::Files => "%F",
+            FieldCode::Url => "%u",
+            FieldCode::Urls => "%U",
+        };
+        exec.insert(params.at.min(exec.len()), code.to_string());
+    }
     let mut text = format!(
         "[Desktop Entry]\nType=Application\nName={}\nExec={}\n",
         escape_string(&entry.name),

@@ -308,6 +308,60 @@ def test_a_rejected_calls_text_is_written_nowhere(tmp_path):
         ), refused
 
 
+# ----------------------------------------------------------------------------- 10. clients
+
+CLIENTS = Path(__file__).parent / "clients"
+CLIENT_TOKEN = "tok-ratelimit-0123456789abcdef0123"
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory) -> Server:
+    """A server with a token and a low rate limit (2 calls/s, bursts of 10)."""
+    root = tmp_path_factory.mktemp("limited")
+    with running_server(root, "--rate-limit", "2",
+                        env={"AGENTDESK_AUTH_TOKEN": CLIENT_TOKEN}) as srv:
+        yield srv
+
+
+def client_command(client: str, url: str) -> list[str]:
+    """How to run tests/e2e/clients/rate_limit_check.* under one official client."""
+    common = [url, "--token", CLIENT_TOKEN, "--calls", "40", "--timeout", "120"]
+    if client.startswith("python-2"):
+        mode = client.rsplit("-", 1)[1]
+        return [os.sys.executable, str(CLIENTS / "rate_limit_check.py"), *common, "--mode", mode]
+    if client == "python-1":
+        python = os.environ.get("AGENTDESK_MCP1_PYTHON")
+        if not python:
+            pytest.fail("set AGENTDESK_MCP1_PYTHON to a python with mcp 1.x (scripts/test.sh "
+                        "installs one into target/e2e-venv-mcp1)")
+        return [python, str(CLIENTS / "rate_limit_check.py"), *common]
+    if not (CLIENTS / "node_modules").is_dir():
+        pytest.fail("the TypeScript clients are not installed: npm ci in tests/e2e/clients "
+                    "(scripts/test.sh does it)")
+    sdk, *mode = client.removeprefix("typescript-").split("-")
+    extra = ["--mode", mode[0]] if mode else []
+    return ["node", str(CLIENTS / "rate_limit_check.mjs"), *common, "--sdk", sdk, *extra]
+
+
+@pytest.mark.parametrize("client", [
+    "python-2-auto", "python-2-legacy", "python-1",
+    "typescript-1", "typescript-2-auto", "typescript-2-legacy",
+])
+def test_a_rate_limited_burst_leaves_every_official_clients_session_working(
+    limited_server, client
+):
+    """A burst over the rate limit: each refused call comes back as a tool error saying how
+    long to wait, none raises, the session survives, and a call after the wait succeeds."""
+    done = subprocess.run(client_command(client, limited_server.url), cwd=CLIENTS,
+                          capture_output=True, text=True, timeout=180)
+    summary = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+    assert done.returncode == 0, (summary, done.stderr[-2000:])
+    assert summary["rate_limited"] >= 1 and summary["raised"] == 0, summary
+    assert summary["final_call"] == "ok", summary
+    expected = "2026-07-28" if client.endswith("auto") else "2025-11-25"
+    assert summary["protocol"] == expected, summary
+
+
 # ----------------------------------------------------------------------------- 6. modes
 
 
