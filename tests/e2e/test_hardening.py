@@ -647,3 +647,66 @@ def test_a_request_costs_at_most_four_times_its_body(tmp_path, body_kind):
         assert grew <= budget, (grew / mib, budget / mib)
         # Still serving.
         assert not result_of(post(http, srv.url, tool_call("app_list", {}))).get("isError")
+
+
+# ----------------------------------------------------------------------------- 11. clean starts
+
+
+def client_titles(srv: Server) -> list[str]:
+    """The titles of the apps' top-level windows (the window manager's client list), read with
+    xprop through the desktop's own cookie."""
+    health = httpx2.get(f"{srv.base}/healthz", timeout=10).json()
+    env = {**os.environ, "DISPLAY": health["display"], "XAUTHORITY": health["xauthority"]}
+
+    def xprop(*args: str) -> str:
+        return subprocess.run(["xprop", *args], env=env, capture_output=True, text=True,
+                              timeout=10).stdout
+
+    listed = xprop("-root", "_NET_CLIENT_LIST").split("#", 1)[-1]
+    titles = []
+    for window in [w.strip() for w in listed.split(",") if w.strip().startswith("0x")]:
+        name = xprop("-id", window, "_NET_WM_NAME")
+        titles.append(name.split("=", 1)[1].strip().strip('"') if "=" in name else "")
+    return sorted(titles)
+
+
+async def launch_and_wait(client, srv: Server, command: str, title: str) -> None:
+    ok_text(await client.call_tool("app_launch", {"command": command}))
+
+    async def shown():
+        return title in client_titles(srv)
+
+    await poll(shown, timeout=30, what=f"a window titled {title!r}",
+               seen=lambda: repr(client_titles(srv)))
+
+
+CLEAN = ["Mozilla Firefox", "Untitled 1 - Mousepad"]
+"""One blank Firefox window and one empty Mousepad, nothing else: no welcome page, no
+"restore the previous session?", no crash or troubleshooting dialog."""
+
+
+def test_apps_start_clean_after_a_kill_and_after_a_stop(tmp_path):
+    """Three servers in turn on one data directory (one home)."""
+
+    async def open_both(srv: Server, type_first: bool) -> list[str]:
+        async with connect(srv.url) as client:
+            await launch_and_wait(client, srv, "mousepad", "Untitled 1 - Mousepad")
+            if type_first:
+                # Unsaved text that Mousepad would autosave after 30 s and offer to restore.
+                ok_text(await client.call_tool("key_type", {"text": "unsaved words"}))
+            await launch_and_wait(client, srv, "firefox-esr", "Mozilla Firefox")
+            if type_first:
+                await asyncio.sleep(35)
+            await asyncio.sleep(3)  # time for a late dialog to show
+        return client_titles(srv)
+
+    with running_server(tmp_path) as srv:
+        assert asyncio.run(open_both(srv, type_first=True)) == sorted(
+            CLEAN[:1] + ["*Untitled 1 - Mousepad"])
+        srv.kill()  # the worst stop there is
+    with running_server(tmp_path) as srv:
+        assert asyncio.run(open_both(srv, type_first=False)) == sorted(CLEAN)
+        # A clean stop asks each window to close; nothing is left to restore.
+    with running_server(tmp_path) as srv:
+        assert asyncio.run(open_both(srv, type_first=False)) == sorted(CLEAN)
+

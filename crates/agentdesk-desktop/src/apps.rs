@@ -222,6 +222,13 @@ impl Apps {
         Ok((pid, running, app.log.clone(), tail))
     }
 
+    /// Whether any app launched here still runs (reaping those that have exited).
+    pub(crate) fn any_running(&self) -> bool {
+        lock(&self.launched)
+            .values_mut()
+            .any(|app| app.child.try_status().is_none())
+    }
+
     /// Stops every app, all at once: each gets SIGTERM, then SIGKILL after a grace period
     /// (enough for Firefox, which takes SIGTERM as "quit", to write its session).
     pub(crate) async fn stop_all(&self) {

@@ -31,8 +31,9 @@ pub const MAX_CLIPBOARD_BYTES: usize = 2 * 1024 * 1024;
 /// The most output lines app_status returns at once.
 pub const MAX_STATUS_LINES: i64 = 1000;
 
-/// When a desktop stops, apps get this long to close their windows before they are signalled.
-pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(3);
+/// When a desktop stops, apps get this long to close their windows and exit before they are
+/// signalled (Firefox takes 2–4 s to quit and write its session).
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// A desktop's name, unique within a manager ("default" for the first one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,6 +147,7 @@ impl Desktop {
         for dir in [&config.data_dir, &home, &config.runtime_dir] {
             private_dir(dir)?;
         }
+        crate::home::prepare(&home).context("error preparing the desktop's home for its apps")?;
         let apps = Apps::new(config.data_dir.join("apps"), config.app_policy.clone())?;
         let (state, _) = watch::channel(State::Starting);
         let inner = Arc::new(Inner {
@@ -413,7 +415,8 @@ impl Desktop {
         }
     }
 
-    /// Asks the apps' windows to close and waits, at most [`CLOSE_GRACE`], until they have.
+    /// Asks the apps' windows to close and waits, at most [`CLOSE_GRACE`], until they have and
+    /// the apps agentdesk launched have exited.
     async fn close_windows(&self) {
         let Ok(session) = self.session() else {
             return;
@@ -426,9 +429,13 @@ impl Desktop {
         let deadline = Instant::now() + CLOSE_GRACE;
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            match session.x.client_windows().await {
-                Ok(open) if open.iter().any(|w| asked.contains(w)) => {}
-                _ => return,
+            let windows_open = session
+                .x
+                .client_windows()
+                .await
+                .is_ok_and(|open| open.iter().any(|w| asked.contains(w)));
+            if !windows_open && !self.inner.apps.any_running() {
+                return;
             }
         }
         tracing::debug!("some windows were still open after {CLOSE_GRACE:?}");

@@ -12,6 +12,7 @@ mod desktop;
 mod error;
 mod feedback;
 mod help;
+mod home;
 mod manager;
 mod supervisor;
 mod viewer;

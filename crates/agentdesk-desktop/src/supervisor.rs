@@ -63,6 +63,12 @@ fn base_env(
             std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
         ),
         ("SHELL".to_string(), "/bin/bash".to_string()),
+        // With `home.rs`: apps start clean. Firefox uses the profiles.ini default (not a
+        // profile per installation) and shows no crash reporter; GSettings (Mousepad's
+        // settings) live in a keyfile in the home, where agentdesk wrote what they need.
+        ("MOZ_LEGACY_PROFILES".to_string(), "1".to_string()),
+        ("MOZ_CRASHREPORTER_DISABLE".to_string(), "1".to_string()),
+        ("GSETTINGS_BACKEND".to_string(), "keyfile".to_string()),
     ];
     for key in ["USER", "LOGNAME", "TZ"] {
         if let Ok(v) = std::env::var(key) {

@@ -1,0 +1,283 @@
+//! What the desktop's home holds so that its apps start clean, every time: no first-run pages,
+//! no "restore the previous session?" dialog after a stop or a crash, no prompts an agent
+//! would type into by mistake.
+//!
+//! - Firefox ESR: a profile of ours (`~/.mozilla/firefox/agentdesk`, made the default in
+//!   `profiles.ini` when there is none) with a `user.js` written at every start, so its
+//!   preferences win over what was changed during the last run. With it, the first start, a
+//!   start after a clean quit and a start after SIGKILL each show one window with one blank
+//!   tab (measured on Firefox ESR 153: without it, the first start shows the onboarding page and
+//!   a privacy-notice tab that fails to load offline; repeated crashes add "Restore Session"
+//!   and "Open Firefox in Troubleshoot Mode?"). It also keeps Firefox from calling home
+//!   (telemetry, studies, updates, safe browsing, sponsored content), which on a closed
+//!   network only adds failing connections.
+//! - Mousepad: session restore and autosave off, in GSettings' keyfile
+//!   (`~/.config/glib-2.0/settings/keyfile`; the desktop's processes run with
+//!   `GSETTINGS_BACKEND=keyfile`, see `supervisor::base_env`), else a Mousepad killed with
+//!   unsaved text greets the next start with a dialog that takes the agent's typing.
+//! - galculator and xterm need nothing.
+//!
+//! The environment that goes with these (`MOZ_LEGACY_PROFILES`, so that Firefox uses the
+//! `profiles.ini` default rather than making a profile per installation, and
+//! `MOZ_CRASHREPORTER_DISABLE`) is set for every desktop process in `supervisor::base_env`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+/// Firefox preferences, one reason each.
+const FIREFOX_USER_JS: &str = r#"// Written by agentdesk at every start of the desktop; changes here are replaced.
+// A clean start: one window, one blank tab, no prompt.
+user_pref("browser.startup.page", 0);                              // start on a blank page
+user_pref("browser.startup.homepage", "about:blank");              // home button, new windows
+user_pref("browser.newtabpage.enabled", false);                    // new tabs are blank too
+user_pref("browser.startup.homepage_override.mstone", "ignore");   // no welcome or what's-new page
+user_pref("startup.homepage_welcome_url", "");
+user_pref("startup.homepage_welcome_url.additional", "");
+user_pref("datareporting.policy.firstRunURL", "");                 // no privacy-notice tab
+user_pref("datareporting.policy.dataSubmissionPolicyBypassNotification", true);
+user_pref("browser.shell.checkDefaultBrowser", false);             // no "make Firefox default?"
+user_pref("browser.sessionstore.resume_from_crash", false);        // no "Restore Session" page
+user_pref("toolkit.startup.max_resumed_crashes", -1);              // no "Troubleshoot Mode?" dialog
+user_pref("browser.warnOnQuit", false);                            // no quit or close-tabs prompt
+user_pref("browser.warnOnQuitShortcut", false);
+user_pref("browser.tabs.warnOnClose", false);
+user_pref("termsofuse.bypassNotification", true);
+// No calling home: telemetry, studies, updates, safe browsing, sponsored content, DoH.
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("datareporting.healthreport.uploadEnabled", false);
+user_pref("datareporting.usage.uploadEnabled", false);
+user_pref("toolkit.telemetry.enabled", false);
+user_pref("app.normandy.enabled", false);
+user_pref("app.shield.optoutstudies.enabled", false);
+user_pref("messaging-system.rsexperimentloader.enabled", false);
+user_pref("nimbus.rollouts.enabled", false);
+user_pref("extensions.update.enabled", false);
+user_pref("extensions.systemAddon.update.enabled", false);
+user_pref("extensions.getAddons.cache.enabled", false);
+user_pref("media.gmp-manager.updateEnabled", false);
+user_pref("browser.safebrowsing.malware.enabled", false);
+user_pref("browser.safebrowsing.phishing.enabled", false);
+user_pref("browser.safebrowsing.downloads.enabled", false);
+user_pref("browser.safebrowsing.downloads.remote.enabled", false);
+user_pref("browser.safebrowsing.blockedURIs.enabled", false);
+user_pref("browser.region.update.enabled", false);
+user_pref("browser.region.network.url", "");
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+user_pref("dom.push.connection.enabled", false);
+user_pref("network.trr.mode", 5);
+user_pref("browser.topsites.contile.enabled", false);
+user_pref("browser.newtabpage.activity-stream.showSponsored", false);
+user_pref("browser.newtabpage.activity-stream.showSponsoredTopSites", false);
+user_pref("browser.newtabpage.activity-stream.feeds.section.topstories", false);
+user_pref("browser.newtabpage.activity-stream.feeds.topsites", false);
+"#;
+
+/// The profile we make when the home has none.
+const PROFILES_INI: &str = "\
+[General]
+StartWithLastProfile=1
+Version=2
+
+[Profile0]
+Name=agentdesk
+IsRelative=1
+Path=agentdesk
+Default=1
+";
+
+/// GSettings keys, per keyfile group, that keep Mousepad from restoring sessions.
+const GSETTINGS: &[(&str, &[(&str, &str)])] = &[(
+    "org/xfce/mousepad/preferences/file",
+    &[("session-restore", "'never'"), ("autosave-timer", "0")],
+)];
+
+/// Prepares `home` (which exists) for the desktop's apps: see the module documentation.
+pub(crate) fn prepare(home: &Path) -> anyhow::Result<()> {
+    let firefox = home.join(".mozilla/firefox");
+    crate::desktop::private_dir(&firefox)?;
+    let ini = firefox.join("profiles.ini");
+    if !ini.exists() {
+        write(&ini, PROFILES_INI)?;
+    }
+    let text = std::fs::read_to_string(&ini).unwrap_or_default();
+    let profile = default_profile(&firefox, &text).unwrap_or_else(|| firefox.join("agentdesk"));
+    crate::desktop::private_dir(&profile)?;
+    write(&profile.join("user.js"), FIREFOX_USER_JS)?;
+
+    let keyfile = home.join(".config/glib-2.0/settings/keyfile");
+    if let Some(dir) = keyfile.parent() {
+        crate::desktop::private_dir(dir)?;
+    }
+    let old = std::fs::read_to_string(&keyfile).unwrap_or_default();
+    let mut new = old.clone();
+    for (group, keys) in GSETTINGS {
+        new = set_keys(&new, group, keys);
+    }
+    if new != old {
+        write(&keyfile, &new)?;
+    }
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("error writing {}", path.display()))
+}
+
+/// The directory of the default profile a `profiles.ini` names (`Default=1`), if any and if it
+/// stays inside `firefox`'s directory.
+fn default_profile(firefox: &Path, ini: &str) -> Option<PathBuf> {
+    let mut section: Vec<(&str, &str)> = Vec::new();
+    let mut found = None;
+    let mut consider = |section: &[(&str, &str)]| {
+        let get = |k: &str| section.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+        if found.is_none() && get("Default") == Some("1") {
+            let path = get("Path")?;
+            let relative = get("IsRelative") != Some("0");
+            found = Some(if relative {
+                firefox.join(path)
+            } else {
+                PathBuf::from(path)
+            });
+        }
+        Some(())
+    };
+    for line in ini.lines().map(str::trim) {
+        if line.starts_with('[') {
+            consider(&section);
+            section.clear();
+        } else if let Some((k, v)) = line.split_once('=') {
+            section.push((k.trim(), v.trim()));
+        }
+    }
+    consider(&section);
+    // A profile elsewhere (an absolute path, `..`) is not ours to write into.
+    found.filter(|p| {
+        p.starts_with(firefox) && !p.components().any(|c| c == std::path::Component::ParentDir)
+    })
+}
+
+/// `text` (a GLib keyfile) with `keys` set in `[group]`: existing lines of those keys replaced,
+/// missing ones added after the group's header, the group added at the end if absent;
+/// everything else kept as it was.
+fn set_keys(text: &str, group: &str, keys: &[(&str, &str)]) -> String {
+    let header = format!("[{group}]");
+    let mut out: Vec<String> = Vec::new();
+    let mut in_group = false;
+    let mut seen_group = false;
+    let mut written: Vec<&str> = Vec::new();
+    let flush_missing = |out: &mut Vec<String>, written: &[&str]| {
+        for (k, v) in keys {
+            if !written.contains(k) {
+                out.push(format!("{k}={v}"));
+            }
+        }
+    };
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            if in_group {
+                flush_missing(&mut out, &written);
+            }
+            in_group = trimmed == header;
+            seen_group |= in_group;
+            out.push(line.to_string());
+            continue;
+        }
+        if in_group {
+            let key = trimmed.split_once('=').map(|(k, _)| k.trim());
+            if let Some((k, v)) = keys.iter().find(|(k, _)| Some(*k) == key) {
+                if !written.contains(k) {
+                    out.push(format!("{k}={v}"));
+                    written.push(k);
+                }
+                continue;
+            }
+        }
+        out.push(line.to_string());
+    }
+    if in_group {
+        flush_missing(&mut out, &written);
+    }
+    if !seen_group {
+        if out.last().is_some_and(|l| !l.is_empty()) {
+            out.push(String::new());
+        }
+        out.push(header);
+        flush_missing(&mut out, &[]);
+    }
+    let mut joined = out.join("\n");
+    joined.push('\n');
+    joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: &[(&str, &str)] = &[("session-restore", "'never'"), ("autosave-timer", "0")];
+    const GROUP: &str = "org/xfce/mousepad/preferences/file";
+
+    #[test]
+    fn keys_are_set_whatever_the_keyfile_held() {
+        assert_eq!(
+            set_keys("", GROUP, KEYS),
+            "[org/xfce/mousepad/preferences/file]\nsession-restore='never'\nautosave-timer=0\n"
+        );
+        let existing = "[org/xfce/mousepad/state/window]\nwidth=800\n\n\
+                        [org/xfce/mousepad/preferences/file]\nsession-restore='always'\n\
+                        session-restore='always'\nother=1\n[x]\ny=2\n";
+        assert_eq!(
+            set_keys(existing, GROUP, KEYS),
+            "[org/xfce/mousepad/state/window]\nwidth=800\n\n\
+             [org/xfce/mousepad/preferences/file]\nsession-restore='never'\nother=1\n\
+             autosave-timer=0\n[x]\ny=2\n"
+        );
+        // Already right: unchanged, so the file is not rewritten.
+        let right = set_keys(existing, GROUP, KEYS);
+        assert_eq!(set_keys(&right, GROUP, KEYS), right);
+    }
+
+    #[test]
+    fn the_default_profile_is_found_and_must_stay_in_the_firefox_directory() {
+        let firefox = Path::new("/home/a/.mozilla/firefox");
+        let ini = "[General]\nStartWithLastProfile=1\n\n[Profile1]\nName=x\nIsRelative=1\n\
+                   Path=x.other\n\n[Profile0]\nName=mine\nIsRelative=1\nPath=abc.default\n\
+                   Default=1\n";
+        assert_eq!(
+            default_profile(firefox, ini),
+            Some(firefox.join("abc.default"))
+        );
+        assert_eq!(default_profile(firefox, "[Profile0]\nPath=p\n"), None);
+        for escape in ["Path=../../etc\nIsRelative=1", "Path=/etc\nIsRelative=0"] {
+            let ini = format!("[Profile0]\n{escape}\nDefault=1\n");
+            assert_eq!(default_profile(firefox, &ini), None, "{escape}");
+        }
+    }
+
+    #[test]
+    fn a_fresh_home_gets_a_profile_and_settings_and_a_used_one_keeps_its_own() {
+        let home = tempfile::tempdir().unwrap();
+        prepare(home.path()).unwrap();
+        let firefox = home.path().join(".mozilla/firefox");
+        assert_eq!(
+            std::fs::read_to_string(firefox.join("profiles.ini")).unwrap(),
+            PROFILES_INI
+        );
+        let user_js = std::fs::read_to_string(firefox.join("agentdesk/user.js")).unwrap();
+        assert!(user_js.contains("browser.sessionstore.resume_from_crash\", false"));
+        let keyfile = home.path().join(".config/glib-2.0/settings/keyfile");
+        assert!(std::fs::read_to_string(&keyfile)
+            .unwrap()
+            .contains("session-restore='never'"));
+        // A home whose Firefox profile is another: that profile gets the preferences.
+        std::fs::write(
+            firefox.join("profiles.ini"),
+            "[Profile0]\nPath=theirs\nIsRelative=1\nDefault=1\n",
+        )
+        .unwrap();
+        prepare(home.path()).unwrap();
+        assert!(firefox.join("theirs/user.js").exists());
+    }
+}
