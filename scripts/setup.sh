@@ -13,7 +13,7 @@ RUNTIME_PACKAGES=(
 # Tests only: independent X clients to check our work against, Python for the MCP client,
 # openssl to make the certificate of the TLS test, and Chromium for the live view's browser test
 # (driven by Playwright from PyPI, with this system Chromium: no browser download).
-TEST_PACKAGES=(xdotool xclip x11-xserver-utils procps python3 python3-venv ca-certificates openssl chromium)
+TEST_PACKAGES=(xdotool xclip x11-xserver-utils procps python3 python3-venv ca-certificates openssl chromium xdg-utils)
 # `agentdesk bench`: the conventional way it compares against, a process per action (scrot and
 # cwebp per screenshot, xdotool per click, text and key, xclip per clipboard operation).
 BENCH_PACKAGES=(scrot webp xdotool xclip)

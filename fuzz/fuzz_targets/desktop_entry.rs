@@ -54,6 +54,9 @@ fn render(entry: &DesktopEntry) -> String {
     if let Some(try_exec) = &entry.try_exec {
         text.push_str(&format!("TryExec={}\n", escape_string(try_exec)));
     }
+    if entry.terminal {
+        text.push_str("Terminal=true\n");
+    }
     text
 }
 

@@ -194,6 +194,109 @@ def test_the_window_managers_menu_offers_only_what_the_policy_allows(tmp_path):
             assert not marker.exists(), marker
 
 
+def desktop_env(srv: Server) -> dict[str, str]:
+    """The environment the desktop's apps get (the window manager's, without its own
+    variable), for running a program as if an app had."""
+    wm = next(p for p in descendants(srv.process.pid) if p.comm == "icewm")
+    env = dict(
+        var.split("=", 1)
+        for var in Path(f"/proc/{wm.pid}/environ").read_text().split("\0")
+        if "=" in var
+    )
+    env.pop("ICEWM_PRIVCFG", None)
+    return env
+
+
+def processes_named(*names: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            p = read_proc(int(entry))
+            if p is not None and p.comm in names and p.state not in "ZX":
+                found.append(p.pid)
+    return found
+
+
+def test_the_session_bus_starts_no_service_an_app_could_have_written(tmp_path):
+    """A .service file saved into the runtime directory's or the home's dbus-1/services (an
+    allowed editor can) names any program; asking the bus for that name (Firefox asks for the
+    desktop portal at every start) must not run it."""
+    marker = tmp_path / "bus-started-it"
+    with running_server(tmp_path, "--allow-app", "firefox-esr,mousepad") as srv:
+        env = desktop_env(srv)
+        home = Path(env["HOME"])
+        for services in [Path(env["XDG_RUNTIME_DIR"]) / "dbus-1/services",
+                         home / ".local/share/dbus-1/services"]:
+            services.mkdir(parents=True, exist_ok=True)
+            (services / "org.freedesktop.portal.Desktop.service").write_text(
+                "[D-BUS Service]\nName=org.freedesktop.portal.Desktop\n"
+                f"Exec=/bin/sh -c 'touch {marker}'\n")
+        asked = subprocess.run(
+            ["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.portal.Desktop",
+             "/org/freedesktop/portal/desktop", "org.freedesktop.DBus.Peer.Ping"],
+            env=env, capture_output=True, text=True, timeout=30)
+        assert asked.returncode != 0, asked.stdout
+        assert "ServiceUnknown" in asked.stderr, asked.stderr
+        time.sleep(0.5)
+        assert not marker.exists()
+        # What the bus does start: the system's own services (the accessibility bus).
+        a11y = subprocess.run(
+            ["dbus-send", "--session", "--print-reply", "--dest=org.a11y.Bus", "/org/a11y/bus",
+             "org.a11y.Bus.GetAddress"], env=env, capture_output=True, text=True, timeout=30)
+        assert a11y.returncode == 0, a11y.stderr
+
+
+def test_apps_own_launchers_start_nothing_the_policy_withholds(tmp_path):
+    """xdg-open, as a browser opening a download would run it: a C file would open in vim
+    inside xterm (a terminal app, and a denied terminal), and an entry the agent saved into its
+    home's applications with a default of its own would run anything. Neither may start."""
+    marker = tmp_path / "home-entry-ran"
+    with running_server(tmp_path, "--deny-app", "xterm,uxterm") as srv:
+        env = desktop_env(srv)
+        home = Path(env["HOME"])
+        mine = home / ".local/share/applications"
+        mine.mkdir(parents=True, exist_ok=True)
+        (mine / "pwn.desktop").write_text(
+            "[Desktop Entry]\nType=Application\nName=Pwn\nMimeType=text/x-csrc;\n"
+            f"Exec=/bin/sh -c 'touch {marker}' %f\n")
+        (home / ".config").mkdir(exist_ok=True)
+        (home / ".config/mimeapps.list").write_text(
+            "[Default Applications]\ntext/x-csrc=pwn.desktop\n")
+        source = home / "hello.c"
+        source.write_text("int main(void) { return 0; }\n")
+        data_home = Path(env["XDG_DATA_HOME"])
+        assert stat.S_IMODE(data_home.stat().st_mode) == 0o500
+        assert (data_home / "applications" / "debian-xterm.desktop").read_text().count(
+            "Hidden=true") == 1
+        assert (data_home / "applications" / "vim.desktop").exists()
+        opened = subprocess.Popen(["xdg-open", str(source)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            opened.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass  # it opened something that runs on: what, is checked below
+        time.sleep(2)
+        try:
+            assert not marker.exists()
+            assert processes_named("xterm", "uxterm", "vim", "vim.basic", "lxterm") == []
+        finally:
+            opened.kill()
+            for pid in processes_named("xterm", "vim", "vim.basic", "mousepad"):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_the_window_managers_files_are_read_only(tmp_path):
+    with running_server(tmp_path, "--allow-app", "mousepad") as srv:
+        config = runtime_dir(srv) / "icewm"
+        assert stat.S_IMODE(config.stat().st_mode) == 0o500
+        names = sorted(p.name for p in config.iterdir())
+        assert names == ["keys", "menu", "preferences", "prefoverride", "programs", "toolbar",
+                         "winoptions"]
+        for path in config.iterdir():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o400, path
+        assert "prog '_Mousepad'" in (config / "menu").read_text()
+
+
 # ----------------------------------------------------------------------------- 2. arguments
 
 
@@ -276,6 +379,96 @@ def test_a_flood_of_refused_calls_cannot_wash_an_accepted_call_out_of_the_audit_
         # The session keeps working once the caller slows down.
         time.sleep(2)
         assert not result_of(post(http, srv.url, tool_call("app_list", {}))).get("isError")
+
+
+def test_the_live_views_actions_cannot_flood_the_audit_log(tmp_path):
+    """Take control and help answers write the audit log: what changed nothing (releasing
+    control one does not hold, answering a request that is gone) is only counted, and the
+    actions count against the caller's rate like tool calls."""
+    with running_server(tmp_path, "--rate-limit", "5") as srv, httpx2.Client(timeout=30) as http:
+        base = f"{srv.base}/desktops/default"
+        statuses = []
+        for i in range(60):
+            if i % 2:
+                r = http.post(f"{base}/control", params={"viewer": "v", "action": "release"})
+            else:
+                r = http.post(f"{base}/help", params={"viewer": "v", "request": 999},
+                              json={"reply": "r" * 2000})
+            statuses.append(r.status_code)
+        assert statuses.count(429) >= 40, statuses
+        assert "Retry-After" in r.headers or r.status_code != 429
+        deadline = time.monotonic() + 5
+        while sum(line["count"] for line in refused_lines(srv)) < 60:
+            assert time.monotonic() < deadline, refused_lines(srv)
+            time.sleep(0.1)
+        # Nothing was accepted: nothing is in audit.jsonl (not even the file).
+        assert not (srv.data_dir / "desktops" / "default" / "audit.jsonl").exists()
+
+
+def test_a_foreign_page_cannot_use_up_the_local_agents_rate(tmp_path):
+    """On an open loopback listener every caller shares one rate: a web page's requests
+    (which rmcp refuses for their Origin) must be refused before they are counted."""
+    with running_server(tmp_path, "--rate-limit", "2") as srv, httpx2.Client(timeout=30) as http:
+        body = json.dumps(tool_call("app_list", {}))
+        for _ in range(50):
+            r = http.post(srv.url, content=body, headers={
+                **MCP_HEADERS, "Content-Type": "text/plain", "Origin": "https://evil.example"})
+            assert r.status_code == 403, (r.status_code, r.text[:200])
+        result = result_of(post(http, srv.url, tool_call("app_list", {})))
+        assert not result.get("isError"), text(result)
+
+
+def test_an_agents_token_cannot_take_every_viewers_place(tmp_path):
+    token = "tok-viewers-0123456789abcdef0123"
+    with running_server(tmp_path, env={"AGENTDESK_AUTH_TOKEN": token}) as srv:
+        url = rfb_url(srv)
+        bearer = [("Authorization", f"Bearer {token}")]
+        opened = []
+        try:
+            for _ in range(8):
+                ws = ws_connect(url, subprotocols=["binary"], open_timeout=10,
+                                additional_headers=bearer)
+                Viewer(ws).handshake()
+                opened.append(ws)
+            with pytest.raises(Exception, match="503"):
+                ws_connect(url, subprotocols=["binary"], open_timeout=10,
+                           additional_headers=bearer)
+            # A person logs in on the page and watches.
+            with httpx2.Client(timeout=10, follow_redirects=False) as http:
+                login = http.post(f"{srv.base}/login", data={"token": token, "next": "/"},
+                                  headers={"Origin": srv.base})
+                cookie = login.headers["set-cookie"].split(";", 1)[0]
+            with ws_connect(url, subprotocols=["binary"], open_timeout=10,
+                            additional_headers=[("Cookie", cookie)]) as ws:
+                assert Viewer(ws).handshake() == (1280, 800)
+        finally:
+            for ws in opened:
+                ws.close()
+
+
+def test_stdio_counts_the_calls_it_refuses(tmp_path):
+    data = tmp_path / "data"
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "mouse_move", "arguments": {"x": list(range(2000)), "y": 1}}})
+    init = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}})
+    server = subprocess.Popen(
+        [os.environ["AGENTDESK_BIN"], "serve", "--stdio", "--data-dir", str(data)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        server.stdin.write(init + "\n" + body + "\n")
+        server.stdin.flush()
+        answers = [json.loads(server.stdout.readline()) for _ in range(2)]
+        refused = next(a for a in answers if a.get("id") == 1)
+        assert refused["result"]["isError"] is True
+        assert "more than 1000 values" in refused["result"]["content"][0]["text"]
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    lines = [json.loads(line) for line in
+             (data / "desktops/default/audit-refused.jsonl").read_text().splitlines()]
+    assert [(l["token"], l["tools"]) for l in lines] == [("stdio", {"mouse_move": 1})]
 
 
 # ----------------------------------------------------------------------------- 9. secrets
@@ -603,7 +796,9 @@ def reset_peak(pid: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "body_kind", ["zeros", "deep", "many-keys", "clipboard", "long-id", "four-at-once"]
+    "body_kind",
+    ["zeros", "meta-zeros", "notification-zeros", "deep", "many-keys", "clipboard", "long-id",
+     "four-at-once"],
 )
 def test_a_request_costs_at_most_four_times_its_body(tmp_path, body_kind):
     mib = 1024 * 1024
@@ -611,6 +806,10 @@ def test_a_request_costs_at_most_four_times_its_body(tmp_path, body_kind):
     bodies = {
         "zeros": '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":'
                  '{"name":"mouse_move","arguments":' + zeros + "}}",
+        "meta-zeros": '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":'
+                      '{"_meta":' + zeros + "}}",
+        "notification-zeros": '{"jsonrpc":"2.0","method":"notifications/x","params":'
+                              + zeros + "}",
         "deep": '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":'
                 '{"name":"mouse_move","arguments":{"a":' + "[" * 100_000 + "]" * 100_000 + "}}}",
         "many-keys": '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":'

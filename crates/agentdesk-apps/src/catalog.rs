@@ -38,6 +38,8 @@ pub struct App {
     /// Its desktop-file id: the path below `applications/` with `/` as `-`, e.g.
     /// `org.xfce.mousepad.desktop`.
     pub id: String,
+    /// Whether other launchers run it in a terminal emulator (`Terminal=true`).
+    pub terminal: bool,
     /// The `.desktop` file it came from.
     pub source: PathBuf,
 }
@@ -51,6 +53,7 @@ impl App {
             argv: entry.argv,
             params: entry.params,
             id,
+            terminal: entry.terminal,
             source,
         }
     }
@@ -218,12 +221,19 @@ impl Catalog {
         self.withheld.contains(exec)
     }
 
-    /// The desktop-file ids found along the data directories that this catalog does not
-    /// offer: after [`Catalog::restrict`], what the policy withholds, menu-less entries
-    /// (`NoDisplay`) included. A desktop hides them from its apps' own launchers (file
-    /// associations, "open with") by shadowing each with a `Hidden=true` entry.
-    pub fn ids_not_offered(&self) -> Vec<&str> {
-        let offered: BTreeSet<&str> = self.apps.iter().map(|a| a.id.as_str()).collect();
+    /// The desktop-file ids that apps' own launchers (file associations, "open with", a
+    /// browser opening a download) must not use: every id found along the data directories
+    /// that this catalog does not offer (after [`Catalog::restrict`], what the policy
+    /// withholds, menu-less `NoDisplay` entries included), and the terminal apps it offers
+    /// (those launchers start them inside a terminal emulator, which may be withheld). A
+    /// desktop under a policy shadows each with a `Hidden=true` entry of the same id.
+    pub fn ids_hidden_from_apps(&self) -> Vec<&str> {
+        let offered: BTreeSet<&str> = self
+            .apps
+            .iter()
+            .filter(|a| !a.terminal)
+            .map(|a| a.id.as_str())
+            .collect();
         self.entry_ids
             .iter()
             .map(String::as_str)
@@ -368,7 +378,11 @@ mod tests {
     fn loads_sorts_and_filters() {
         let data = TempDir::new().unwrap();
         let d = data.path();
-        write(d, "applications/xterm.desktop", &app_file("XTerm", "xterm"));
+        write(
+            d,
+            "applications/xterm.desktop",
+            &(app_file("XTerm", "xterm") + "Terminal=true\n"),
+        );
         write(
             d,
             "applications/galculator.desktop",
@@ -424,15 +438,20 @@ mod tests {
         assert_eq!(konsole.file_id(), "kde4-konsole");
         // What a menu does not offer still opens files for other apps: every id is known.
         assert_eq!(
-            catalog.ids_not_offered(),
-            ["hidden.desktop", "link.desktop", "nodisp.desktop"]
+            catalog.ids_hidden_from_apps(),
+            [
+                "hidden.desktop",
+                "link.desktop",
+                "nodisp.desktop",
+                "xterm.desktop"
+            ]
         );
         let policy = crate::AppPolicy {
             allow: vec!["galculator".into()],
             ..crate::AppPolicy::default()
         };
         assert_eq!(
-            catalog.clone().restrict(&policy).ids_not_offered(),
+            catalog.clone().restrict(&policy).ids_hidden_from_apps(),
             [
                 "Zed.desktop",
                 "firefox-esr.desktop",

@@ -21,6 +21,8 @@ pub struct DesktopEntry {
     /// The `TryExec` key, if present and non-empty: a program that must exist for the entry
     /// to be shown.
     pub try_exec: Option<String>,
+    /// `Terminal=true`: launchers ("open with", `xdg-open`) run it inside a terminal emulator.
+    pub terminal: bool,
 }
 
 /// Parses the text of a `.desktop` file.
@@ -54,6 +56,7 @@ pub fn parse_entry(text: &str) -> Option<DesktopEntry> {
         argv,
         params,
         try_exec,
+        terminal: is_true(keys.get("Terminal")),
     })
 }
 

@@ -24,8 +24,13 @@ const HIDDEN_ENTRY: &str =
 #[derive(Debug, Clone)]
 pub(crate) struct Launchers {
     pub(crate) menu: Vec<MenuItem>,
-    /// A data directory whose entries hide what the policy withholds.
-    pub(crate) hidden_entries: Option<PathBuf>,
+    /// Under a policy, the apps' `XDG_DATA_HOME`: a read-only directory whose `applications/`
+    /// holds a `Hidden=true` entry for each id of `Catalog::ids_hidden_from_apps`. GIO and
+    /// `xdg-open` ("open with", a browser opening a download) look for desktop entries there
+    /// first, so the withheld ones (and terminal apps, which they would start in a terminal
+    /// emulator) are deleted for them; and no app can add entries of its own there, as it could
+    /// in the home's `.local/share/applications`.
+    pub(crate) data_home: Option<PathBuf>,
 }
 
 /// Each app's log keeps at most this much of its newest output.
@@ -83,10 +88,8 @@ impl Apps {
     }
 
     /// What the desktop's own launchers offer for a session starting now: the start menu, one
-    /// item per app of [`Apps::catalog`]; and, under a launch policy, a data directory to put
-    /// first in the apps' `XDG_DATA_DIRS` that hides every other desktop entry from them
-    /// (each shadowed by a `Hidden=true` entry of the same id), so that "open with" and file
-    /// associations in an allowed app (a browser's downloads) cannot start a withheld one.
+    /// item per app of [`Apps::catalog`]; and, under a launch policy, a data directory that
+    /// hides every other desktop entry from the apps' own launchers (see [`Launchers`]).
     pub(crate) fn launchers(&self, home: &Path, runtime_dir: &Path) -> anyhow::Result<Launchers> {
         let catalog = self.catalog(home);
         let menu = catalog
@@ -100,27 +103,30 @@ impl Apps {
         if self.policy.is_open() {
             return Ok(Launchers {
                 menu,
-                hidden_entries: None,
+                data_home: None,
             });
         }
-        let dir = runtime_dir.join("policy-data");
-        let applications = dir.join("applications");
-        if applications.exists() {
-            std::fs::remove_dir_all(&applications)
-                .with_context(|| format!("error clearing {}", applications.display()))?;
-        }
-        crate::desktop::private_dir(&applications)?;
-        for id in catalog.ids_not_offered() {
-            // Ids come from file names in the data directories: no '/' in them, but be sure.
-            if id.contains('/') || id.starts_with('.') {
-                continue;
-            }
-            std::fs::write(applications.join(id), HIDDEN_ENTRY)
-                .with_context(|| format!("error writing {}", applications.join(id).display()))?;
-        }
+        let data_home = runtime_dir.join("policy-data");
+        let hidden: Vec<(&str, &[u8])> = catalog
+            .ids_hidden_from_apps()
+            .into_iter()
+            // Ids come from file names in the data directories; be sure all the same.
+            .filter(|id| !id.contains('/') && !id.starts_with('.'))
+            .map(|id| (id, HIDDEN_ENTRY.as_bytes()))
+            .collect();
+        // Writable while it is rewritten (after a restart it is read-only), then not.
+        crate::desktop::private_dir(&data_home)?;
+        agentdesk_display::write_read_only_dir(
+            &data_home.join("applications"),
+            &hidden,
+            "hidden entries",
+        )?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&data_home, std::fs::Permissions::from_mode(0o500))
+            .with_context(|| format!("error protecting {}", data_home.display()))?;
         Ok(Launchers {
             menu,
-            hidden_entries: Some(dir),
+            data_home: Some(data_home),
         })
     }
 

@@ -147,7 +147,7 @@ impl Desktop {
         for dir in [&config.data_dir, &home, &config.runtime_dir] {
             private_dir(dir)?;
         }
-        crate::home::prepare(&home).context("error preparing the desktop's home for its apps")?;
+        crate::home::prepare(&home);
         let apps = Apps::new(config.data_dir.join("apps"), config.app_policy.clone())?;
         let (state, _) = watch::channel(State::Starting);
         let inner = Arc::new(Inner {

@@ -94,35 +94,102 @@ const GSETTINGS: &[(&str, &[(&str, &str)])] = &[(
 )];
 
 /// Prepares `home` (which exists) for the desktop's apps: see the module documentation.
-pub(crate) fn prepare(home: &Path) -> anyhow::Result<()> {
-    let firefox = home.join(".mozilla/firefox");
-    crate::desktop::private_dir(&firefox)?;
-    let ini = firefox.join("profiles.ini");
-    if !ini.exists() {
-        write(&ini, PROFILES_INI)?;
+///
+/// The home is the agent's to change, so nothing here follows a symlink: a directory or file on
+/// the way that is one (or is not what it should be) leaves that app unprepared, with a
+/// warning, rather than have agentdesk write wherever it points. Nothing here stops the
+/// desktop from starting: an app left unprepared only starts less cleanly.
+pub(crate) fn prepare(home: &Path) {
+    if let Err(e) = prepare_apps(home) {
+        tracing::warn!("the desktop's apps may not start clean: {e:#}");
     }
-    let text = std::fs::read_to_string(&ini).unwrap_or_default();
-    let profile = default_profile(&firefox, &text).unwrap_or_else(|| firefox.join("agentdesk"));
-    crate::desktop::private_dir(&profile)?;
-    write(&profile.join("user.js"), FIREFOX_USER_JS)?;
+}
 
-    let keyfile = home.join(".config/glib-2.0/settings/keyfile");
-    if let Some(dir) = keyfile.parent() {
-        crate::desktop::private_dir(dir)?;
+fn prepare_apps(home: &Path) -> anyhow::Result<()> {
+    if let Some(firefox) = dir_in(home, ".mozilla/firefox")? {
+        let ini = firefox.join("profiles.ini");
+        if std::fs::symlink_metadata(&ini).is_err() {
+            write(&ini, PROFILES_INI)?;
+        }
+        let text = read(&ini).unwrap_or_default();
+        let profile = default_profile(&firefox, &text)
+            .and_then(|p| p.strip_prefix(&firefox).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("agentdesk"));
+        if let Some(profile) = dir_in(&firefox, &profile)? {
+            write(&profile.join("user.js"), FIREFOX_USER_JS)?;
+        }
     }
-    let old = std::fs::read_to_string(&keyfile).unwrap_or_default();
-    let mut new = old.clone();
-    for (group, keys) in GSETTINGS {
-        new = set_keys(&new, group, keys);
-    }
-    if new != old {
-        write(&keyfile, &new)?;
+    if let Some(settings) = dir_in(home, ".config/glib-2.0/settings")? {
+        let keyfile = settings.join("keyfile");
+        let old = read(&keyfile).unwrap_or_default();
+        let mut new = old.clone();
+        for (group, keys) in GSETTINGS {
+            new = set_keys(&new, group, keys);
+        }
+        if new != old {
+            write(&keyfile, &new)?;
+        }
     }
     Ok(())
 }
 
+/// `base/relative`, its missing directories created (0700), if no part of it is a symlink or
+/// something else than a directory; `None` (logged) if one is.
+fn dir_in(base: &Path, relative: impl AsRef<Path>) -> anyhow::Result<Option<PathBuf>> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let mut dir = base.to_path_buf();
+    for part in relative.as_ref().components() {
+        let std::path::Component::Normal(part) = part else {
+            return Ok(None);
+        };
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                tracing::warn!(path = %dir.display(), "not a directory (a symlink?); app left unprepared");
+                return Ok(None);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&dir)
+                    .with_context(|| format!("error creating {}", dir.display()))?;
+            }
+            Err(e) => return Err(e).with_context(|| format!("error reading {}", dir.display())),
+        }
+    }
+    Ok(Some(dir))
+}
+
+/// A file's text, unless it is a symlink (or missing, or unreadable).
+fn read(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    open_no_follow(path, false)
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+/// Writes `text` to `path` (0600), never through a symlink.
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("error writing {}", path.display()))
+    use std::io::Write as _;
+    open_no_follow(path, true)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("error writing {}", path.display()))
+}
+
+fn open_no_follow(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .create(write)
+        .truncate(write)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
 }
 
 /// The directory of the default profile a `profiles.ini` names (`Default=1`), if any and if it
@@ -257,9 +324,27 @@ mod tests {
     }
 
     #[test]
+    fn symlinks_in_the_home_are_never_followed() {
+        let home = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), home.path().join(".mozilla")).unwrap();
+        std::fs::create_dir_all(home.path().join(".config/glib-2.0/settings")).unwrap();
+        let target = elsewhere.path().join("passwd");
+        std::fs::write(&target, "precious").unwrap();
+        std::os::unix::fs::symlink(
+            &target,
+            home.path().join(".config/glib-2.0/settings/keyfile"),
+        )
+        .unwrap();
+        prepare(home.path());
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 1);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    }
+
+    #[test]
     fn a_fresh_home_gets_a_profile_and_settings_and_a_used_one_keeps_its_own() {
         let home = tempfile::tempdir().unwrap();
-        prepare(home.path()).unwrap();
+        prepare(home.path());
         let firefox = home.path().join(".mozilla/firefox");
         assert_eq!(
             std::fs::read_to_string(firefox.join("profiles.ini")).unwrap(),
@@ -277,7 +362,7 @@ mod tests {
             "[Profile0]\nPath=theirs\nIsRelative=1\nDefault=1\n",
         )
         .unwrap();
-        prepare(home.path()).unwrap();
+        prepare(home.path());
         assert!(firefox.join("theirs/user.js").exists());
     }
 }

@@ -36,12 +36,12 @@ pub(crate) fn desktop_path() -> String {
 }
 
 /// Environment every process on the desktop gets. Deliberately small: nothing of agentdesk's
-/// own environment leaks into the desktop beyond what apps need to run. `hidden_entries` is
-/// a data directory that goes first in `XDG_DATA_DIRS` (see `Apps::launchers`).
+/// own environment leaks into the desktop beyond what apps need to run. `data_home` is the
+/// apps' `XDG_DATA_HOME` under a launch policy (see `Apps::launchers`).
 fn base_env(
     config: &DesktopConfig,
     display: u32,
-    hidden_entries: Option<&Path>,
+    data_home: Option<&Path>,
 ) -> Vec<(String, String)> {
     let mut env = vec![
         ("DISPLAY".to_string(), format!(":{display}")),
@@ -75,16 +75,15 @@ fn base_env(
             env.push((key.to_string(), v));
         }
     }
-    // The spec's default when unset or empty.
-    let data_dirs = std::env::var("XDG_DATA_DIRS")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
-    let data_dirs = match hidden_entries {
-        Some(first) => format!("{}:{data_dirs}", first.display()),
-        None => data_dirs,
-    };
-    env.push(("XDG_DATA_DIRS".to_string(), data_dirs));
+    if let Ok(data_dirs) = std::env::var("XDG_DATA_DIRS") {
+        env.push(("XDG_DATA_DIRS".to_string(), data_dirs));
+    }
+    if let Some(data_home) = data_home {
+        env.push(("XDG_DATA_HOME".to_string(), data_home.display().to_string()));
+        // run-mailcap, xdg-open's last resort, reads /etc/mailcap, whose entries start
+        // terminal programs (vim, less) in a terminal emulator: give it an empty list instead.
+        env.push(("MAILCAPS".to_string(), "/dev/null".to_string()));
+    }
     env
 }
 
@@ -133,7 +132,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
     };
     let home = config.data_dir.join("home");
     let launchers = inner.apps.launchers(&home, &config.runtime_dir)?;
-    let mut env = base_env(config, display, launchers.hidden_entries.as_deref());
+    let mut env = base_env(config, display, launchers.data_home.as_deref());
     let bus = if config.session_bus {
         let bus = start_bus(&config.runtime_dir.join("bus"), &env).await?;
         env.push(("DBUS_SESSION_BUS_ADDRESS".into(), bus.address.clone()));

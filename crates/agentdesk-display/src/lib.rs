@@ -21,6 +21,7 @@ mod xauth;
 mod xserver;
 
 pub use error::{Error, Result};
+pub use private_file::write_read_only_dir;
 pub use runtime::{clean_stale, kill_desktop_processes, Cleaned, RuntimeDir};
 pub use session::{start_bus, start_window_manager, Bus, MenuItem, WindowManagerConfig};
 pub use spawn::{forward_to_log, spawn, Child, Output};

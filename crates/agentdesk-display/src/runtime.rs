@@ -2,74 +2,91 @@
 //! process is gone.
 //!
 //! A server keeps its desktops' sockets, Xauthority cookies and window-manager configuration in
-//! `<tmp>/agentdesk-XXXXXXXX` (mode 0700), removed when it stops. A server killed with SIGKILL
+//! `<tmp>/agentdesk-XXXXXXXXXX` (mode 0700), removed when it stops. A server killed with SIGKILL
 //! cannot remove it, and processes a desktop's apps detached from their process group (with
-//! `setsid`) outlive it. So each directory holds a `lock` file that its server keeps locked
-//! (`flock`) for as long as it runs: the kernel drops the lock when the process dies, however
-//! it dies. At start, [`clean_stale`] removes every directory of ours whose lock is free, after
-//! killing the processes still running from its desktops ([`kill_desktop_processes`]: every
-//! desktop process carries its desktop's runtime directory in `XDG_RUNTIME_DIR`).
+//! `setsid`) outlive it. So while a server runs it holds a beacon: an abstract Unix socket
+//! named after its directory (`agentdesk-runtime-XXXXXXXXXX`), which the kernel closes when the
+//! process dies, however it dies, and which no file in the directory can fake or remove (an app
+//! of the desktop can save over any file there, being the same user). At start,
+//! [`clean_stale`] removes every directory of ours whose beacon is gone, after killing the
+//! processes still running from its desktops ([`kill_desktop_processes`]: every desktop
+//! process carries its desktop's runtime directory in `XDG_RUNTIME_DIR`).
 //!
-//! A directory is created under a hidden name, locked, then renamed into place, so another
-//! server starting at the same moment never sees it unlocked.
+//! The beacon is bound before the directory exists, so another server starting at the same
+//! moment never sees the directory without it.
 
-use std::fs::File;
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+use std::io;
+use std::os::linux::net::SocketAddrExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
-
-use rustix::fs::FlockOperation;
 
 use crate::{Error, Result};
 
-/// Runtime directories are `agentdesk-` followed by this many random characters.
+/// Runtime directories are `agentdesk-` followed by [`SUFFIX_LEN`] letters and digits. (Those
+/// of agentdesk versions without a beacon had six; they are left alone.)
 const PREFIX: &str = "agentdesk-";
-const LOCK: &str = "lock";
+const SUFFIX_LEN: usize = 10;
 
-/// A server's runtime directory: locked while the value lives, removed when it drops.
+/// A server's runtime directory: its beacon held while the value lives, removed when it drops.
 #[derive(Debug)]
 pub struct RuntimeDir {
     path: PathBuf,
-    /// Holds the `flock` that says "this server is alive".
-    _lock: File,
+    /// Says "this server is alive" to other servers' [`clean_stale`].
+    _beacon: UnixListener,
+}
+
+/// The beacon's abstract socket address for a directory suffix.
+fn beacon_address(suffix: &str) -> io::Result<SocketAddr> {
+    SocketAddr::from_abstract_name(format!("agentdesk-runtime-{suffix}"))
+}
+
+/// Whether a server holds the beacon of `suffix`.
+fn alive(suffix: &str) -> bool {
+    match beacon_address(suffix).and_then(|a| UnixListener::bind_addr(&a)) {
+        // Nobody held it; ours for an instant, released at once.
+        Ok(_) => false,
+        Err(e) => e.kind() == io::ErrorKind::AddrInUse,
+    }
 }
 
 impl RuntimeDir {
     /// Creates a fresh runtime directory in `parent` (usually the system's temporary
-    /// directory), mode 0700, and locks it.
+    /// directory), mode 0700, and holds its beacon.
     pub fn create(parent: &Path) -> Result<RuntimeDir> {
-        let suffix: String = {
-            use rand::Rng as _;
-            rand::rng()
-                .sample_iter(rand::distr::Alphanumeric)
-                .take(10)
-                .map(char::from)
-                .collect()
-        };
-        let hidden = parent.join(format!(".{PREFIX}{suffix}"));
-        let path = parent.join(format!("{PREFIX}{suffix}"));
-        let context = |what: &str, p: &Path| format!("{what} {}", p.display());
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&hidden)
-            .map_err(|e| Error::io(context("the runtime directory", &hidden), e))?;
-        let lock = lock_file(&hidden.join(LOCK))
-            .and_then(|f| {
-                rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive)?;
-                Ok(f)
-            })
-            .map_err(|e| Error::io(context("the lock of", &hidden), e));
-        let lock = match lock {
-            Ok(lock) => lock,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&hidden);
-                return Err(e);
+        // A random name taken by someone else (or a beacon that exists) is simply skipped.
+        let mut last_error = None;
+        for _ in 0..16 {
+            let suffix: String = {
+                use rand::Rng as _;
+                rand::rng()
+                    .sample_iter(rand::distr::Alphanumeric)
+                    .take(SUFFIX_LEN)
+                    .map(char::from)
+                    .collect()
+            };
+            let beacon = match beacon_address(&suffix).and_then(|a| UnixListener::bind_addr(&a)) {
+                Ok(beacon) => beacon,
+                Err(e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            let path = parent.join(format!("{PREFIX}{suffix}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => {
+                    return Ok(RuntimeDir {
+                        path,
+                        _beacon: beacon,
+                    })
+                }
+                Err(e) => last_error = Some(e),
             }
-        };
-        if let Err(e) = std::fs::rename(&hidden, &path) {
-            let _ = std::fs::remove_dir_all(&hidden);
-            return Err(Error::io(context("the runtime directory", &path), e));
         }
-        Ok(RuntimeDir { path, _lock: lock })
+        Err(Error::io(
+            format!("a runtime directory in {}", parent.display()),
+            last_error.unwrap_or_else(|| io::Error::other("no free name")),
+        ))
     }
 
     /// The directory.
@@ -80,21 +97,24 @@ impl RuntimeDir {
 
 impl Drop for RuntimeDir {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+        if let Err(e) = remove_tree(&self.path) {
             tracing::warn!(path = %self.path.display(), %e, "error removing the runtime directory");
         }
     }
 }
 
-fn lock_file(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
+/// Removes `path` and everything below it, making read-only directories (configuration the
+/// desktop's apps must not change) writable first. Symlinks are removed, never followed.
+fn remove_tree(path: &Path) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_dir() {
+        return std::fs::remove_file(path);
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(path)? {
+        remove_tree(&entry?.path())?;
+    }
+    std::fs::remove_dir(path)
 }
 
 /// What [`clean_stale`] removed.
@@ -107,9 +127,8 @@ pub struct Cleaned {
 }
 
 /// Removes the runtime directories in `parent` left by agentdesk servers that are no longer
-/// running (their lock is free), after killing what still runs from their desktops. Only
-/// directories owned by this user and holding a lock file are considered; a directory without
-/// one is not known to be ours and is left alone.
+/// running (their beacon is gone), after killing what still runs from their desktops. Only
+/// directories (not symlinks) owned by this user and named as ours are considered.
 pub fn clean_stale(parent: &Path) -> Cleaned {
     let mut cleaned = Cleaned::default();
     let Ok(entries) = std::fs::read_dir(parent) else {
@@ -118,25 +137,21 @@ pub fn clean_stale(parent: &Path) -> Cleaned {
     let uid = rustix::process::geteuid().as_raw();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if !name.to_str().is_some_and(|n| n.starts_with(PREFIX)) {
+        let Some(suffix) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        if suffix.len() != SUFFIX_LEN || !suffix.bytes().all(|b| b.is_ascii_alphanumeric()) {
             continue;
         }
         let path = entry.path();
-        // Not following links: a symlink named like ours is not ours.
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue;
         };
-        if !meta.is_dir() || meta.uid() != uid {
+        if !meta.is_dir() || meta.uid() != uid || alive(suffix) {
             continue;
-        }
-        let Ok(lock) = std::fs::File::open(path.join(LOCK)) else {
-            continue;
-        };
-        if rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
-            continue; // its server runs
         }
         cleaned.processes += kill_desktop_processes(&path);
-        match std::fs::remove_dir_all(&path) {
+        match remove_tree(&path) {
             Ok(()) => cleaned.directories += 1,
             Err(e) => {
                 tracing::warn!(path = %path.display(), %e, "error removing a stale runtime directory")
@@ -195,7 +210,6 @@ pub fn kill_desktop_processes(dir: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
     use std::process::Command;
 
     #[test]
@@ -204,27 +218,30 @@ mod tests {
         let live = RuntimeDir::create(parent.path()).unwrap();
         let mode = std::fs::metadata(live.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
-        assert!(live
-            .path()
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with(PREFIX));
+        // Whatever an app does to the files inside, the beacon says the server runs.
+        std::fs::write(live.path().join("lock"), b"").unwrap();
 
-        // A server that died: its directory, an unlocked lock file, and a detached process
+        // A server that died: its directory, with a read-only part, and a detached process
         // from one of its desktops (setsid: not in any group agentdesk knew).
         let dead = parent.path().join("agentdesk-deadbeef00");
-        std::fs::create_dir_all(dead.join("default")).unwrap();
-        std::fs::write(dead.join(LOCK), b"").unwrap();
+        std::fs::create_dir_all(dead.join("default/icewm")).unwrap();
+        std::fs::write(dead.join("default/icewm/menu"), b"").unwrap();
+        std::fs::set_permissions(
+            dead.join("default/icewm"),
+            std::fs::Permissions::from_mode(0o500),
+        )
+        .unwrap();
         let mut orphan = Command::new("setsid")
             .args(["sleep", "60"])
             .env("XDG_RUNTIME_DIR", dead.join("default"))
             .spawn()
             .unwrap();
-        // And a directory that is not known to be ours (no lock file).
-        let unknown = parent.path().join("agentdesk-unknown000");
-        std::fs::create_dir_all(&unknown).unwrap();
+        // Names that are not ours: another version's, a symlink to elsewhere.
+        let older = parent.path().join("agentdesk-abc123");
+        std::fs::create_dir_all(&older).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let link = parent.path().join("agentdesk-linkedlink");
+        std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
 
         // `setsid` execs `sleep` in place (it is no group leader here), environment and all.
         let cleaned = clean_stale(parent.path());
@@ -237,10 +254,7 @@ mod tests {
         );
         assert!(!dead.exists());
         assert!(live.path().exists(), "a running server's directory stays");
-        assert!(
-            unknown.exists(),
-            "a directory without a lock is not ours to remove"
-        );
+        assert!(older.exists() && link.exists() && elsewhere.path().exists());
         use std::os::unix::process::ExitStatusExt as _;
         assert_eq!(orphan.wait().unwrap().signal(), Some(9));
 

@@ -22,12 +22,58 @@ pub struct Bus {
     pub address: String,
 }
 
+/// The session bus's configuration: Debian's session bus, except where it looks for services
+/// to start on demand. The standard session directories include the user's home
+/// (`~/.local/share/dbus-1/services`) and `$XDG_RUNTIME_DIR/dbus-1/services`, which the
+/// desktop's apps can write: a `.service` file saved there by an allowed editor names any
+/// program, and the bus starts it as soon as something asks for that name (Firefox asks for
+/// the desktop portal at every start). Only the system's directories are listed here.
+const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<!-- Written by agentdesk: a session bus that starts only the system's services. -->
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:path=SOCKET</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>/usr/local/share/dbus-1/services</servicedir>
+  <servicedir>/usr/share/dbus-1/services</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+  <limit name="max_incoming_bytes">1000000000</limit>
+  <limit name="max_outgoing_bytes">1000000000</limit>
+  <limit name="max_message_size">1000000000</limit>
+  <limit name="service_start_timeout">120000</limit>
+  <limit name="auth_timeout">240000</limit>
+</busconfig>
+"#;
+
 /// Starts a session `dbus-daemon` listening on `socket` and waits until it accepts connections.
+/// Its configuration ([`BUS_CONFIG`]) is written into a read-only directory beside the socket
+/// (`<socket>.d`): the bus reloads its configuration when the file changes.
 pub async fn start_bus(socket: &Path, env: &[(String, String)]) -> Result<Bus> {
+    let config_dir = socket.with_extension("d");
+    // The socket's path is ours (the runtime directory's); escaped all the same, for XML.
+    let listen = socket
+        .display()
+        .to_string()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let text = BUS_CONFIG.replace("SOCKET", &listen);
+    crate::write_read_only_dir(
+        &config_dir,
+        &[("session.conf", text.as_bytes())],
+        "the bus configuration",
+    )?;
+    let config = config_dir.join("session.conf");
     let pipe = ReadyPipe::new()?;
     let mut cmd = Command::new("dbus-daemon");
-    cmd.args(["--session", "--nofork", "--nopidfile", "--nosyslog"])
-        .arg(format!("--address=unix:path={}", socket.display()))
+    cmd.arg(format!("--config-file={}", config.display()))
+        .args(["--nofork", "--nopidfile", "--nosyslog"])
         .arg(format!("--print-address={}", pipe.child_fd()))
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -79,8 +125,8 @@ pub struct MenuItem {
 ///   file, the Run dialog, the address bar with its shell, key bindings, a click on the clock,
 ///   the logout menu and Ctrl+Alt+Del dialog); each is switched off or emptied here, so the
 ///   operator's launch policy also governs what a click in the desktop can start. Menus are
-///   read once (`AutoReloadMenus=0`), so editing the file later changes nothing, and every
-///   file is written again at each start. `Trace="prog"` logs each launch (at debug level).
+///   read once (`AutoReloadMenus=0`), every file is written again at each start, read-only.
+///   `Trace="prog"` logs each launch (at debug level).
 const ICEWM_PREFERENCES: &str = "\
 TaskBarShowClock=1
 TimeFormat=\"%H:%M\"
@@ -172,22 +218,23 @@ pub fn start_window_manager(
     config: &WindowManagerConfig,
     env: &[(String, String)],
 ) -> Result<Child> {
-    std::fs::create_dir_all(&config.config_dir)
-        .map_err(|e| Error::io(format!("{}", config.config_dir.display()), e))?;
     let menu = menu_file(&config.menu);
-    // `prefoverride` too: it is read after the theme and would win over `preferences`.
-    for (name, text) in [
-        ("preferences", ICEWM_PREFERENCES),
-        ("prefoverride", ICEWM_PREFERENCES),
-        ("menu", menu.as_str()),
-        ("keys", EMPTY),
-        ("toolbar", EMPTY),
-        ("programs", EMPTY),
-        ("winoptions", EMPTY),
-    ] {
-        let path = config.config_dir.join(name);
-        std::fs::write(&path, text).map_err(|e| Error::io(format!("{}", path.display()), e))?;
-    }
+    // `prefoverride` too: it is read after the theme and would win over `preferences`. The
+    // directory is read-only: IceWM reads its menu when it is first opened, not at start, and
+    // an app saving over the file before that would add entries of its own.
+    crate::write_read_only_dir(
+        &config.config_dir,
+        &[
+            ("preferences", ICEWM_PREFERENCES.as_bytes()),
+            ("prefoverride", ICEWM_PREFERENCES.as_bytes()),
+            ("menu", menu.as_bytes()),
+            ("keys", EMPTY.as_bytes()),
+            ("toolbar", EMPTY.as_bytes()),
+            ("programs", EMPTY.as_bytes()),
+            ("winoptions", EMPTY.as_bytes()),
+        ],
+        "IceWM's configuration",
+    )?;
     let mut cmd = Command::new("icewm");
     cmd.env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))

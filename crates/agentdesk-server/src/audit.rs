@@ -366,6 +366,31 @@ impl Audit {
         self.record(desktop.data_dir(), &entry);
     }
 
+    /// Records a call turned away before it reached a tool (by the HTTP gate or the stdio
+    /// filter), on the default desktop: counted with the other refusals, no arguments kept.
+    pub(crate) fn refuse(
+        &self,
+        manager: &agentdesk_desktop::DesktopManager,
+        token: &str,
+        tool: &str,
+        outcome: Outcome,
+        error: &str,
+    ) {
+        if let Some(desktop) = manager.default_desktop() {
+            self.call(
+                &desktop,
+                Call {
+                    token,
+                    tool,
+                    arguments: Recorded::none(),
+                    outcome,
+                    elapsed: Duration::ZERO,
+                    error: Some(error),
+                },
+            );
+        }
+    }
+
     fn count_refusal(&self, desktop_dir: &Path, desktop: &str, call: &Call<'_>) {
         let second = unix_second();
         let finished = {
@@ -395,6 +420,14 @@ impl Audit {
     }
 
     fn write_tally(&self, desktop_dir: &Path, tally: &Tally) {
+        // The server log's record of refusals: one line per token and second, like the file.
+        tracing::info!(
+            token = %tally.token,
+            desktop = %tally.desktop,
+            refused = tally.count,
+            rate_limited = tally.outcomes.get("rate_limited").copied().unwrap_or(0),
+            "calls refused in one second"
+        );
         match serde_json::to_vec(&tally.line()) {
             Ok(line) => self.append(
                 &desktop_dir.join(REFUSED_FILE_NAME),

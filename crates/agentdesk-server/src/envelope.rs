@@ -25,6 +25,11 @@ use serde_json::{json, Value};
 pub(crate) const MAX_ARGUMENT_VALUES: usize = 1000;
 /// Arguments may nest at most this deep (the arguments object itself is depth 1).
 pub(crate) const MAX_ARGUMENT_DEPTH: usize = 16;
+/// A whole message may hold at most this many values, this deep: room for the largest
+/// arguments and what MCP puts around them (`_meta`, capabilities, client information), and
+/// nothing like what a few megabytes of `[0,0,…]` anywhere else would cost once built.
+pub(crate) const MAX_MESSAGE_VALUES: usize = 4 * MAX_ARGUMENT_VALUES;
+pub(crate) const MAX_MESSAGE_DEPTH: usize = 32;
 
 /// What the gate needs from a well-formed message.
 #[derive(Debug, Default)]
@@ -208,15 +213,31 @@ pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
     })
 }
 
+fn not_json(e: &dyn std::fmt::Display) -> Refusal {
+    parse_error(format!(
+        "the body is not valid JSON ({e}); send one JSON-RPC request object"
+    ))
+}
+
 fn check_message(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
-    let not_json = |e: &dyn std::fmt::Display| {
-        parse_error(format!(
-            "the body is not valid JSON ({e}); send one JSON-RPC request object"
-        ))
-    };
     let text = std::str::from_utf8(body).map_err(|e| not_json(&e))?;
     // Validates the whole text without building anything.
     let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(&e))?;
+    let envelope = check_members(raw, modern)?;
+    // Whatever the method (notifications and responses included), no member may hold more than
+    // rmcp should build.
+    measure(raw, MAX_MESSAGE_VALUES, MAX_MESSAGE_DEPTH).map_err(|problem| {
+        let mut refusal = invalid_request(&format!(
+            "the message's members are refused: {problem}; no MCP message needs that many"
+        ));
+        refusal.id = envelope.id.clone().unwrap_or(Value::Null);
+        refusal
+    })?;
+    Ok(envelope)
+}
+
+/// [`check_message`]'s look at each member the gate cares about.
+fn check_members(raw: &RawValue, modern: bool) -> Result<Envelope, Refusal> {
     match first_byte(raw) {
         b'{' => {}
         b'[' => {
@@ -356,7 +377,7 @@ fn tool_call(params: Option<&CallParams<'_>>, id: &Value) -> Result<CallKind, Re
         None => {}
         Some(raw) if raw.get().trim() == "null" => {}
         Some(raw) if first_byte(raw) == b'{' => {
-            if let Err(problem) = measure(raw) {
+            if let Err(problem) = measure(raw, MAX_ARGUMENT_VALUES, MAX_ARGUMENT_DEPTH) {
                 return Err(Refusal {
                     id: id.clone(),
                     message: format!(
@@ -384,11 +405,15 @@ fn tool_call(params: Option<&CallParams<'_>>, id: &Value) -> Result<CallKind, Re
     Ok(CallKind::Tool(name.into_owned()))
 }
 
-/// Counts the values of raw JSON arguments and their depth, building nothing; says which bound
-/// they exceed.
-fn measure(raw: &RawValue) -> Result<(), String> {
-    let mut budget = MAX_ARGUMENT_VALUES;
+/// Counts the values of raw JSON and their depth, building nothing; says which bound (at most
+/// `values`, at most `depth` levels) they exceed.
+fn measure(raw: &RawValue, values: usize, depth: usize) -> Result<(), String> {
     let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut budget = Budget {
+        left: values,
+        values,
+        max_depth: depth,
+    };
     Counter {
         budget: &mut budget,
         depth: 1,
@@ -401,27 +426,36 @@ fn measure(raw: &RawValue) -> Result<(), String> {
     })
 }
 
-/// A visitor that counts values against a budget and refuses nesting beyond the bound.
+/// What [`measure`] allows, and how much of it is left.
+struct Budget {
+    left: usize,
+    values: usize,
+    max_depth: usize,
+}
+
+/// A visitor that counts values against a [`Budget`] and refuses nesting beyond its bound.
 struct Counter<'b> {
-    budget: &'b mut usize,
+    budget: &'b mut Budget,
     depth: usize,
 }
 
 impl Counter<'_> {
     fn take<E: de::Error>(&mut self) -> Result<(), E> {
-        if *self.budget == 0 {
+        if self.budget.left == 0 {
             return Err(E::custom(format!(
-                "they hold more than {MAX_ARGUMENT_VALUES} values"
+                "they hold more than {} values",
+                self.budget.values
             )));
         }
-        *self.budget -= 1;
+        self.budget.left -= 1;
         Ok(())
     }
 
     fn nested<E: de::Error>(&mut self) -> Result<Counter<'_>, E> {
-        if self.depth >= MAX_ARGUMENT_DEPTH {
+        if self.depth >= self.budget.max_depth {
             return Err(E::custom(format!(
-                "they nest more than {MAX_ARGUMENT_DEPTH} levels deep"
+                "they nest more than {} levels deep",
+                self.budget.max_depth
             )));
         }
         Ok(Counter {
@@ -614,6 +648,36 @@ mod tests {
                 Some(r.message)
             }
         }
+    }
+
+    #[test]
+    fn no_member_of_any_message_may_hold_more_than_rmcp_should_build() {
+        let zeros = format!("[{}0]", "0,".repeat(100_000));
+        for body in [
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"_meta":{zeros}}}}}"#
+            ),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"x/unknown","params":{{"a":{zeros}}}}}"#),
+            format!(r#"{{"jsonrpc":"2.0","method":"notifications/x","params":{{"a":{zeros}}}}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"result":{zeros}}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","extra":{zeros}}}"#),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"m","arguments":{{}},"_meta":{zeros}}}}}"#
+            ),
+        ] {
+            let r = check(body.as_bytes(), false).unwrap_err();
+            assert_eq!(code(&r), -32600, "{}", &body[..60]);
+            assert!(r.message.contains("more than 4000 values"), "{}", r.message);
+        }
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"a":{}1{}}}}}"#,
+            "[".repeat(40),
+            "]".repeat(40)
+        );
+        assert!(check(deep.as_bytes(), false)
+            .unwrap_err()
+            .message
+            .contains("32 levels"));
     }
 
     #[test]

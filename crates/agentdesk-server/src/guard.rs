@@ -20,7 +20,7 @@ use axum::response::{IntoResponse as _, Response};
 use http::{header, HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::audit::{self, Audit, Outcome};
+use crate::audit::{Audit, Outcome};
 use crate::auth::{Identity, Tokens};
 use crate::envelope::{self, CallKind, Envelope, RefusalKind};
 use crate::web::WebConfig;
@@ -179,8 +179,10 @@ impl Guard {
     }
 
     /// `Some(403)` for a request a page from another site made (Origin) or that reached us under
-    /// another name (Host, DNS rebinding): such a page must neither watch nor take control. MCP's
-    /// own checks are rmcp's; these are the live view's.
+    /// another name (Host, DNS rebinding): such a page must neither call tools, nor watch, nor
+    /// take control. The gate asks this before it reads a body or counts a call against a
+    /// token's rate (on an open listener, a page's requests would otherwise use up the local
+    /// agent's); rmcp checks MCP's again after.
     pub(crate) fn foreign_page(&self, headers: &http::HeaderMap) -> Option<Refusal> {
         let host = headers
             .get(http::header::HOST)
@@ -204,7 +206,10 @@ impl Guard {
         (!(origin_ok && host_ok)).then(|| {
             Refusal(
                 StatusCode::FORBIDDEN,
-                "this page may not use the live view (Origin or Host)".into(),
+                "forbidden: the request's Origin or Host is not this server's (a page of another \
+                 site, or a name this server does not answer to; see --allowed-origin and \
+                 --allowed-host)"
+                    .into(),
             )
         })
     }
@@ -365,10 +370,34 @@ pub(crate) async fn gate(
         }
     };
     let (mut parts, body) = request.into_parts();
+    if let Some(refusal) = guard.foreign_page(&parts.headers) {
+        return refusal.into_response();
+    }
     parts.extensions.insert(Principal(principal.clone()));
     parts.extensions.insert(credential);
-    // Only MCP's POSTs carry JSON-RPC; the live view's control POST has no body to check.
-    if parts.method != http::Method::POST || !mcp {
+    if parts.method != http::Method::POST {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    // The live view's POSTs (take control, answer help) write the audit log: they count
+    // against the caller's rate like tool calls. They carry no JSON-RPC to check.
+    if !mcp {
+        if let Some(wait) = over_rate(&guard, &principal) {
+            guard.audit.refuse(
+                &guard.manager,
+                &principal,
+                "live_view",
+                Outcome::RateLimited,
+                "rate limited",
+            );
+            let mut response = text(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("rate limited: retry in {} ms", wait.as_millis().max(1)),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(wait)));
+            return response;
+        }
         return next.run(Request::from_parts(parts, body)).await;
     }
     let bytes = match read_body(&guard, &parts.headers, body).await {
@@ -385,8 +414,9 @@ pub(crate) async fn gate(
         Ok(envelope) => envelope,
         Err(refusal) => {
             if let RefusalKind::Tool { name } = &refusal.kind {
-                refuse_call(
-                    &guard,
+                let manager = &guard.manager;
+                guard.audit.refuse(
+                    manager,
                     &principal,
                     name,
                     Outcome::Rejected,
@@ -468,24 +498,6 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// Records a call the gate turned away in the default desktop's audit log (counted with the
-/// other refusals, see `audit`).
-fn refuse_call(guard: &Guard, principal: &str, tool: &str, outcome: Outcome, error: &str) {
-    if let Some(desktop) = guard.manager.default_desktop() {
-        guard.audit.call(
-            &desktop,
-            audit::Call {
-                token: principal,
-                tool,
-                arguments: audit::Recorded::none(),
-                outcome,
-                elapsed: Duration::ZERO,
-                error: Some(error),
-            },
-        );
-    }
-}
-
 /// The answer to a tool call or resource read over the caller's rate, if it is.
 ///
 /// A tool call is answered as a tool error (a result with `isError`) that says how long to
@@ -495,19 +507,15 @@ fn refuse_call(guard: &Guard, principal: &str, tool: &str, outcome: Outcome, err
 fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Response> {
     let limit = guard.limit?;
     let call = envelope.call?;
-    let wait = {
-        let mut limiter = crate::lock(&guard.limiter);
-        limiter.as_mut()?.check(principal, Instant::now()).err()?
-    };
-    tracing::info!(token = principal, "call over the rate limit refused");
+    let wait = over_rate(guard, principal)?;
     let message = format!(
         "rate limited: retry in {} ms (at most {} calls per second per token, in bursts of {})",
         wait.as_millis().max(1),
         limit.per_second,
         limit.burst,
     );
-    refuse_call(
-        guard,
+    guard.audit.refuse(
+        &guard.manager,
         principal,
         call.name(),
         Outcome::RateLimited,
@@ -519,11 +527,22 @@ fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Resp
         CallKind::Resource => envelope::error_message(&id, -32000, &message),
     };
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
-    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(wait)));
     Some(response)
+}
+
+/// How long the caller must wait, if a call now would be over its rate (and takes a token
+/// from its bucket if not). Refusals are logged by the audit log's count, once a second.
+fn over_rate(guard: &Guard, principal: &str) -> Option<Duration> {
+    let mut limiter = crate::lock(&guard.limiter);
+    limiter.as_mut()?.check(principal, Instant::now()).err()
+}
+
+/// `Retry-After`'s whole seconds for a wait.
+fn retry_after(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 #[cfg(test)]

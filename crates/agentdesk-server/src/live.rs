@@ -34,14 +34,21 @@ const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 /// Viewers open at once, over all desktops: each holds a connection to an Xvnc, which sends it
 /// every screen update.
 pub(crate) const MAX_VIEWERS: usize = 64;
+/// Viewers open at once per token sent as a bearer header: scripts and agents. (The page
+/// logs people in with a session cookie, so an agent cannot use up the slots of humans.)
+pub(crate) const MAX_VIEWERS_PER_BEARER: usize = 8;
 /// Connections to Xvnc being set up at once: Xvnc queues only a few, and a burst of viewers
 /// (a page reloaded by many people, or a script) should wait its turn here.
 pub(crate) const MAX_CONNECTING: usize = 4;
+
+/// Viewers open per bearer token's name.
+type BearerCounts = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
 
 /// The live view's bounds on viewers.
 #[derive(Debug)]
 pub(crate) struct ViewerLimits {
     open: Arc<tokio::sync::Semaphore>,
+    per_bearer: BearerCounts,
     connecting: tokio::sync::Semaphore,
 }
 
@@ -49,8 +56,61 @@ impl Default for ViewerLimits {
     fn default() -> ViewerLimits {
         ViewerLimits {
             open: Arc::new(tokio::sync::Semaphore::new(MAX_VIEWERS)),
+            per_bearer: Arc::default(),
             connecting: tokio::sync::Semaphore::new(MAX_CONNECTING),
         }
+    }
+}
+
+/// An open viewer's place in the [`ViewerLimits`], given back when dropped.
+struct ViewerSlot {
+    _open: tokio::sync::OwnedSemaphorePermit,
+    /// The bearer token's name, and where it is counted.
+    bearer: Option<(String, BearerCounts)>,
+}
+
+impl Drop for ViewerSlot {
+    fn drop(&mut self) {
+        if let Some((name, counts)) = &self.bearer {
+            let mut counts = crate::lock(counts);
+            if let Some(n) = counts.get_mut(name) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(name);
+                }
+            }
+        }
+    }
+}
+
+impl ViewerLimits {
+    /// A place for one more viewer, or why there is none.
+    fn admit(&self, principal: &str, credential: &Credential) -> Result<ViewerSlot, Refusal> {
+        let full = |message: String| Refusal(StatusCode::SERVICE_UNAVAILABLE, message);
+        let Ok(open) = self.open.clone().try_acquire_owned() else {
+            return Err(full(format!(
+                "{MAX_VIEWERS} viewers are open already; close one and reload"
+            )));
+        };
+        let bearer = match credential {
+            Credential::Bearer(_) => {
+                let mut counts = crate::lock(&self.per_bearer);
+                let n = counts.entry(principal.to_string()).or_default();
+                if *n >= MAX_VIEWERS_PER_BEARER {
+                    return Err(full(format!(
+                        "this token has {MAX_VIEWERS_PER_BEARER} viewers open already (the most \
+                         for a bearer token; people log in on the page); close one"
+                    )));
+                }
+                *n += 1;
+                Some((principal.to_string(), self.per_bearer.clone()))
+            }
+            _ => None,
+        };
+        Ok(ViewerSlot {
+            _open: open,
+            bearer,
+        })
     }
 }
 
@@ -131,11 +191,15 @@ pub(crate) async fn control(
                 "name the viewer: ?viewer=...".into(),
             ));
         };
-        let (event, outcome) = match query.action.as_deref() {
+        let (event, refused) = match query.action.as_deref() {
             Some("take") => ("take_control", desktop.take_control(viewer).err()),
             Some("release") => {
-                desktop.release_control(viewer);
-                ("release_control", None)
+                let refused = (!desktop.release_control(viewer)).then(|| {
+                    agentdesk_desktop::DesktopError::Refused(
+                        "this viewer does not hold control".into(),
+                    )
+                });
+                ("release_control", refused)
             }
             _ => {
                 return Err(Refusal(
@@ -150,9 +214,10 @@ pub(crate) async fn control(
             &principal,
             event,
             serde_json::Map::new(),
-            outcome.as_ref(),
+            refused.as_ref(),
         );
-        if let Some(e) = outcome {
+        // Releasing what one does not hold changes nothing: the state answers it, as ever.
+        if let Some(e) = refused.filter(|_| event == "take_control") {
             return Err(Refusal(StatusCode::CONFLICT, e.to_string()));
         }
     }
@@ -187,17 +252,18 @@ fn state(desktop: &Desktop, viewer: Option<&Viewer>, credential: &Credential) ->
 }
 
 /// Records what a human did in the live view in the desktop's audit log, beside the agent's
-/// calls (as `live_view.<event>`).
+/// calls (as `live_view.<event>`). What was refused (control held by another viewer, an answer
+/// to a request that is gone) changed nothing and is only counted, like refused tool calls.
 fn audit(
     guard: &Guard,
     desktop: &Desktop,
     principal: &Principal,
     event: &str,
     arguments: serde_json::Map<String, serde_json::Value>,
-    error: Option<&agentdesk_desktop::DesktopError>,
+    refused: Option<&agentdesk_desktop::DesktopError>,
 ) {
-    let outcome = if error.is_some() {
-        crate::audit::Outcome::Error
+    let outcome = if refused.is_some() {
+        crate::audit::Outcome::Rejected
     } else {
         crate::audit::Outcome::Ok
     };
@@ -209,7 +275,7 @@ fn audit(
             arguments: crate::audit::Recorded::of(&arguments),
             outcome,
             elapsed: std::time::Duration::ZERO,
-            error: error.map(ToString::to_string).as_deref(),
+            error: refused.map(ToString::to_string).as_deref(),
         },
     );
 }
@@ -278,12 +344,7 @@ pub(crate) async fn rfb_socket(
 ) -> Result<Response, Refusal> {
     let viewer = viewer_of(query.viewer.as_deref(), &principal)?;
     let desktop = desktop_for(&guard, &headers, &id)?;
-    let Ok(slot) = guard.viewers.open.clone().try_acquire_owned() else {
-        return Err(Refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{MAX_VIEWERS} viewers are open already; close one and reload"),
-        ));
-    };
+    let slot = guard.viewers.admit(&principal.0, &credential)?;
     Ok(upgrade
         .protocols(["binary"])
         .on_upgrade(move |socket| async move {

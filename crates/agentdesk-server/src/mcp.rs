@@ -166,6 +166,10 @@ impl ServerHandler for AgentDesk {
         let read = tokio::time::timeout(limit, resources::read(&request.uri, &desktop)).await;
         let (outcome, result) = match read {
             Ok(Ok(result)) => (Outcome::Ok, Ok(result.into())),
+            // An unknown resource: nothing was read, so it is counted as a refusal.
+            Ok(Err(e)) if e.code == rmcp::model::ErrorCode::INVALID_PARAMS => {
+                (Outcome::Rejected, Err(e))
+            }
             Ok(Err(e)) => (Outcome::Error, Err(e)),
             Err(_) => (
                 Outcome::Timeout,

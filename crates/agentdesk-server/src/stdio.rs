@@ -45,7 +45,8 @@ async fn serve_lines(
     let (to_rmcp, rmcp_in) = tokio::io::duplex(PIPE_BYTES);
     let (rmcp_out, from_rmcp) = tokio::io::duplex(PIPE_BYTES);
     let (errors_tx, errors_rx) = mpsc::channel::<Vec<u8>>(64);
-    let reader = tokio::spawn(filter_input(input, to_rmcp, errors_tx));
+    let refusals = (manager.clone(), config.audit.clone());
+    let reader = tokio::spawn(filter_input(input, to_rmcp, errors_tx, refusals));
     let writer = tokio::spawn(write_output(from_rmcp, errors_rx, output));
     let service = AgentDesk::new(manager, config, Transport::Stdio)
         .serve((rmcp_in, rmcp_out))
@@ -67,11 +68,13 @@ fn line_of(message: &Value) -> Vec<u8> {
     line
 }
 
-/// Reads stdin line by line; passes good lines to rmcp and answers bad ones itself.
+/// Reads stdin line by line; passes good lines to rmcp and answers bad ones itself (a tool call
+/// refused here is counted in the audit log, as over HTTP).
 async fn filter_input(
     input: impl AsyncRead + Unpin,
     mut to_rmcp: tokio::io::DuplexStream,
     errors: mpsc::Sender<Vec<u8>>,
+    (manager, audit): (Arc<DesktopManager>, Arc<crate::Audit>),
 ) {
     let mut input = tokio::io::BufReader::new(input);
     let mut line = Vec::new();
@@ -96,6 +99,10 @@ async fn filter_input(
             continue;
         }
         if let Err(refusal) = envelope::check(text, false) {
+            if let envelope::RefusalKind::Tool { name } = &refusal.kind {
+                let outcome = crate::audit::Outcome::Rejected;
+                audit.refuse(&manager, "stdio", name, outcome, &refusal.message);
+            }
             let _ = errors.send(line_of(&refusal.answer())).await;
             continue;
         }
