@@ -1,7 +1,7 @@
 //! Wire types of agentdesk's MCP tools: arguments, results and their JSON schemas. Pure.
 //!
 //! The names, argument names, types, defaults and result shapes are GhostDesk's, exactly, so a
-//! prompt written for GhostDesk works unchanged (see `../shared/reference/ghostdesk.md` §1.2).
+//! prompt written for GhostDesk works unchanged (README.md's table of tools lists them).
 //! Where agentdesk does more, it is an optional argument whose default keeps the shape.
 //!
 //! Integers are lenient the way GhostDesk's pydantic models are: `12`, `12.0` and `"12"` all

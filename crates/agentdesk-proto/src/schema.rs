@@ -1,6 +1,7 @@
 //! JSON schemas for tool arguments, made portable.
 //!
-//! schemars' defaults are adjusted because real clients trip on them (reference/mcp.md §2.5):
+//! schemars' defaults are adjusted because real clients trip on them (MCP Inspector's `--strict`
+//! lint in tests/conformance checks the result):
 //! integer `format`s such as "int64" are not standard JSON Schema (TypeScript clients warn),
 //! and `$ref`s into `$defs` are resolved inconsistently, so subschemas are inlined.
 

@@ -3,7 +3,8 @@
 //! the per-token rate limit on tool calls.
 //!
 //! Answers follow RFC 6750 for authentication (401 with `WWW-Authenticate: Bearer`; no OAuth
-//! metadata, since there is no authorization server, reference/mcp.md §1.10). Refusals of a
+//! metadata, since there is no authorization server: the MCP specification lets servers use
+//! their own authentication). Refusals of a
 //! JSON-RPC request that was read (413, 429) carry a JSON-RPC error body with the request's
 //! id, so clients that show the body show a message an agent can act on.
 

@@ -2,7 +2,7 @@
 //! WebSocket and control endpoints, the login) and `/healthz`, over plain TCP or TLS, behind
 //! the [gate](crate::guard) (tokens or session cookie, body size, rate limit).
 //!
-//! rmcp settings that matter (reference/mcp.md §0, §2.3): no legacy sessions (a session idle for
+//! rmcp settings that matter: no legacy sessions (a session idle for
 //! 5 minutes expires and many clients do not recover) and JSON responses (the official Python
 //! client rejects SSE events over 1 MiB, i.e. large screenshots). Origin validation is off in
 //! rmcp by default; we turn it on with the listener's own origins.

@@ -4,7 +4,7 @@
 //! Any other character gets a spare keycode (one with no symbols) remapped to its keysym — so
 //! any Unicode text types whatever the layout. Remapping races with toolkits: GTK resolves a
 //! keycode's symbol when it *processes* the event, so remapping a keycode too soon garbles
-//! characters already sent. What was correct every time here (spike.md §4): at most 9 new
+//! characters already sent. What was correct every time in our measurements: at most 9 new
 //! symbols per batch, drawn alternately from two halves of the spare pool, ~5 ms after a
 //! remap before typing, and ≥ 50 ms before a keycode is remapped again.
 

@@ -349,7 +349,7 @@ impl Worker {
             .map_err(|_| Error::MissingExtension("DAMAGE"))?;
         let damage = conn.generate_id()?;
         // NonEmpty + DamageSubtract: one notification at a time, re-armed after each. Reporting
-        // every rectangle cost 27% of a core under heavy redraw; this costs ~1% (spike.md).
+        // every rectangle cost 27% of a core under heavy redraw; this costs ~1% (measured).
         conn.damage_create(damage, root, damage::ReportLevel::NON_EMPTY)?;
         // Screen resizes (RandR) must be followed, or capture breaks; a server without RandR
         // simply cannot be resized.

