@@ -285,6 +285,28 @@ def test_apps_own_launchers_start_nothing_the_policy_withholds(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_a_menu_file_put_in_the_window_managers_place_is_never_read(tmp_path):
+    """Modes stop an editor from saving over IceWM's files, not a file chooser from renaming
+    their directory and making another: the menu must already be loaded by then."""
+    marker = tmp_path / "planted-menu-ran"
+    with running_server(tmp_path, "--allow-app", "galculator") as srv:
+        config = runtime_dir(srv) / "icewm"
+        config.rename(config.with_name("icewm.moved"))
+        config.mkdir()
+        (config / "menu").write_text(f"prog 'Planted' - /bin/sh -c 'touch {marker}'\n")
+
+        async def open_first_item():
+            async with connect(srv.url) as client:
+                for keys in ["Escape", "ctrl+Escape", "Return"]:
+                    ok_text(await client.call_tool("key_press", {"keys": keys}))
+                await poll(lambda: asyncio.sleep(0, result=bool(processes_named("galculator"))),
+                           timeout=15, what="galculator, the menu's only item, to start")
+
+        asyncio.run(open_first_item())
+        time.sleep(0.5)
+        assert not marker.exists()
+
+
 def test_the_window_managers_files_are_read_only(tmp_path):
     with running_server(tmp_path, "--allow-app", "mousepad") as srv:
         config = runtime_dir(srv) / "icewm"
@@ -420,32 +442,50 @@ def test_a_foreign_page_cannot_use_up_the_local_agents_rate(tmp_path):
         assert not result.get("isError"), text(result)
 
 
-def test_an_agents_token_cannot_take_every_viewers_place(tmp_path):
-    token = "tok-viewers-0123456789abcdef0123"
-    with running_server(tmp_path, env={"AGENTDESK_AUTH_TOKEN": token}) as srv:
+def test_one_token_cannot_take_every_viewers_place_nor_block_a_persons_control(tmp_path):
+    """An agent's token opens at most 16 viewers (logging in on the page does not get it more),
+    so a person with a token of their own can always watch; and an agent calling tools as fast
+    as it may never uses up the rate a person's Take control needs."""
+    agent, person = "tok-agent-0123456789abcdef01", "tok-person-0123456789abcdef0"
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"agent: {agent}\nperson: {person}\n")
+    with running_server(tmp_path, "--token-file", str(tokens), "--rate-limit", "2") as srv:
         url = rfb_url(srv)
-        bearer = [("Authorization", f"Bearer {token}")]
         opened = []
+
+        def viewer(headers):
+            ws = ws_connect(url, subprotocols=["binary"], open_timeout=10,
+                            additional_headers=headers)
+            Viewer(ws).handshake()
+            return ws
+
         try:
-            for _ in range(8):
-                ws = ws_connect(url, subprotocols=["binary"], open_timeout=10,
-                                additional_headers=bearer)
-                Viewer(ws).handshake()
-                opened.append(ws)
-            with pytest.raises(Exception, match="503"):
-                ws_connect(url, subprotocols=["binary"], open_timeout=10,
-                           additional_headers=bearer)
-            # A person logs in on the page and watches.
+            for _ in range(16):
+                opened.append(viewer([("Authorization", f"Bearer {agent}")]))
             with httpx2.Client(timeout=10, follow_redirects=False) as http:
-                login = http.post(f"{srv.base}/login", data={"token": token, "next": "/"},
+                login = http.post(f"{srv.base}/login", data={"token": agent, "next": "/"},
                                   headers={"Origin": srv.base})
                 cookie = login.headers["set-cookie"].split(";", 1)[0]
-            with ws_connect(url, subprotocols=["binary"], open_timeout=10,
-                            additional_headers=[("Cookie", cookie)]) as ws:
-                assert Viewer(ws).handshake() == (1280, 800)
+            for headers in ([("Authorization", f"Bearer {agent}")], [("Cookie", cookie)]):
+                with pytest.raises(Exception, match="503"):
+                    viewer(headers)
+            opened.append(viewer([("Authorization", f"Bearer {person}")]))
         finally:
             for ws in opened:
                 ws.close()
+        with httpx2.Client(timeout=30) as http:
+            agent_headers = {**MCP_HEADERS, "Authorization": f"Bearer {agent}"}
+            for _ in range(40):  # far over the agent's rate
+                http.post(srv.url, content=json.dumps(tool_call("app_list", {})),
+                          headers=agent_headers)
+            for token in (person, agent):
+                taken = http.post(f"{srv.base}/desktops/default/control",
+                                  params={"viewer": "v1", "action": "take"},
+                                  headers={"Authorization": f"Bearer {token}"})
+                assert taken.status_code in (200, 409), (taken.status_code, taken.text)
+                http.post(f"{srv.base}/desktops/default/control",
+                          params={"viewer": "v1", "action": "release"},
+                          headers={"Authorization": f"Bearer {token}"})
 
 
 def test_stdio_counts_the_calls_it_refuses(tmp_path):
@@ -735,10 +775,22 @@ def test_a_killed_servers_leftovers_are_cleaned_at_the_next_start(tmp_path):
         time.sleep(0.5)
         assert dead_runtime.exists(), "the runtime directory stays after SIGKILL"
         assert sleepers(), "the detached process outlives a SIGKILLed server"
-    with running_server(tmp_path / "second") as second:
-        assert not dead_runtime.exists()
-        assert sleepers() == []
-        assert "cleaned up after an agentdesk that did not stop cleanly" in second.log.read_text()
+    # Another user squats the dead server's beacon name, to keep its leftovers alive.
+    beacon = "agentdesk-runtime-" + dead_runtime.name.removeprefix("agentdesk-")
+    squatter = subprocess.Popen(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3",
+         "-c", "import socket, sys, time; s = socket.socket(socket.AF_UNIX); "
+               f"s.bind('\\0{beacon}'); s.listen(); print('bound', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert squatter.stdout.readline().strip() == "bound"
+        with running_server(tmp_path / "second") as second:
+            assert not dead_runtime.exists()
+            assert sleepers() == []
+            assert "cleaned up after an agentdesk that did not stop cleanly" in second.log.read_text()
+    finally:
+        squatter.kill()
+        squatter.wait()
 
 
 def test_a_detached_process_ends_with_a_clean_stop_too(tmp_path):

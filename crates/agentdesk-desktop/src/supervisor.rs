@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use agentdesk_display::{
     start_bus, start_window_manager, start_x_server, Child, WindowManagerConfig, XServerConfig,
 };
-use agentdesk_x11::X11Config;
+use agentdesk_x11::{KeyCombo, X11Config, XHandle};
 use anyhow::Context as _;
 use tokio::sync::oneshot;
 
@@ -145,7 +145,9 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
         menu: launchers.menu,
     };
     let wm = if config.window_manager {
-        Some(start_window_manager(&wm_config, &env)?)
+        let wm = start_window_manager(&wm_config, &env)?;
+        load_menu(&x_handle).await;
+        Some(wm)
     } else {
         None
     };
@@ -162,6 +164,34 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
         display,
         wm_config,
     })
+}
+
+/// IceWM reads its menu file the first time its menu opens, not when it starts, and (with
+/// `AutoReloadMenus=0`) never again. The desktop's apps run as agentdesk's user and could put a
+/// file of their own in the menu's place before anyone opens it (the directory is read-only,
+/// but a file chooser can rename it and make another); so the menu is opened here once, right
+/// after IceWM starts, and closed: from then on nothing on disk changes what it offers.
+async fn load_menu(x: &XHandle) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let (Ok(open), Ok(close)) = (KeyCombo::parse("ctrl+Escape"), KeyCombo::parse("Escape")) else {
+        return;
+    };
+    // Until IceWM runs and has grabbed its keys, Ctrl+Esc goes nowhere: press it again.
+    let mut pressed_at = None;
+    while tokio::time::Instant::now() < deadline {
+        if x.popup_showing("icemenu").await.unwrap_or(false) {
+            let _ = x.press_keys(close).await;
+            return;
+        }
+        let due = pressed_at
+            .is_none_or(|at: tokio::time::Instant| at.elapsed() > Duration::from_millis(300));
+        if due && x.wm_ready().await.unwrap_or(false) {
+            let _ = x.press_keys(open.clone()).await;
+            pressed_at = Some(tokio::time::Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tracing::warn!("the window manager's menu did not open within 5 s; it is read on first use");
 }
 
 /// Restart delays: quick for a one-off crash, slower for a crash loop.
@@ -225,7 +255,7 @@ pub(crate) async fn supervise(inner: Arc<Inner>, first: oneshot::Sender<anyhow::
 /// A window manager or bus that dies is restarted in place, with backoff, and retried until it
 /// starts again.
 async fn watch_session(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     running: &mut Running,
     failures: &mut u32,
 ) -> std::ops::ControlFlow<()> {
@@ -261,7 +291,15 @@ async fn watch_session(
             () = sleep_until_opt(wm_retry) => {
                 wm_retry = None;
                 match start_window_manager(&running.wm_config, &running.session.env) {
-                    Ok(wm) => running.wm = Some(wm),
+                    Ok(wm) => {
+                        running.wm = Some(wm);
+                        // Agents act meanwhile: the menu is opened under their input lock.
+                        let (x, inner) = (running.session.x.clone(), inner.clone());
+                        tokio::spawn(async move {
+                            let _input = inner.input.lock().await;
+                            load_menu(&x).await;
+                        });
+                    }
                     Err(e) => {
                         wm_failures += 1;
                         tracing::warn!("error restarting the window manager (attempt {wm_failures}): {e}");

@@ -13,7 +13,9 @@
 //! process carries its desktop's runtime directory in `XDG_RUNTIME_DIR`).
 //!
 //! The beacon is bound before the directory exists, so another server starting at the same
-//! moment never sees the directory without it.
+//! moment never sees the directory without it. Any user can bind an abstract name, so a beacon
+//! counts only when a process of this user holds it: another user squatting the name of a dead
+//! server's beacon cannot keep its directory and processes from being cleaned.
 
 use std::io;
 use std::os::linux::net::SocketAddrExt as _;
@@ -24,9 +26,9 @@ use std::path::{Path, PathBuf};
 use crate::{Error, Result};
 
 /// Runtime directories are `agentdesk-` followed by [`SUFFIX_LEN`] letters and digits. (Those
-/// of agentdesk versions without a beacon had six; they are left alone.)
+/// of agentdesk versions without a beacon had six or ten; they are left alone.)
 const PREFIX: &str = "agentdesk-";
-const SUFFIX_LEN: usize = 10;
+const SUFFIX_LEN: usize = 12;
 
 /// A server's runtime directory: its beacon held while the value lives, removed when it drops.
 #[derive(Debug)]
@@ -36,18 +38,62 @@ pub struct RuntimeDir {
     _beacon: UnixListener,
 }
 
-/// The beacon's abstract socket address for a directory suffix.
-fn beacon_address(suffix: &str) -> io::Result<SocketAddr> {
-    SocketAddr::from_abstract_name(format!("agentdesk-runtime-{suffix}"))
+/// The beacon's abstract socket name for a directory suffix.
+fn beacon_name(suffix: &str) -> String {
+    format!("agentdesk-runtime-{suffix}")
 }
 
-/// Whether a server holds the beacon of `suffix`.
+fn beacon_address(suffix: &str) -> io::Result<SocketAddr> {
+    SocketAddr::from_abstract_name(beacon_name(suffix))
+}
+
+/// Whether a server of this user holds the beacon of `suffix`.
 fn alive(suffix: &str) -> bool {
     match beacon_address(suffix).and_then(|a| UnixListener::bind_addr(&a)) {
         // Nobody held it; ours for an instant, released at once.
         Ok(_) => false,
-        Err(e) => e.kind() == io::ErrorKind::AddrInUse,
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => held_by_this_user(&beacon_name(suffix)),
+        // Not knowing, keep the directory: removing a live server's would be worse.
+        Err(_) => true,
     }
+}
+
+/// Whether a process of this user has the abstract socket `name` open: its inode, from
+/// `/proc/net/unix`, among the descriptors of this user's processes.
+fn held_by_this_user(name: &str) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return true;
+    };
+    let wanted = format!("@{name}");
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(7) == Some(&wanted.as_str())).then(|| format!("socket:[{}]", fields[6]))
+        })
+        .collect();
+    if inodes.is_empty() {
+        return false;
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    procs.flatten().any(|entry| {
+        let is_pid = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        is_pid
+            && std::fs::metadata(entry.path()).is_ok_and(|m| m.uid() == uid)
+            && std::fs::read_dir(entry.path().join("fd")).is_ok_and(|fds| {
+                fds.flatten().any(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+                })
+            })
+    })
 }
 
 impl RuntimeDir {
@@ -223,7 +269,7 @@ mod tests {
 
         // A server that died: its directory, with a read-only part, and a detached process
         // from one of its desktops (setsid: not in any group agentdesk knew).
-        let dead = parent.path().join("agentdesk-deadbeef00");
+        let dead = parent.path().join("agentdesk-deadbeef0000");
         std::fs::create_dir_all(dead.join("default/icewm")).unwrap();
         std::fs::write(dead.join("default/icewm/menu"), b"").unwrap();
         std::fs::set_permissions(
@@ -236,14 +282,21 @@ mod tests {
             .env("XDG_RUNTIME_DIR", dead.join("default"))
             .spawn()
             .unwrap();
-        // Names that are not ours: another version's, a symlink to elsewhere.
+        // Names that are not ours: other versions', a symlink to elsewhere.
         let older = parent.path().join("agentdesk-abc123");
         std::fs::create_dir_all(&older).unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
-        let link = parent.path().join("agentdesk-linkedlink");
+        let link = parent.path().join("agentdesk-linkedlink12");
         std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
 
-        // `setsid` execs `sleep` in place (it is no group leader here), environment and all.
+        // `setsid` execs `sleep` in place (it is no group leader here), environment and all;
+        // wait until it has, so that its environment is readable.
+        let cmdline = format!("/proc/{}/cmdline", orphan.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !std::fs::read(&cmdline).is_ok_and(|c| c.starts_with(b"sleep\0")) {
+            assert!(std::time::Instant::now() < deadline, "sleep did not start");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let cleaned = clean_stale(parent.path());
         assert_eq!(
             cleaned,

@@ -107,6 +107,10 @@ pub(crate) struct Guard {
     pub(crate) tokens: Tokens,
     pub(crate) limit: Option<RateLimit>,
     pub(crate) limiter: Mutex<Option<RateLimiter>>,
+    /// The same rate for the live view's actions, in buckets of their own per token and kind of
+    /// credential: an agent calling tools (or pressing the page's buttons with its bearer
+    /// token) must never leave a person unable to take control.
+    pub(crate) live_limiter: Mutex<Option<RateLimiter>>,
     pub(crate) max_body_bytes: usize,
     pub(crate) audit: Arc<Audit>,
     pub(crate) manager: Arc<DesktopManager>,
@@ -382,7 +386,13 @@ pub(crate) async fn gate(
     // The live view's POSTs (take control, answer help) write the audit log: they count
     // against the caller's rate like tool calls. They carry no JSON-RPC to check.
     if !mcp {
-        if let Some(wait) = over_rate(&guard, &principal) {
+        let kind = match parts.extensions.get::<Credential>() {
+            Some(Credential::Bearer(_)) => "bearer",
+            Some(Credential::Session(_)) => "session",
+            _ => "open",
+        };
+        let bucket = format!("{principal}/{kind}");
+        if let Some(wait) = over(&guard.live_limiter, &bucket) {
             guard.audit.refuse(
                 &guard.manager,
                 &principal,
@@ -537,8 +547,15 @@ fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Resp
 /// How long the caller must wait, if a call now would be over its rate (and takes a token
 /// from its bucket if not). Refusals are logged by the audit log's count, once a second.
 fn over_rate(guard: &Guard, principal: &str) -> Option<Duration> {
-    let mut limiter = crate::lock(&guard.limiter);
-    limiter.as_mut()?.check(principal, Instant::now()).err()
+    over(&guard.limiter, principal)
+}
+
+/// [`over_rate`] for any of the gate's limiters and bucket names.
+fn over(limiter: &Mutex<Option<RateLimiter>>, bucket: &str) -> Option<Duration> {
+    crate::lock(limiter)
+        .as_mut()?
+        .check(bucket, Instant::now())
+        .err()
 }
 
 /// `Retry-After`'s whole seconds for a wait.

@@ -158,6 +158,7 @@ fn router(
         tokens: config.tokens,
         limit: config.rate_limit,
         limiter: Mutex::new(config.rate_limit.map(RateLimiter::new)),
+        live_limiter: Mutex::new(config.rate_limit.map(RateLimiter::new)),
         max_body_bytes: config.max_body_bytes,
         audit: config.service.audit.clone(),
         manager,

@@ -34,21 +34,22 @@ const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 /// Viewers open at once, over all desktops: each holds a connection to an Xvnc, which sends it
 /// every screen update.
 pub(crate) const MAX_VIEWERS: usize = 64;
-/// Viewers open at once per token sent as a bearer header: scripts and agents. (The page
-/// logs people in with a session cookie, so an agent cannot use up the slots of humans.)
-pub(crate) const MAX_VIEWERS_PER_BEARER: usize = 8;
+/// Viewers open at once per token (whatever the credential: a bearer token can also log in on
+/// the page), so that one token cannot use up every viewer's place. Give people tokens of
+/// their own (a token file names them) and an agent cannot keep them out.
+pub(crate) const MAX_VIEWERS_PER_TOKEN: usize = 16;
 /// Connections to Xvnc being set up at once: Xvnc queues only a few, and a burst of viewers
 /// (a page reloaded by many people, or a script) should wait its turn here.
 pub(crate) const MAX_CONNECTING: usize = 4;
 
-/// Viewers open per bearer token's name.
-type BearerCounts = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+/// Viewers open per token's name.
+type TokenCounts = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
 
 /// The live view's bounds on viewers.
 #[derive(Debug)]
 pub(crate) struct ViewerLimits {
     open: Arc<tokio::sync::Semaphore>,
-    per_bearer: BearerCounts,
+    per_token: TokenCounts,
     connecting: tokio::sync::Semaphore,
 }
 
@@ -56,7 +57,7 @@ impl Default for ViewerLimits {
     fn default() -> ViewerLimits {
         ViewerLimits {
             open: Arc::new(tokio::sync::Semaphore::new(MAX_VIEWERS)),
-            per_bearer: Arc::default(),
+            per_token: Arc::default(),
             connecting: tokio::sync::Semaphore::new(MAX_CONNECTING),
         }
     }
@@ -65,51 +66,44 @@ impl Default for ViewerLimits {
 /// An open viewer's place in the [`ViewerLimits`], given back when dropped.
 struct ViewerSlot {
     _open: tokio::sync::OwnedSemaphorePermit,
-    /// The bearer token's name, and where it is counted.
-    bearer: Option<(String, BearerCounts)>,
+    /// The token's name, and where it is counted.
+    token: (String, TokenCounts),
 }
 
 impl Drop for ViewerSlot {
     fn drop(&mut self) {
-        if let Some((name, counts)) = &self.bearer {
-            let mut counts = crate::lock(counts);
-            if let Some(n) = counts.get_mut(name) {
-                *n -= 1;
-                if *n == 0 {
-                    counts.remove(name);
-                }
+        let (name, counts) = &self.token;
+        let mut counts = crate::lock(counts);
+        if let Some(n) = counts.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(name);
             }
         }
     }
 }
 
 impl ViewerLimits {
-    /// A place for one more viewer, or why there is none.
-    fn admit(&self, principal: &str, credential: &Credential) -> Result<ViewerSlot, Refusal> {
+    /// A place for one more viewer of `principal`, or why there is none.
+    fn admit(&self, principal: &str) -> Result<ViewerSlot, Refusal> {
         let full = |message: String| Refusal(StatusCode::SERVICE_UNAVAILABLE, message);
         let Ok(open) = self.open.clone().try_acquire_owned() else {
             return Err(full(format!(
                 "{MAX_VIEWERS} viewers are open already; close one and reload"
             )));
         };
-        let bearer = match credential {
-            Credential::Bearer(_) => {
-                let mut counts = crate::lock(&self.per_bearer);
-                let n = counts.entry(principal.to_string()).or_default();
-                if *n >= MAX_VIEWERS_PER_BEARER {
-                    return Err(full(format!(
-                        "this token has {MAX_VIEWERS_PER_BEARER} viewers open already (the most \
-                         for a bearer token; people log in on the page); close one"
-                    )));
-                }
-                *n += 1;
-                Some((principal.to_string(), self.per_bearer.clone()))
-            }
-            _ => None,
-        };
+        let mut counts = crate::lock(&self.per_token);
+        let n = counts.entry(principal.to_string()).or_default();
+        if *n >= MAX_VIEWERS_PER_TOKEN {
+            return Err(full(format!(
+                "{MAX_VIEWERS_PER_TOKEN} viewers of this token are open already; close one (the \
+                 operator can give each person a token of their own)"
+            )));
+        }
+        *n += 1;
         Ok(ViewerSlot {
             _open: open,
-            bearer,
+            token: (principal.to_string(), self.per_token.clone()),
         })
     }
 }
@@ -344,7 +338,7 @@ pub(crate) async fn rfb_socket(
 ) -> Result<Response, Refusal> {
     let viewer = viewer_of(query.viewer.as_deref(), &principal)?;
     let desktop = desktop_for(&guard, &headers, &id)?;
-    let slot = guard.viewers.admit(&principal.0, &credential)?;
+    let slot = guard.viewers.admit(&principal.0)?;
     Ok(upgrade
         .protocols(["binary"])
         .on_upgrade(move |socket| async move {

@@ -1,7 +1,9 @@
 //! The desktop's top-level windows, as the window manager lists them (EWMH `_NET_CLIENT_LIST`),
 //! and asking them to close the way a click on their close button does (ICCCM
 //! `WM_DELETE_WINDOW`): an app that is asked saves its state and ends its session cleanly,
-//! where a signal would leave it to find a "crashed" session at its next start.
+//! where a signal would leave it to find a "crashed" session at its next start. Also whether a
+//! window manager runs (EWMH `_NET_SUPPORTING_WM_CHECK`) and whether a popup of a given class
+//! (a menu) is showing.
 
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::{self, ConnectionExt as _};
@@ -16,11 +18,17 @@ pub(crate) struct Atoms {
     client_list: xproto::Atom,
     protocols: xproto::Atom,
     delete_window: xproto::Atom,
+    wm_check: xproto::Atom,
 }
 
 impl Atoms {
     pub(crate) fn new(conn: &RustConnection) -> Result<Atoms> {
-        let names: [&[u8]; 3] = [b"_NET_CLIENT_LIST", b"WM_PROTOCOLS", b"WM_DELETE_WINDOW"];
+        let names: [&[u8]; 4] = [
+            b"_NET_CLIENT_LIST",
+            b"WM_PROTOCOLS",
+            b"WM_DELETE_WINDOW",
+            b"_NET_SUPPORTING_WM_CHECK",
+        ];
         let cookies = names
             .iter()
             .map(|n| conn.intern_atom(false, n))
@@ -33,6 +41,7 @@ impl Atoms {
             client_list: atoms[0],
             protocols: atoms[1],
             delete_window: atoms[2],
+            wm_check: atoms[3],
         })
     }
 }
@@ -84,6 +93,49 @@ impl Worker {
             }
         }
         Ok(mapped)
+    }
+
+    /// Whether a window manager runs: the root window names a check window that names itself
+    /// (a window manager that died leaves the root's property naming a window that is gone).
+    pub(crate) fn wm_ready(&mut self) -> Result<bool> {
+        let check = self.windows.wm_check;
+        let named = property32(&self.conn, self.root, check, xproto::AtomEnum::WINDOW)?;
+        let Some(&window) = named.first() else {
+            return Ok(false);
+        };
+        let itself = property32(&self.conn, window, check, xproto::AtomEnum::WINDOW)?;
+        Ok(itself.first() == Some(&window))
+    }
+
+    /// Whether a popup (an override-redirect window, such as a menu) whose `WM_CLASS` instance
+    /// is `instance` is showing.
+    pub(crate) fn popup_showing(&mut self, instance: &str) -> Result<bool> {
+        let tree = self.conn.query_tree(self.root)?.reply()?;
+        for window in tree.children {
+            let showing = self
+                .conn
+                .get_window_attributes(window)?
+                .reply()
+                .is_ok_and(|a| a.override_redirect && a.map_state == xproto::MapState::VIEWABLE);
+            if !showing {
+                continue;
+            }
+            let class = self
+                .conn
+                .get_property(
+                    false,
+                    window,
+                    xproto::AtomEnum::WM_CLASS,
+                    xproto::AtomEnum::STRING,
+                    0,
+                    256,
+                )?
+                .reply();
+            if class.is_ok_and(|c| c.value.split(|&b| b == 0).next() == Some(instance.as_bytes())) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Sends `WM_DELETE_WINDOW` to every app window that takes it; returns the windows asked.

@@ -84,6 +84,13 @@ pub(crate) enum Cmd {
     CloseWindows {
         reply: Reply<Vec<u32>>,
     },
+    WmReady {
+        reply: Reply<bool>,
+    },
+    PopupShowing {
+        instance: String,
+        reply: Reply<bool>,
+    },
 }
 
 /// A cheap, cloneable handle to one X connection's worker thread.
@@ -276,6 +283,18 @@ impl XHandle {
     /// returns the windows asked.
     pub async fn close_windows(&self) -> Result<Vec<u32>> {
         self.call(|reply| Cmd::CloseWindows { reply }).await
+    }
+
+    /// Whether a window manager runs on the display (EWMH's check window).
+    pub async fn wm_ready(&self) -> Result<bool> {
+        self.call(|reply| Cmd::WmReady { reply }).await
+    }
+
+    /// Whether a popup (a menu) whose `WM_CLASS` instance is `instance` is showing.
+    pub async fn popup_showing(&self, instance: &str) -> Result<bool> {
+        let instance = instance.to_owned();
+        self.call(|reply| Cmd::PopupShowing { instance, reply })
+            .await
     }
 }
 
@@ -495,6 +514,14 @@ impl Worker {
             }
             Cmd::CloseWindows { reply } => {
                 let result = self.close_windows();
+                answer(reply, result)
+            }
+            Cmd::WmReady { reply } => {
+                let result = self.wm_ready();
+                answer(reply, result)
+            }
+            Cmd::PopupShowing { instance, reply } => {
+                let result = self.popup_showing(&instance);
                 answer(reply, result)
             }
         }

@@ -75,7 +75,9 @@ pub(crate) struct Serve {
     #[arg(long, env = "AGENTDESK_MODEL_SPACE", default_value = "0", value_parser = parse_space)]
     pub(crate) model_space: ModelSpace,
 
-    /// Another browser origin allowed to call /mcp (repeatable). The listener's own are allowed.
+    /// Another `Origin` accepted on /mcp and the live view (repeatable), e.g. a proxy's public
+    /// URL; the listener's own are always accepted. Requests with another Origin get 403.
+    /// (agentdesk answers no CORS preflight: this does not open it to scripts of other sites.)
     #[arg(
         long = "allowed-origin",
         env = "AGENTDESK_ALLOWED_ORIGINS",

@@ -110,7 +110,19 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
     // Sockets and the Xauthority cookie live in a private directory removed when we exit.
     let runtime_dir = agentdesk_desktop::RuntimeDir::create(&tmp)
         .with_context(|| format!("error creating a runtime directory in {}", tmp.display()))?;
-    if !args.allow_app_args.is_empty() && args.allow_apps.is_empty() && args.deny_apps.is_empty() {
+    let policy = !args.allow_apps.is_empty() || !args.deny_apps.is_empty();
+    let root = {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    };
+    if policy && root {
+        tracing::warn!(
+            "a launch policy is set, but agentdesk runs as root: root ignores file modes, so an \
+             allowed app that can save files can replace any program, the allowed ones included. \
+             Run agentdesk as an unprivileged user when the policy matters (SECURITY.md)"
+        );
+    }
+    if !args.allow_app_args.is_empty() && !policy {
         tracing::warn!(
             "--allow-app-args has no effect without --allow-app or --deny-app: with no launch \
              policy, every app takes any arguments"
