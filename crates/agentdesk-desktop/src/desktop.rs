@@ -108,7 +108,7 @@ pub(crate) struct Inner {
     pub(crate) state: watch::Sender<State>,
     /// Input is serialized per desktop: two agents clicking at once would interleave
     /// press/release pairs and each would see the other's screen change as its own.
-    pub(crate) input: tokio::sync::Mutex<()>,
+    pub(crate) input: Arc<tokio::sync::Mutex<()>>,
     /// When the latest input action ended; screenshot stabilization waits past it.
     last_input: Mutex<Option<Instant>>,
     pub(crate) apps: Apps,
@@ -155,7 +155,7 @@ impl Desktop {
             help: crate::help::Help::new(),
             config,
             state,
-            input: tokio::sync::Mutex::new(()),
+            input: Arc::new(tokio::sync::Mutex::new(())),
             last_input: Mutex::new(None),
             apps,
             shutdown: CancellationToken::new(),

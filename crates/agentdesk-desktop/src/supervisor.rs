@@ -146,7 +146,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
     };
     let wm = if config.window_manager {
         let wm = start_window_manager(&wm_config, &env)?;
-        load_menu(&x_handle).await;
+        load_menu_soon(inner, &x_handle).await;
         Some(wm)
     } else {
         None
@@ -164,6 +164,18 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
         display,
         wm_config,
     })
+}
+
+/// Loads IceWM's menu ([`load_menu`]) in a task that holds the desktop's input lock, taken
+/// before this returns: screenshots go on meanwhile (IceWM takes ~300 ms to start), and no
+/// agent input can reach the menu while it is open.
+async fn load_menu_soon(inner: &Inner, x: &XHandle) {
+    let input = inner.input.clone().lock_owned().await;
+    let x = x.clone();
+    tokio::spawn(async move {
+        load_menu(&x).await;
+        drop(input);
+    });
 }
 
 /// IceWM reads its menu file the first time its menu opens, not when it starts, and (with
@@ -293,12 +305,7 @@ async fn watch_session(
                 match start_window_manager(&running.wm_config, &running.session.env) {
                     Ok(wm) => {
                         running.wm = Some(wm);
-                        // Agents act meanwhile: the menu is opened under their input lock.
-                        let (x, inner) = (running.session.x.clone(), inner.clone());
-                        tokio::spawn(async move {
-                            let _input = inner.input.lock().await;
-                            load_menu(&x).await;
-                        });
+                        load_menu_soon(inner, &running.session.x).await;
                     }
                     Err(e) => {
                         wm_failures += 1;
