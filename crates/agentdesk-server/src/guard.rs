@@ -383,8 +383,8 @@ pub(crate) async fn gate(
     if parts.method != http::Method::POST {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    // The live view's POSTs (take control, answer help) write the audit log: they count
-    // against the caller's rate like tool calls. They carry no JSON-RPC to check.
+    // The live view's POSTs (take control, answer help) write the audit log: they count against
+    // a rate of their own, per token and kind of credential. They carry no JSON-RPC to check.
     if !mcp {
         let kind = match parts.extensions.get::<Credential>() {
             Some(Credential::Bearer(_)) => "bearer",
@@ -425,9 +425,8 @@ pub(crate) async fn gate(
         Ok(envelope) => envelope,
         Err(refusal) => {
             if let RefusalKind::Tool { name } = &refusal.kind {
-                let manager = &guard.manager;
                 guard.audit.refuse(
-                    manager,
+                    &guard.manager,
                     &principal,
                     name,
                     Outcome::Rejected,
