@@ -72,14 +72,7 @@ impl Clipboard {
             b"AGENTDESK_SELECTION",
             b"AGENTDESK_CLOCK",
         ];
-        let cookies = names
-            .iter()
-            .map(|n| conn.intern_atom(false, n))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut atoms = Vec::with_capacity(cookies.len());
-        for c in cookies {
-            atoms.push(c.reply()?.atom);
-        }
+        let atoms = crate::worker::intern_atoms(conn, &names)?;
         Ok(Clipboard {
             atoms: Atoms {
                 clipboard: atoms[0],

@@ -29,14 +29,7 @@ impl Atoms {
             b"WM_DELETE_WINDOW",
             b"_NET_SUPPORTING_WM_CHECK",
         ];
-        let cookies = names
-            .iter()
-            .map(|n| conn.intern_atom(false, n))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut atoms = Vec::with_capacity(cookies.len());
-        for c in cookies {
-            atoms.push(c.reply()?.atom);
-        }
+        let atoms = crate::worker::intern_atoms(conn, &names)?;
         Ok(Atoms {
             client_list: atoms[0],
             protocols: atoms[1],

@@ -343,6 +343,20 @@ fn open(config: &X11Config) -> Result<(RustConnection, usize), x11rb::errors::Co
     Ok((conn, 0))
 }
 
+/// The atoms for `names`, in order: all requests sent first, then the replies read, so the
+/// round trips overlap.
+pub(crate) fn intern_atoms(conn: &RustConnection, names: &[&[u8]]) -> Result<Vec<xproto::Atom>> {
+    let cookies = names
+        .iter()
+        .map(|n| conn.intern_atom(false, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut atoms = Vec::with_capacity(cookies.len());
+    for c in cookies {
+        atoms.push(c.reply()?.atom);
+    }
+    Ok(atoms)
+}
+
 /// The authorization protocol of [`X11Config::cookie`].
 const COOKIE_NAME: &[u8] = b"MIT-MAGIC-COOKIE-1";
 
