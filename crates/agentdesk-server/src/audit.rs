@@ -50,7 +50,7 @@ const SAMPLE_CHARS: usize = 64;
 const TALLY_TOOLS: usize = 16;
 
 /// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Outcome {
     /// The tool succeeded.
@@ -262,7 +262,7 @@ struct Tally {
     /// Seconds since the Unix epoch.
     second: u64,
     count: u64,
-    outcomes: BTreeMap<&'static str, u64>,
+    outcomes: BTreeMap<Outcome, u64>,
     tools: BTreeMap<String, u64>,
     /// The first rejected call with arguments: tool, sampled arguments, error.
     first: Option<Value>,
@@ -271,19 +271,19 @@ struct Tally {
 impl Tally {
     fn add(&mut self, call: &Call<'_>) {
         self.count += 1;
-        *self.outcomes.entry(outcome_name(call.outcome)).or_default() += 1;
+        *self.outcomes.entry(call.outcome).or_default() += 1;
         let tool = cut_at(call.tool, SAMPLE_CHARS);
+        if self.first.is_none() && call.outcome != Outcome::RateLimited {
+            self.first = Some(serde_json::json!({
+                "tool": tool,
+                "arguments": call.arguments.sample,
+                "error": call.error.map(|e| cut_at(e, 4 * SAMPLE_CHARS)),
+            }));
+        }
         if self.tools.contains_key(&tool) || self.tools.len() < TALLY_TOOLS {
             *self.tools.entry(tool).or_default() += 1;
         } else {
             *self.tools.entry("…".into()).or_default() += 1;
-        }
-        if self.first.is_none() && call.outcome != Outcome::RateLimited {
-            self.first = Some(serde_json::json!({
-                "tool": cut_at(call.tool, SAMPLE_CHARS),
-                "arguments": call.arguments.sample,
-                "error": call.error.map(|e| cut_at(e, 4 * SAMPLE_CHARS)),
-            }));
         }
     }
 
@@ -299,17 +299,6 @@ impl Tally {
             "tools": self.tools,
             "first": self.first,
         })
-    }
-}
-
-fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Ok => "ok",
-        Outcome::Error => "error",
-        Outcome::Timeout => "timeout",
-        Outcome::RateLimited => "rate_limited",
-        Outcome::Rejected => "rejected",
-        Outcome::UnknownTool => "unknown_tool",
     }
 }
 
@@ -425,7 +414,7 @@ impl Audit {
             token = %tally.token,
             desktop = %tally.desktop,
             refused = tally.count,
-            rate_limited = tally.outcomes.get("rate_limited").copied().unwrap_or(0),
+            rate_limited = tally.outcomes.get(&Outcome::RateLimited).copied().unwrap_or(0),
             "calls refused in one second"
         );
         match serde_json::to_vec(&tally.line()) {

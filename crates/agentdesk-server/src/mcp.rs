@@ -21,7 +21,7 @@ use crate::audit::{self, Audit, Outcome};
 use crate::guard::Principal;
 use crate::instructions::INSTRUCTIONS;
 use crate::resources;
-use crate::tools::{self, Call, Verdict};
+use crate::tools::{self, Call};
 
 /// The header GhostDesk clients send to speak a model's coordinate space (e.g. Qwen's 0–1000).
 pub(crate) const MODEL_SPACE_HEADER: &str = "ghostdesk-model-space";
@@ -225,9 +225,7 @@ impl ServerHandler for AgentDesk {
             .instrument(span)
             .await;
         let (outcome, result) = match result {
-            Ok(Some((result, Verdict::Done))) => (Outcome::Ok, Some(result)),
-            Ok(Some((result, Verdict::Failed))) => (Outcome::Error, Some(result)),
-            Ok(Some((result, Verdict::Rejected))) => (Outcome::Rejected, Some(result)),
+            Ok(Some((result, outcome))) => (outcome, Some(result)),
             Ok(None) => (Outcome::UnknownTool, None),
             Err(_) => (
                 Outcome::Timeout,

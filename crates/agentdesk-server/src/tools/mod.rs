@@ -12,6 +12,8 @@ mod screen;
 use std::sync::Arc;
 
 use agentdesk_desktop::{Desktop, DesktopError, ModelSpace};
+
+use crate::audit;
 use agentdesk_proto::{input_schema, NoArgs};
 use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
 use schemars::JsonSchema;
@@ -85,24 +87,15 @@ pub(crate) fn list() -> Vec<Tool> {
     ]
 }
 
-/// How a tool call ended, for the audit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// The tool did what was asked.
-    Done,
-    /// The tool tried and failed (an app that would not start, a desktop restarting).
-    Failed,
-    /// Turned away before anything happened: invalid arguments, outside the launch policy, a
-    /// human in control.
-    Rejected,
-}
-
-/// Runs tool `name`. `None` if there is no such tool (a protocol error, not a tool error).
+/// Runs tool `name`, and says how it ended for the audit log: done (`Ok`), tried and failed
+/// (`Error`: an app that would not start, a desktop restarting), or turned away before anything
+/// happened (`Rejected`: invalid arguments, outside the launch policy, a human in control).
+/// `None` if there is no such tool (a protocol error, not a tool error).
 pub(crate) async fn call(
     name: &str,
     args: Map<String, Value>,
     call: Call,
-) -> Option<(CallToolResult, Verdict)> {
+) -> Option<(CallToolResult, audit::Outcome)> {
     let outcome = match name {
         "screen_shot" => screen::screen_shot(parse(name, args), &call).await,
         "mouse_move" => input::mouse_move(parse(name, args), &call).await,
@@ -122,15 +115,15 @@ pub(crate) async fn call(
         _ => return None,
     };
     Some(match outcome {
-        Ok(result) if result.is_error == Some(true) => (result, Verdict::Failed),
-        Ok(result) => (result, Verdict::Done),
+        Ok(result) if result.is_error == Some(true) => (result, audit::Outcome::Error),
+        Ok(result) => (result, audit::Outcome::Ok),
         Err(e) => {
-            let verdict = if e.is_rejection() {
-                Verdict::Rejected
+            let outcome = if e.is_rejection() {
+                audit::Outcome::Rejected
             } else {
-                Verdict::Failed
+                audit::Outcome::Error
             };
-            (render_error(name, e), verdict)
+            (render_error(name, e), outcome)
         }
     })
 }
