@@ -28,8 +28,9 @@ pub(crate) struct Launchers {
     /// holds a `Hidden=true` entry for each id of `Catalog::ids_hidden_from_apps`. GIO and
     /// `xdg-open` ("open with", a browser opening a download) look for desktop entries there
     /// first, so the withheld ones (and terminal apps, which they would start in a terminal
-    /// emulator) are deleted for them; and no app can add entries of its own there, as it could
-    /// in the home's `.local/share/applications`.
+    /// emulator) are deleted for them, and a `.desktop` file an app saves (there, or in the
+    /// home's `.local/share/applications`) adds nothing. A hurdle, not a wall: an app with a
+    /// file chooser can rename the directory and make another (SECURITY.md).
     pub(crate) data_home: Option<PathBuf>,
 }
 

@@ -76,6 +76,13 @@ pub struct DesktopConfig {
     pub control_idle: Duration,
 }
 
+impl DesktopConfig {
+    /// The session's HOME, inside the data directory.
+    pub(crate) fn home(&self) -> PathBuf {
+        self.data_dir.join("home")
+    }
+}
+
 /// One live session: what exists between an X server start and its exit.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
@@ -143,7 +150,7 @@ impl Desktop {
         // Everything here is the desktop's user's alone: the home holds what the agent saved
         // and downloaded, the runtime directory the X cookie. Existing directories (from an
         // older agentdesk) are narrowed too.
-        let home = config.data_dir.join("home");
+        let home = config.home();
         for dir in [&config.data_dir, &home, &config.runtime_dir] {
             private_dir(dir)?;
         }
@@ -388,7 +395,7 @@ impl Desktop {
     }
 
     fn home(&self) -> PathBuf {
-        self.inner.config.data_dir.join("home")
+        self.inner.config.home()
     }
 
     /// Stops the desktop: apps, window manager, bus and X server, in that order, and then

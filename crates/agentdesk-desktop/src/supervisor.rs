@@ -49,10 +49,7 @@ fn base_env(
             "XAUTHORITY".to_string(),
             xauthority_path(config).display().to_string(),
         ),
-        (
-            "HOME".to_string(),
-            config.data_dir.join("home").display().to_string(),
-        ),
+        ("HOME".to_string(), config.home().display().to_string()),
         ("PATH".to_string(), desktop_path()),
         (
             "XDG_RUNTIME_DIR".to_string(),
@@ -130,8 +127,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
             .await
             .context("the X connection task failed")??
     };
-    let home = config.data_dir.join("home");
-    let launchers = inner.apps.launchers(&home, &config.runtime_dir)?;
+    let launchers = inner.apps.launchers(&config.home(), &config.runtime_dir)?;
     let mut env = base_env(config, display, launchers.data_home.as_deref());
     let bus = if config.session_bus {
         let bus = start_bus(&config.runtime_dir.join("bus"), &env).await?;
@@ -267,7 +263,7 @@ pub(crate) async fn supervise(inner: Arc<Inner>, first: oneshot::Sender<anyhow::
 /// A window manager or bus that dies is restarted in place, with backoff, and retried until it
 /// starts again.
 async fn watch_session(
-    inner: &Arc<Inner>,
+    inner: &Inner,
     running: &mut Running,
     failures: &mut u32,
 ) -> std::ops::ControlFlow<()> {
