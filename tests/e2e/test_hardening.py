@@ -77,16 +77,50 @@ def refused_lines(srv: Server) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().split("\n") if line]
 
 
-def runtime_dir(srv: Server) -> Path:
-    """The desktop's runtime directory (its XDG_RUNTIME_DIR), from the window manager's
-    environment."""
+def desktop_env(srv: Server) -> dict[str, str]:
+    """The environment the desktop's apps get (the window manager's, without its own
+    variable), for running a program as if an app had."""
     wm = next(p for p in descendants(srv.process.pid) if p.comm == "icewm")
     env = dict(
         var.split("=", 1)
         for var in Path(f"/proc/{wm.pid}/environ").read_text().split("\0")
         if "=" in var
     )
-    return Path(env["XDG_RUNTIME_DIR"])
+    env.pop("ICEWM_PRIVCFG", None)
+    return env
+
+
+def runtime_dir(srv: Server) -> Path:
+    """The desktop's runtime directory (its XDG_RUNTIME_DIR)."""
+    return Path(desktop_env(srv)["XDG_RUNTIME_DIR"])
+
+
+def processes_with_cmdline(*argv: str) -> list[int]:
+    """The processes running exactly `argv` (wherever in the process tree they are)."""
+    wanted = "".join(f"{a}\0" for a in argv).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/cmdline").read_bytes() == wanted:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def run_in_a_new_terminal(srv: Server, command: str) -> dict[str, Any]:
+    """Launches an xterm through MCP, waits for its shell and types `command` into it, as an
+    agent would; returns app_launch's answer."""
+    async def run():
+        async with connect(srv.url) as client:
+            launched = json.loads(ok_text(await client.call_tool(
+                "app_launch", {"command": "xterm"})))
+            await poll(lambda: asyncio.sleep(0, result=bool(descendants(launched["pid"]))),
+                       timeout=10, what="xterm's shell")
+            await type_in_terminal(client, command)
+            return launched
+    return asyncio.run(run())
 
 
 # ----------------------------------------------------------------------------- 1. the menu
@@ -198,19 +232,6 @@ def test_the_window_managers_menu_offers_only_what_the_policy_allows(tmp_path):
         assert started[-1] == "nothing", started
         for marker in markers:
             assert not marker.exists(), marker
-
-
-def desktop_env(srv: Server) -> dict[str, str]:
-    """The environment the desktop's apps get (the window manager's, without its own
-    variable), for running a program as if an app had."""
-    wm = next(p for p in descendants(srv.process.pid) if p.comm == "icewm")
-    env = dict(
-        var.split("=", 1)
-        for var in Path(f"/proc/{wm.pid}/environ").read_text().split("\0")
-        if "=" in var
-    )
-    env.pop("ICEWM_PRIVCFG", None)
-    return env
 
 
 def processes_named(*names: str) -> list[int]:
@@ -614,16 +635,7 @@ def test_what_agentdesk_and_the_desktops_apps_write_is_private(tmp_path):
         os.umask(0o022)
 
     with running_server(tmp_path, preexec=permissive_umask) as srv:
-        async def run():
-            async with connect(srv.url) as client:
-                launched = json.loads(ok_text(await client.call_tool(
-                    "app_launch", {"command": "xterm"})))
-                await poll(
-                    lambda: asyncio.sleep(0, result=bool(descendants(launched["pid"]))),
-                    timeout=10, what="xterm's shell")
-                await type_in_terminal(client, "echo written > agent-file.txt")
-                return launched
-        launched = asyncio.run(run())
+        launched = run_in_a_new_terminal(srv, "echo written > agent-file.txt")
         home = srv.data_dir / "desktops" / "default" / "home"
         asyncio.run(wait_for_file(home / "agent-file.txt", "written"))
         for path, mode in [
@@ -771,28 +783,12 @@ def test_a_killed_servers_leftovers_are_cleaned_at_the_next_start(tmp_path):
     marker = "4093"  # sleep 4093: recognisable among the machine's processes
 
     def sleepers() -> list[int]:
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-                except OSError:
-                    continue
-                if cmdline == f"sleep\0{marker}\0".encode():
-                    found.append(int(entry))
-        return found
+        return processes_with_cmdline("sleep", marker)
 
     with running_server(tmp_path / "first") as srv:
-        async def detach():
-            async with connect(srv.url) as client:
-                launched = json.loads(ok_text(await client.call_tool(
-                    "app_launch", {"command": "xterm"})))
-                await poll(lambda: asyncio.sleep(0, result=bool(descendants(launched["pid"]))),
-                           timeout=10, what="xterm's shell")
-                await type_in_terminal(client, f"setsid -f sleep {marker}")
-                await poll(lambda: asyncio.sleep(0, result=bool(sleepers())),
-                           timeout=10, what="the detached sleep")
-        asyncio.run(detach())
+        run_in_a_new_terminal(srv, f"setsid -f sleep {marker}")
+        asyncio.run(poll(lambda: asyncio.sleep(0, result=bool(sleepers())),
+                         timeout=10, what="the detached sleep"))
         dead_runtime = runtime_dir(srv).parent
         srv.kill()  # SIGKILL: nothing of agentdesk runs to clean up
         time.sleep(0.5)
@@ -818,23 +814,12 @@ def test_a_killed_servers_leftovers_are_cleaned_at_the_next_start(tmp_path):
 
 def test_a_detached_process_ends_with_a_clean_stop_too(tmp_path):
     with running_server(tmp_path) as srv:
-        async def detach():
-            async with connect(srv.url) as client:
-                launched = json.loads(ok_text(await client.call_tool(
-                    "app_launch", {"command": "xterm"})))
-                await poll(lambda: asyncio.sleep(0, result=bool(descendants(launched["pid"]))),
-                           timeout=10, what="xterm's shell")
-                await type_in_terminal(client, "setsid -f sleep 4094")
-        asyncio.run(detach())
-        time.sleep(0.5)
+        run_in_a_new_terminal(srv, "setsid -f sleep 4094")
+        asyncio.run(poll(lambda: asyncio.sleep(0, result=bool(processes_with_cmdline(
+            "sleep", "4094"))), timeout=10, what="the detached sleep"))
     # running_server checked that nothing it recorded survived; the detached sleep is not a
-    # descendant of the server any more, so look for it by name.
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                assert Path(f"/proc/{entry}/cmdline").read_bytes() != b"sleep\x004094\x00"
-            except OSError:
-                pass
+    # descendant of the server any more, so look for it by its command line.
+    assert processes_with_cmdline("sleep", "4094") == []
 
 
 def test_exited_apps_are_reaped_at_once(server):
