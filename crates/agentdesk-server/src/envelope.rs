@@ -204,22 +204,15 @@ fn string<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
     serde_json::from_str::<Cow<'a, str>>(raw.get()).ok()
 }
 
-/// Checks a POST body (or a stdio line). `modern` says the request names protocol 2026-07-28
-/// or later in its headers, where `initialize` no longer exists and rmcp's 404 is the answer.
-pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
-    check_message(body, modern).map_err(|mut refusal| {
-        refusal.modern |= modern;
-        refusal
-    })
-}
-
 fn not_json(e: &dyn std::fmt::Display) -> Refusal {
     parse_error(format!(
         "the body is not valid JSON ({e}); send one JSON-RPC request object"
     ))
 }
 
-fn check_message(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
+/// Checks a POST body (or a stdio line). `modern` says the request names protocol 2026-07-28
+/// or later in its headers, where `initialize` no longer exists and rmcp's 404 is the answer.
+pub(crate) fn check(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
     let text = std::str::from_utf8(body).map_err(|e| not_json(&e))?;
     // Validates the whole text without building anything.
     let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(&e))?;
@@ -236,7 +229,7 @@ fn check_message(body: &[u8], modern: bool) -> Result<Envelope, Refusal> {
     Ok(envelope)
 }
 
-/// [`check_message`]'s look at each member the gate cares about.
+/// [`check`]'s look at each member the gate cares about.
 fn check_members(raw: &RawValue, modern: bool) -> Result<Envelope, Refusal> {
     match first_byte(raw) {
         b'{' => {}
@@ -314,10 +307,7 @@ fn check_members(raw: &RawValue, modern: bool) -> Result<Envelope, Refusal> {
     };
     let modern = modern || names_modern_version(params.as_ref());
     let call = match name {
-        "tools/call" => Some(tool_call(params.as_ref(), &id_or_null).map_err(|mut r| {
-            r.modern = modern;
-            r
-        })?),
+        "tools/call" => Some(tool_call(params.as_ref(), &id_or_null, modern)?),
         "resources/read" => {
             if params
                 .as_ref()
@@ -365,7 +355,11 @@ fn names_modern_version(params: Option<&CallParams<'_>>) -> bool {
         .is_some_and(|m| m.version.is_some())
 }
 
-fn tool_call(params: Option<&CallParams<'_>>, id: &Value) -> Result<CallKind, Refusal> {
+fn tool_call(
+    params: Option<&CallParams<'_>>,
+    id: &Value,
+    modern: bool,
+) -> Result<CallKind, Refusal> {
     let Some(name) = params.and_then(|p| p.name).and_then(string) else {
         return Err(invalid_params(
             id,
@@ -388,7 +382,7 @@ fn tool_call(params: Option<&CallParams<'_>>, id: &Value) -> Result<CallKind, Re
                     kind: RefusalKind::Tool {
                         name: name.into_owned(),
                     },
-                    modern: false,
+                    modern,
                 });
             }
         }
