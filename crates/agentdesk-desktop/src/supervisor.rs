@@ -189,7 +189,15 @@ async fn load_menu(x: &XHandle) {
     while tokio::time::Instant::now() < deadline {
         if x.popup_showing("icemenu").await.unwrap_or(false) {
             let _ = x.press_keys(close).await;
-            return;
+            // Not done until IceWM has closed it: while the menu shows, it holds the pointer
+            // and keyboard, and the agent's first click would go to the menu.
+            while tokio::time::Instant::now() < deadline {
+                if !x.popup_showing("icemenu").await.unwrap_or(false) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            break;
         }
         let due = pressed_at
             .is_none_or(|at: tokio::time::Instant| at.elapsed() > Duration::from_millis(300));
@@ -199,7 +207,9 @@ async fn load_menu(x: &XHandle) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tracing::warn!("the window manager's menu did not open within 5 s; it is read on first use");
+    tracing::warn!(
+        "the window manager's menu did not open and close within 5 s; it is read on first use"
+    );
 }
 
 /// Restart delays: quick for a one-off crash, slower for a crash loop.
