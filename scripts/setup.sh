@@ -5,9 +5,10 @@
 set -euo pipefail
 
 # Runtime: the X server (Xvnc, with Xvfb as the fallback), the window manager, the session bus,
-# and the apps GhostDesk's image ships (Firefox ESR, a terminal, a text editor, a calculator).
+# bubblewrap (each desktop's sandbox) and the apps GhostDesk's image ships (Firefox ESR, a
+# terminal, a text editor, a calculator).
 RUNTIME_PACKAGES=(
-  tigervnc-standalone-server xvfb icewm dbus dbus-x11 x11-utils
+  bubblewrap tigervnc-standalone-server xvfb icewm dbus dbus-x11 x11-utils
   xterm mousepad galculator firefox-esr fonts-dejavu-core fonts-noto-cjk
 )
 # Tests only: independent X clients to check our work against, Python for the MCP client,

@@ -52,6 +52,19 @@ TOOL_NAMES = [
     "help_status",
 ]
 
+FLEET_TOOL_NAMES = [
+    "desktop_create",
+    "desktop_list",
+    "desktop_status",
+    "desktop_destroy",
+    "desktop_pause",
+    "desktop_resume",
+    "desktop_acquire",
+    "desktop_release",
+    "desktop_heartbeat",
+]
+"""On /mcp only, after the desktop tools (which there also take an optional `desktop`)."""
+
 LEGACY_VERSION = "2025-11-25"
 MODERN_VERSION = "2026-07-28"
 MODES = {"legacy": LEGACY_VERSION, "auto": MODERN_VERSION}
@@ -313,6 +326,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("agentdesk")
     with running_server(root, "--rate-limit", "1000") as srv:
         yield srv
+
+
+def desktop_home(srv: Server, desktop: str = "default") -> Path:
+    """A desktop's home on the host. Its apps run in a sandbox with a /tmp of their own, so a
+    file a test wants to see from an app goes here (the one directory both see)."""
+    return srv.data_dir / "desktops" / desktop / "home"
+
+
+@pytest.fixture
+def desk_tmp(server: Server, request: pytest.FixtureRequest) -> Path:
+    """Like tmp_path, but inside the session desktop's home: what its apps write there, the
+    test reads."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:60]
+    path = desktop_home(server) / "e2e" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def audit_lines(srv: Server) -> list[dict[str, Any]]:

@@ -664,7 +664,9 @@ def test_the_x_server_gets_none_of_agentdesks_environment(tmp_path):
         xvnc = next(p for p in descendants(srv.process.pid) if p.comm == "Xvnc")
         names = [v.split(b"=")[0] for v in
                  Path(f"/proc/{xvnc.pid}/environ").read_bytes().split(b"\0") if v]
-        assert sorted(names) == [b"LANG", b"PATH"], names
+        # XDG_RUNTIME_DIR is no secret: the desktop's runtime directory, by which agentdesk finds
+        # every process of a desktop to pause or sweep it.
+        assert sorted(names) == [b"LANG", b"PATH", b"XDG_RUNTIME_DIR"], names
 
 
 # ----------------------------------------------------------------------------- 4. live view
@@ -780,12 +782,14 @@ def test_a_crowd_of_viewers_is_bounded_and_the_next_viewer_is_served(tmp_path):
 
 
 def test_a_killed_servers_leftovers_are_cleaned_at_the_next_start(tmp_path):
+    """Without the sandbox (whose PID namespace ends everything at once: test_fleet.py), what
+    a SIGKILLed server's desktops detached lives on until the next start cleans it up."""
     marker = "4093"  # sleep 4093: recognisable among the machine's processes
 
     def sleepers() -> list[int]:
         return processes_with_cmdline("sleep", marker)
 
-    with running_server(tmp_path / "first") as srv:
+    with running_server(tmp_path / "first", "--no-sandbox") as srv:
         run_in_a_new_terminal(srv, f"setsid -f sleep {marker}")
         asyncio.run(poll(lambda: asyncio.sleep(0, result=bool(sleepers())),
                          timeout=10, what="the detached sleep"))

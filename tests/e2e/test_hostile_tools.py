@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import itertools
 import json
 import time
@@ -62,6 +63,15 @@ from hostile import (
 
 
 # ----------------------------------------------------------------------------- tool arguments
+
+
+@pytest.fixture(scope="module")
+def server(server: Server) -> Server:
+    """The session's server, through the default desktop's own endpoint: GhostDesk's tools
+    exactly, as a GhostDesk client sees them. (/mcp's fleet tools and `desktop` argument get
+    their hostile values in test_fleet.py.)"""
+    return dataclasses.replace(server, url=f"{server.base}/desktops/default/mcp")
+
 
 BASE_ARGUMENTS: dict[str, dict[str, Any]] = {
     "screen_shot": {

@@ -20,6 +20,7 @@ from mcp import MCPError
 
 from conftest import (
     SCREEN,
+    FLEET_TOOL_NAMES,
     TOOL_NAMES,
     Server,
     agentdesk_bin,
@@ -179,7 +180,7 @@ def test_wrong_tokens_are_refused(guarded, authorization):
 
 async def test_named_tokens_work_for_the_sdk_client_and_are_audited(guarded, mode):
     async with connect(guarded.url, mode=mode, headers=bearer(ALICE)) as client:
-        assert [t.name for t in (await client.list_tools()).tools] == TOOL_NAMES
+        assert [t.name for t in (await client.list_tools()).tools] == TOOL_NAMES + FLEET_TOOL_NAMES
         result = await client.call_tool("mouse_move", {"x": 5, "y": 6})
         assert not result.is_error, result
     last = audit_lines(guarded)[-1]

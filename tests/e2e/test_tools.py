@@ -13,6 +13,7 @@ import pytest
 from mcp import MCPError
 
 from conftest import (
+    FLEET_TOOL_NAMES,
     SCREEN,
     TOOL_NAMES,
     avoid_minute_boundary,
@@ -45,10 +46,19 @@ def integer_schemas(schema: Any):
 
 
 async def test_tools_list(server, mode):
+    """A desktop's own endpoint serves GhostDesk's tools exactly; /mcp adds the fleet tools
+    and an optional `desktop` argument to each desktop tool."""
     async with connect(server.url, mode=mode) as mcp:
+        main = (await mcp.list_tools()).tools
+    assert [t.name for t in main] == TOOL_NAMES + FLEET_TOOL_NAMES
+    for tool in main[: len(TOOL_NAMES)]:
+        assert tool.input_schema["properties"]["desktop"]["type"] == "string", tool.name
+        assert "desktop" not in tool.input_schema.get("required", []), tool.name
+    async with connect(f"{server.base}/desktops/default/mcp", mode=mode) as mcp:
         tools = (await mcp.list_tools()).tools
         assert [t.name for t in tools] == TOOL_NAMES
         by_name = {t.name: t for t in tools}
+        assert all("desktop" not in t.input_schema["properties"] for t in tools)
 
         for tool in tools:
             schema = tool.input_schema
@@ -227,9 +237,9 @@ async def test_app_status_of_unknown_pid(server):
 # ----------------------------------------------------------------------------- typing
 
 
-async def test_type_into_terminal(server, terminal, tmp_path):
+async def test_type_into_terminal(server, terminal, desk_tmp):
     async with connect(server.url) as mcp:
-        out = tmp_path / "typed.txt"
+        out = desk_tmp / "typed.txt"
         command = f"echo agentdesk-e2e-$((6*7)) > {out}"
         typed = await type_in_terminal(mcp, command)
         assert typed["action"] == f"Typed {len(command) + 1} characters"
@@ -237,10 +247,10 @@ async def test_type_into_terminal(server, terminal, tmp_path):
         await wait_for_file(out, "agentdesk-e2e-42")
 
 
-async def test_type_unicode_into_terminal(server, terminal, tmp_path):
+async def test_type_unicode_into_terminal(server, terminal, desk_tmp):
     """Characters that are on no US keyboard still arrive (agentdesk maps keysyms itself)."""
     async with connect(server.url) as mcp:
-        out = tmp_path / "unicode.txt"
+        out = desk_tmp / "unicode.txt"
         text = "héllo–你好✓ a😀b"
         typed = await type_in_terminal(mcp, f"echo '{text}' > {out}")
         assert typed["screen_changed"] is True
@@ -314,24 +324,24 @@ async def test_clipboard_large(server):
         assert result.structured_content == {"result": text}
 
 
-async def test_clipboard_large_is_readable_by_other_x_clients(server, terminal, tmp_path):
+async def test_clipboard_large_is_readable_by_other_x_clients(server, terminal, desk_tmp):
     """The big clipboard really is on the X CLIPBOARD selection: another client (xclip, in the
     desktop's terminal) reads it byte for byte."""
     async with connect(server.url) as mcp:
         text = big_text()
         ok_text(await mcp.call_tool("clipboard_set", {"text": text}))
-        out = tmp_path / "paste.sha256"
+        out = desk_tmp / "paste.sha256"
         # Written to a temporary name first, so that the file never holds a partial hash.
         pipeline = "xclip -selection clipboard -o | sha256sum | cut -d' ' -f1"
         await type_in_terminal(mcp, f"{pipeline} > {out}.tmp && mv {out}.tmp {out}")
         await wait_for_file(out, hashlib.sha256(text.encode()).hexdigest())
 
 
-async def test_clipboard_large_copied_by_other_x_clients(server, terminal, tmp_path):
+async def test_clipboard_large_copied_by_other_x_clients(server, terminal, desk_tmp):
     """And clipboard_get reads a big selection another client owns."""
     async with connect(server.url) as mcp:
         text = big_text().replace("0123456789", "9876543210")
-        source = tmp_path / "copy.txt"
+        source = desk_tmp / "copy.txt"
         source.write_text(text)
         ok_text(await mcp.call_tool("clipboard_set", {"text": "before the big copy"}))
         await type_in_terminal(mcp, f"xclip -selection clipboard -i {source}")
@@ -497,10 +507,10 @@ async def test_scroll_amount_is_clamped(server, arguments, action):
         assert scrolled["action"] == action
 
 
-async def test_terminal_is_still_usable_after_other_input(server, terminal, tmp_path):
+async def test_terminal_is_still_usable_after_other_input(server, terminal, desk_tmp):
     """The desktop is still in a sane state after the whole suite's clicks, keys and scrolls
     (e.g. no workspace switch or menu hid the terminal)."""
     async with connect(server.url) as mcp:
-        out = tmp_path / "still.txt"
+        out = desk_tmp / "still.txt"
         await type_in_terminal(mcp, f"echo still-$((1+1)) > {out}")
         await wait_for_file(out, "still-2")

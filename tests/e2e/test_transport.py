@@ -20,6 +20,7 @@ from conftest import (
     DESKTOP_PROCESSES,
     MODES,
     SCREEN,
+    FLEET_TOOL_NAMES,
     TOOL_NAMES,
     Proc,
     agentdesk_bin,
@@ -56,7 +57,7 @@ async def test_protocol_negotiation(server, mode):
         assert client.server_capabilities.tools is not None
         assert client.instructions and "screen_shot" in client.instructions
         tools = (await client.list_tools()).tools
-        assert [t.name for t in tools] == TOOL_NAMES
+        assert [t.name for t in tools] == TOOL_NAMES + FLEET_TOOL_NAMES
 
 
 async def test_tools_and_ghostdesks_resources_are_offered(server, mode):
@@ -235,7 +236,7 @@ async def stdio_agentdesk(tmp_path: Path, *options: str, mode: str = "auto"):
 async def test_stdio_transport(tmp_path, mode):
     async with stdio_agentdesk(tmp_path, mode=mode) as client:
         tools = (await client.list_tools()).tools
-        assert [t.name for t in tools] == TOOL_NAMES
+        assert [t.name for t in tools] == TOOL_NAMES + FLEET_TOOL_NAMES
         img = image(await client.call_tool("screen_shot", {}), "image/webp")
         assert img.size == SCREEN
         # No HTTP request, so no model space from one: pixels.

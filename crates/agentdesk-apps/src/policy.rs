@@ -28,6 +28,9 @@ pub struct AppPolicy {
     /// Under a policy, these applications take any arguments (same forms as `allow`); the
     /// others take only what their `Exec` field code accepts.
     pub allow_args: Vec<String>,
+    /// If not empty, only these applications as well: the narrower list a desktop's creator
+    /// asked for, applied within the operator's `allow` and `deny` (it can never add an app).
+    pub only: Vec<String>,
 }
 
 /// Which arguments `app_launch` passes on.
@@ -43,7 +46,7 @@ pub(crate) enum ArgumentRule {
 impl AppPolicy {
     /// Whether the policy restricts anything.
     pub fn is_open(&self) -> bool {
-        self.allow.is_empty() && self.deny.is_empty()
+        self.allow.is_empty() && self.deny.is_empty() && self.only.is_empty()
     }
 
     fn names(entry: &str, app: &App) -> bool {
@@ -54,6 +57,8 @@ impl AppPolicy {
     /// Whether `app` may be listed and launched.
     pub fn allows(&self, app: &App) -> bool {
         let allowed = self.allow.is_empty() || self.allow.iter().any(|e| Self::names(e, app));
+        let wanted = self.only.is_empty() || self.only.iter().any(|e| Self::names(e, app));
+        let allowed = allowed && wanted;
         let denied = self.deny.iter().any(|e| Self::names(e, app));
         allowed && !denied
     }

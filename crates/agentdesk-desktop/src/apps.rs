@@ -5,12 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentdesk_apps::{AppPolicy, BoundedLog, Catalog};
-use agentdesk_display::{spawn, Child, MenuItem, Output};
+use agentdesk_display::{Child, Cmd, Io, MenuItem};
 use anyhow::Context as _;
 use tokio::io::AsyncReadExt;
 
@@ -139,8 +138,9 @@ impl Apps {
             .collect()
     }
 
-    pub(crate) fn launch(
+    pub(crate) async fn launch(
         &self,
+        launcher: &agentdesk_display::Launcher,
         command: &str,
         home: &Path,
         env: &[(String, String)],
@@ -152,19 +152,19 @@ impl Apps {
         let Some((program, args)) = plan.argv.split_first() else {
             return Err(DesktopError::Refused("empty command".into()));
         };
-        let mut cmd = Command::new(program);
+        let mut cmd = Cmd::new(program);
         cmd.args(args)
-            .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(home)
-            .stdin(Output::null())
-            .stdout(Output::piped())
-            .stderr(Output::piped());
+            .stdout(Io::Pipe)
+            .stderr(Io::Pipe);
         let name = Path::new(program)
             .file_name()
             .map_or(program.clone(), |n| n.to_string_lossy().into_owned());
-        let mut child =
-            spawn(cmd, format!("app {name}")).map_err(|e| DesktopError::Failed(e.to_string()))?;
+        let mut child = launcher
+            .spawn(cmd, format!("app {name}"))
+            .await
+            .map_err(|e| DesktopError::Failed(e.to_string()))?;
         let pid = child.id();
         let log_path = self.log_dir.join(format!("{pid}.log"));
         let log = BoundedLog::create(&log_path, LOG_BYTES).map_err(|e| {

@@ -106,6 +106,11 @@ impl Desktop {
         &self.inner.control
     }
 
+    /// How many live-view connections are open.
+    pub fn viewers(&self) -> usize {
+        lock(&self.control().state).connections.values().sum()
+    }
+
     /// Gives control to `viewer`; refused while another viewer holds it.
     pub fn take_control(&self, viewer: &Viewer) -> Result<()> {
         let mut state = self.control().current();

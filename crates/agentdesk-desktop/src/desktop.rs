@@ -18,7 +18,7 @@ use agentdesk_apps::AppPolicy;
 use crate::apps::Apps;
 use crate::feedback::{self, Reaction};
 use crate::supervisor;
-use crate::{lock, DesktopError, Result};
+use crate::{lock, DesktopError, DesktopId, Result};
 
 /// Typing is paced for toolkits (a few ms per batch of new symbols); beyond this length the
 /// clipboard is the better tool, and one call cannot occupy the desktop for minutes.
@@ -34,16 +34,6 @@ pub const MAX_STATUS_LINES: i64 = 1000;
 /// When a desktop stops, apps get this long to close their windows and exit before they are
 /// signalled (Firefox takes 2–4 s to quit and write its session).
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
-
-/// A desktop's name, unique within a manager ("default" for the first one).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DesktopId(pub String);
-
-impl std::fmt::Display for DesktopId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// How to build a desktop.
 #[derive(Debug, Clone)]
@@ -74,6 +64,28 @@ pub struct DesktopConfig {
     pub app_policy: AppPolicy,
     /// A human in control who has sent no input for this long hands control back.
     pub control_idle: Duration,
+    /// Run the desktop's processes in a sandbox (bubblewrap); `None`: as agentdesk's own
+    /// children, with agentdesk's view of the file system (`--no-sandbox`).
+    pub sandbox: Option<SandboxPolicy>,
+    /// Whether its apps reach the network (off needs the sandbox).
+    pub network: bool,
+}
+
+/// What every desktop's sandbox hides and limits (the per-desktop parts come from its config).
+#[derive(Debug, Clone)]
+pub struct SandboxPolicy {
+    /// The agentdesk binary: the sandbox's init.
+    pub init_exe: PathBuf,
+    /// Directories hidden from the desktop's apps (the server's data directory ...).
+    pub hide_dirs: Vec<PathBuf>,
+    /// Files hidden from them (the token file, the TLS key).
+    pub hide_files: Vec<PathBuf>,
+    /// Memory and processes per desktop.
+    pub limits: agentdesk_display::Limits,
+    /// How limits and freezing are applied on this machine.
+    pub cgroups: agentdesk_display::CgroupKind,
+    /// This server's runtime directory's name (the desktops' cgroups' parent).
+    pub server: String,
 }
 
 impl DesktopConfig {
@@ -93,6 +105,8 @@ pub(crate) struct Session {
     pub(crate) x_pid: u32,
     /// Xvnc's RFB socket (none with Xvfb).
     pub(crate) rfb_socket: Option<PathBuf>,
+    /// Where the session's processes start (its sandbox, or agentdesk itself).
+    pub(crate) launcher: agentdesk_display::Launcher,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +142,13 @@ pub(crate) struct Inner {
     /// Who drives: the agent, or a human in the live view.
     pub(crate) control: crate::control::Control,
     pub(crate) help: crate::help::Help,
+    /// Whether the desktop's processes are stopped (SIGSTOP). Every operation that needs them
+    /// holds a read guard ([`Desktop::awake`]), which continues them first; pausing takes the
+    /// write guard, so it waits for operations in flight and none starts against a frozen
+    /// X server (which would look hung and be replaced).
+    freeze: tokio::sync::RwLock<bool>,
+    /// When an operation last needed the desktop's processes.
+    last_used: Mutex<Instant>,
 }
 
 /// An encoded screenshot.
@@ -169,6 +190,8 @@ impl Desktop {
             supervisor: Mutex::new(None),
             buffers: Mutex::new(Vec::new()),
             cookie: rand::random(),
+            freeze: tokio::sync::RwLock::new(false),
+            last_used: Mutex::new(Instant::now()),
         });
         let (first_tx, first_rx) = oneshot::channel();
         let span = tracing::info_span!("desktop", id = %inner.config.id);
@@ -269,6 +292,7 @@ impl Desktop {
         format: Format,
         stabilize: bool,
     ) -> Result<Shot> {
+        let _awake = self.awake().await;
         let session = self.session()?;
         if stabilize {
             let last_input = *lock(&self.inner.last_input);
@@ -308,6 +332,7 @@ impl Desktop {
         Fut: std::future::Future<Output = agentdesk_x11::Result<()>>,
     {
         self.agent_may_act()?;
+        let _awake = self.awake().await;
         let session = self.session()?;
         let _input = self.inner.input.lock().await;
         let watcher = feedback::Watcher::arm(&session.x);
@@ -363,11 +388,13 @@ impl Desktop {
                 text.len()
             )));
         }
+        let _awake = self.awake().await;
         Ok(self.session()?.x.clipboard_set(text).await?)
     }
 
     /// Reads the clipboard as text.
     pub async fn clipboard_get(&self) -> Result<String> {
+        let _awake = self.awake().await;
         Ok(self.session()?.x.clipboard_get().await?)
     }
 
@@ -379,8 +406,12 @@ impl Desktop {
     /// Launches an application from [`Desktop::app_list`]; returns (pid, log file).
     pub async fn app_launch(&self, command: &str) -> Result<(u32, PathBuf)> {
         self.agent_may_act()?;
+        let _awake = self.awake().await;
         let session = self.session()?;
-        self.inner.apps.launch(command, &self.home(), &session.env)
+        self.inner
+            .apps
+            .launch(&session.launcher, command, &self.home(), &session.env)
+            .await
     }
 
     /// Whether a launched app runs, and its newest output lines: (pid, running, log file, tail).
@@ -398,6 +429,88 @@ impl Desktop {
         self.inner.config.home()
     }
 
+    /// A guard under which the desktop's processes run: continues them first if the desktop
+    /// is paused, and keeps [`Desktop::pause`] waiting until it is dropped. Marks the desktop
+    /// used.
+    pub(crate) async fn awake(&self) -> tokio::sync::RwLockReadGuard<'_, bool> {
+        *lock(&self.inner.last_used) = Instant::now();
+        loop {
+            let guard = self.inner.freeze.read().await;
+            if !*guard {
+                return guard;
+            }
+            drop(guard);
+            let _ = self.resume().await;
+        }
+    }
+
+    /// Stops every process of the desktop (SIGSTOP: X server, window manager, bus, apps and
+    /// whatever they started), after the operations in flight end. It then uses no CPU; the
+    /// next operation (a tool call, a viewer connecting) continues it first, transparently.
+    /// `Ok(false)` if it was already paused.
+    pub async fn pause(&self) -> Result<bool> {
+        let mut frozen = self.inner.freeze.write().await;
+        if *frozen {
+            return Ok(false);
+        }
+        // Only a running session: one being started or replaced has processes coming and going.
+        let session = self.session()?;
+        let frozen_by_cgroup = session.launcher.sandbox().is_some_and(|s| s.freeze(true));
+        if frozen_by_cgroup {
+            tracing::info!("desktop paused (cgroup freezer)");
+        } else {
+            let stopped =
+                agentdesk_display::freeze_desktop_processes(&self.inner.config.runtime_dir, true);
+            tracing::info!(processes = stopped, "desktop paused (SIGSTOP)");
+        }
+        *frozen = true;
+        Ok(true)
+    }
+
+    /// Continues a paused desktop's processes. `Ok(false)` if it was not paused.
+    pub async fn resume(&self) -> Result<bool> {
+        let mut frozen = self.inner.freeze.write().await;
+        if !*frozen {
+            return Ok(false);
+        }
+        // Both ways, whichever paused it: a session replaced meanwhile has a new sandbox.
+        if let Ok(session) = self.session() {
+            if let Some(sandbox) = session.launcher.sandbox() {
+                sandbox.freeze(false);
+            }
+        }
+        let continued =
+            agentdesk_display::freeze_desktop_processes(&self.inner.config.runtime_dir, false);
+        tracing::info!(processes = continued, "desktop resumed");
+        *frozen = false;
+        *lock(&self.inner.last_used) = Instant::now();
+        Ok(true)
+    }
+
+    /// Whether the desktop is paused (without waiting for an operation in flight).
+    pub fn is_paused(&self) -> bool {
+        self.inner.freeze.try_read().is_ok_and(|f| *f)
+    }
+
+    /// How long since an operation last needed the desktop's processes.
+    pub fn idle_for(&self) -> Duration {
+        lock(&self.inner.last_used).elapsed()
+    }
+
+    /// A short word for the desktop's state: `running`, `paused`, `starting`, `restarting` or
+    /// `stopped`.
+    pub fn state_name(&self) -> &'static str {
+        if self.is_paused() {
+            return "paused";
+        }
+        match &*self.inner.state.borrow() {
+            State::Running(s) if s.x.is_alive() => "running",
+            State::Running(_) | State::Restarting(_) => "restarting",
+            State::Starting => "starting",
+            State::Stopped => "stopped",
+        }
+    }
+
     /// Stops the desktop: apps, window manager, bus and X server, in that order, and then
     /// whatever its apps started that left their process groups.
     ///
@@ -406,6 +519,8 @@ impl Desktop {
     /// cleanly (a killed Mousepad greets the next start with "restore the previous
     /// session?"). What is still running after [`CLOSE_GRACE`] gets SIGTERM, then SIGKILL.
     pub async fn stop(&self) {
+        // Stopped processes would not act on SIGTERM; this also makes the windows answer.
+        let _ = self.resume().await;
         self.close_windows().await;
         self.inner.apps.stop_all().await;
         self.inner.shutdown.cancel();
@@ -425,6 +540,7 @@ impl Desktop {
     /// Asks the apps' windows to close and waits, at most [`CLOSE_GRACE`], until they have and
     /// the apps agentdesk launched have exited.
     async fn close_windows(&self) {
+        let _awake = self.awake().await;
         let Ok(session) = self.session() else {
             return;
         };

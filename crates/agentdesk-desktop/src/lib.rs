@@ -1,6 +1,7 @@
 //! A desktop, composed: an X server and its session (window manager, session bus), the X
 //! connection that drives it, and the apps an agent launched — kept alive by a supervisor that
-//! restarts what dies. A [`DesktopManager`] owns the desktops of a process.
+//! restarts what dies. A [`DesktopManager`] owns the desktops of a process: their ids, owners,
+//! leases and records in the store (`fleet.rs` holds the rules, `manager.rs` applies them).
 //!
 //! This crate decides *when* things happen (serializing input per desktop, waiting for the
 //! screen to react or settle); `agentdesk-x11` decides *how* on the wire and
@@ -11,6 +12,7 @@ mod control;
 mod desktop;
 mod error;
 mod feedback;
+mod fleet;
 mod help;
 mod home;
 mod manager;
@@ -20,15 +22,23 @@ mod viewer;
 pub use agentdesk_apps::AppPolicy;
 pub use control::{ControlView, Viewer};
 pub use desktop::{
-    Desktop, DesktopConfig, DesktopId, Shot, MAX_CLIPBOARD_BYTES, MAX_STATUS_LINES, MAX_TYPED_CHARS,
+    Desktop, DesktopConfig, SandboxPolicy, Shot, MAX_CLIPBOARD_BYTES, MAX_STATUS_LINES,
+    MAX_TYPED_CHARS,
 };
 pub use error::{DesktopError, Result};
 pub use feedback::Reaction;
+pub use fleet::{
+    Caller, CreateRequest, DesktopId, DesktopInfo, FleetError, Lease, Network, LEASE_SECONDS,
+    MAX_ID_LEN,
+};
 pub use help::{HelpAnswer, HelpRequest, MAX_HELP_CHARS};
-pub use manager::DesktopManager;
+pub use manager::{DesktopManager, Destroyed, FleetConfig};
 pub use viewer::RFB_VERSION;
 
-pub use agentdesk_display::{clean_stale, Cleaned, RuntimeDir, XServerKind};
+pub use agentdesk_display::{
+    clean_stale, clean_stale_cgroups, probe_sandbox, sandbox_init_main, CgroupKind, Cleaned,
+    Limits, RuntimeDir, XServerKind,
+};
 
 /// Locks a mutex even if a panic poisoned it: the data behind our locks stays valid, and one
 /// failed call must not wedge a desktop.

@@ -1,52 +1,626 @@
-//! [`DesktopManager`]: the desktops of one agentdesk process.
+//! [`DesktopManager`]: the desktops of one agentdesk process — creating, finding, pausing and
+//! destroying them, their owners and leases, and their records in the store, so that they come
+//! back after a restart.
 //!
-//! Today the server drives one desktop, "default"; the manager is where creating, finding and
-//! stopping many of them lives, so tools already act on "a desktop" rather than a global.
+//! A desktop's record is written (one transaction) before its processes start and removed
+//! after they stop, so a server killed at any moment comes back with every desktop it had
+//! promised; one whose start was cut short simply starts on first use. Desktops found in the
+//! store at start are started lazily, on their first call or view (the default desktop at
+//! once). A background task pauses idle desktops and lapses expired leases.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
+use agentdesk_image::Size;
+use agentdesk_store::{DesktopRecord, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::fleet::{self, Caller, CreateRequest, DesktopInfo, FleetError, Network};
 use crate::{lock, Desktop, DesktopConfig, DesktopId};
+
+/// The fleet's settings.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// What every desktop is built from; `id`, `size`, `data_dir` and `runtime_dir` are set per
+    /// desktop, and `app_policy` narrowed by its `apps`.
+    pub template: DesktopConfig,
+    /// The server's data directory: desktops live in `desktops/<id>`, the store is
+    /// `fleet.redb`.
+    pub data_dir: PathBuf,
+    /// The server's runtime directory: a desktop's sockets are in `<id>`.
+    pub runtime_dir: PathBuf,
+    /// Create (or bring back) and start the default desktop at start.
+    pub default_desktop: bool,
+    /// The most desktops (records, started or not).
+    pub max_desktops: usize,
+    /// Pause a desktop nobody has used for this long (no calls, no viewer); `None`: never.
+    pub idle_pause: Option<Duration>,
+    /// A lease's length when the caller names none, in seconds.
+    pub lease_seconds: u64,
+}
+
+/// What a destroy did with the home.
+#[derive(Debug, Clone)]
+pub struct Destroyed {
+    /// Where the home was moved, when asked to keep it (for the operator; no agent reaches it).
+    pub kept_home: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    record: DesktopRecord,
+    desktop: Option<Desktop>,
+    /// Held while the desktop's processes start, so two first calls start it once.
+    starting: Arc<tokio::sync::Mutex<()>>,
+}
 
 /// Owns every desktop of the process.
 #[derive(Debug)]
 pub struct DesktopManager {
-    desktops: Mutex<BTreeMap<DesktopId, Desktop>>,
-    default: DesktopId,
+    config: FleetConfig,
+    store: Store,
+    slots: Mutex<BTreeMap<DesktopId, Slot>>,
+    /// Serializes creations, so the limit and the id check hold.
+    creating: tokio::sync::Mutex<()>,
+    default: Option<DesktopId>,
+    stop: CancellationToken,
 }
 
 impl DesktopManager {
-    /// Starts the default desktop.
-    pub async fn start(config: DesktopConfig) -> anyhow::Result<DesktopManager> {
-        let id = config.id.clone();
-        let desktop = Desktop::start(config).await?;
-        let mut desktops = BTreeMap::new();
-        desktops.insert(id.clone(), desktop);
-        Ok(DesktopManager {
-            desktops: Mutex::new(desktops),
-            default: id,
-        })
+    /// Opens the store, brings back the desktops it records, and starts the default desktop
+    /// (creating it the first time) unless told not to.
+    pub async fn start(config: FleetConfig) -> anyhow::Result<Arc<DesktopManager>> {
+        use anyhow::Context as _;
+        crate::desktop::private_dir(&config.data_dir)?;
+        crate::desktop::private_dir(&config.data_dir.join("desktops"))?;
+        let store = Store::open(&config.data_dir.join("fleet.redb"))?;
+        let (records, unreadable) = store.all()?;
+        for id in unreadable {
+            tracing::warn!(%id, "a desktop record in the store could not be read (written by a newer agentdesk?); it is kept but not served");
+        }
+        let mut slots = BTreeMap::new();
+        for record in records {
+            let Ok(id) = DesktopId::parse(&record.id) else {
+                continue;
+            };
+            slots.insert(
+                id,
+                Slot {
+                    record,
+                    desktop: None,
+                    starting: Default::default(),
+                },
+            );
+        }
+        if !slots.is_empty() {
+            tracing::info!(
+                desktops = slots.len(),
+                "desktops from the last run are back (each starts on first use)"
+            );
+        }
+        let default = config.default_desktop.then(DesktopId::default_id);
+        if let Some(id) = &default {
+            let size = config.template.size;
+            let slot = slots.entry(id.clone()).or_insert_with(|| Slot {
+                record: new_record(id, None, size, Network::On, vec![]),
+                desktop: None,
+                starting: Default::default(),
+            });
+            // The default desktop follows the command line's screen size.
+            slot.record.width = size.width;
+            slot.record.height = size.height;
+            store.put(&slot.record)?;
+        }
+        let manager = Arc::new(DesktopManager {
+            config,
+            store,
+            slots: Mutex::new(slots),
+            creating: Default::default(),
+            default,
+            stop: CancellationToken::new(),
+        });
+        if let Some(id) = manager.default.clone() {
+            manager
+                .running(&id)
+                .await
+                .map_err(anyhow::Error::from)
+                .context("error starting the default desktop")?;
+        }
+        tokio::spawn(sweep(Arc::downgrade(&manager), manager.stop.clone()));
+        Ok(manager)
     }
 
-    /// The desktop tools act on when none is named.
+    /// The desktop `/mcp` drives, if there is one.
+    pub fn default_id(&self) -> Option<&DesktopId> {
+        self.default.as_ref()
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
+    }
+
+    /// The most desktops this server holds.
+    pub fn max_desktops(&self) -> usize {
+        self.config.max_desktops
+    }
+
+    /// The default desktop if it runs now (never starts one: for health checks and logs).
     pub fn default_desktop(&self) -> Option<Desktop> {
-        self.get(&self.default)
+        let id = self.default.as_ref()?;
+        lock(&self.slots).get(id)?.desktop.clone()
     }
 
-    /// A desktop by name.
-    pub fn get(&self, id: &DesktopId) -> Option<Desktop> {
-        self.desktops
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+    /// A desktop's data directory (its audit log is there), if `caller` may see it; started
+    /// or not.
+    pub fn data_dir_of(&self, id: &DesktopId, caller: &Caller) -> Option<PathBuf> {
+        let slots = lock(&self.slots);
+        let slot = slots.get(id)?;
+        caller
+            .sees(slot.record.owner.as_deref())
+            .then(|| self.desktop_dir(id))
     }
 
-    /// Stops every desktop and everything running on it.
-    pub async fn shutdown(&self) {
-        let desktops = std::mem::take(&mut *lock(&self.desktops));
-        for desktop in desktops.into_values() {
+    fn desktop_dir(&self, id: &DesktopId) -> PathBuf {
+        self.config.data_dir.join("desktops").join(id.as_str())
+    }
+
+    /// The desktop `id` for `caller`, started if it was not (after a restart). Not found if
+    /// `caller` may not see it, exactly as if it did not exist.
+    pub async fn desktop(&self, id: &DesktopId, caller: &Caller) -> Result<Desktop, FleetError> {
+        self.visible(id, caller)?;
+        self.running(id).await
+    }
+
+    fn visible(&self, id: &DesktopId, caller: &Caller) -> Result<(), FleetError> {
+        let slots = lock(&self.slots);
+        match slots.get(id) {
+            Some(slot) if caller.sees(slot.record.owner.as_deref()) => Ok(()),
+            _ => Err(not_found(id)),
+        }
+    }
+
+    async fn running(&self, id: &DesktopId) -> Result<Desktop, FleetError> {
+        let starting = {
+            let slots = lock(&self.slots);
+            let slot = slots.get(id).ok_or_else(|| not_found(id))?;
+            if let Some(desktop) = &slot.desktop {
+                return Ok(desktop.clone());
+            }
+            slot.starting.clone()
+        };
+        let _starting = starting.lock().await;
+        let config = {
+            let slots = lock(&self.slots);
+            let slot = slots.get(id).ok_or_else(|| not_found(id))?;
+            if let Some(desktop) = &slot.desktop {
+                return Ok(desktop.clone());
+            }
+            self.desktop_config(id, &slot.record)
+        };
+        let started = std::time::Instant::now();
+        let desktop = Desktop::start(config)
+            .await
+            .map_err(|e| FleetError::Start {
+                id: id.to_string(),
+                message: format!("{e:#}"),
+            })?;
+        tracing::info!(desktop = %id, ms = started.elapsed().as_millis() as u64, "desktop started");
+        let kept = match lock(&self.slots).get_mut(id) {
+            Some(slot) => {
+                slot.desktop = Some(desktop.clone());
+                true
+            }
+            None => false,
+        };
+        if !kept {
+            // Destroyed while it started.
+            desktop.stop().await;
+            return Err(not_found(id));
+        }
+        Ok(desktop)
+    }
+
+    fn desktop_config(&self, id: &DesktopId, record: &DesktopRecord) -> DesktopConfig {
+        let mut config = self.config.template.clone();
+        config.id = id.clone();
+        config.size = Size {
+            width: record.width,
+            height: record.height,
+        };
+        config.data_dir = self.desktop_dir(id);
+        config.runtime_dir = self.config.runtime_dir.join(id.as_str());
+        config.app_policy.only = record.apps.clone();
+        config.network = record.network;
+        config
+    }
+
+    /// The desktops `caller` may see, in id order.
+    pub fn list(&self, caller: &Caller) -> Vec<DesktopInfo> {
+        let now = fleet::now();
+        lock(&self.slots)
+            .iter()
+            .filter(|(_, s)| caller.sees(s.record.owner.as_deref()))
+            .map(|(id, s)| self.info(id, s, now))
+            .collect()
+    }
+
+    /// One desktop, as `caller` may see it.
+    pub fn status(&self, id: &DesktopId, caller: &Caller) -> Result<DesktopInfo, FleetError> {
+        let slots = lock(&self.slots);
+        match slots.get(id) {
+            Some(slot) if caller.sees(slot.record.owner.as_deref()) => {
+                Ok(self.info(id, slot, fleet::now()))
+            }
+            _ => Err(not_found(id)),
+        }
+    }
+
+    fn info(&self, id: &DesktopId, slot: &Slot, now: u64) -> DesktopInfo {
+        let r = &slot.record;
+        let last_used = match &slot.desktop {
+            Some(d) => used_at(d).max(r.last_used),
+            None => r.last_used,
+        };
+        DesktopInfo {
+            id: id.clone(),
+            owner: r.owner.clone(),
+            state: slot.desktop.as_ref().map_or("stopped", Desktop::state_name),
+            screen: Size {
+                width: r.width,
+                height: r.height,
+            },
+            network: if r.network { Network::On } else { Network::Off },
+            apps: r.apps.clone(),
+            created: r.created,
+            last_used,
+            lease: fleet::live_lease(r, now).cloned(),
+            is_default: self.default.as_ref() == Some(id),
+            viewers: slot.desktop.as_ref().map_or(0, Desktop::viewers),
+        }
+    }
+
+    /// Creates a desktop for `caller` and starts it. Its record is in the store before any
+    /// process starts; if the start fails, the record goes again.
+    pub async fn create(
+        &self,
+        request: CreateRequest,
+        caller: &Caller,
+    ) -> Result<DesktopInfo, FleetError> {
+        let network = request.network.unwrap_or(Network::On);
+        if network == Network::Off && self.config.template.sandbox.is_none() {
+            return Err(FleetError::BadRequest(
+                "network off needs the desktop sandbox, which this server runs without \
+                 (--no-sandbox); create the desktop with network on"
+                    .into(),
+            ));
+        }
+        let screen = request.screen.unwrap_or(self.config.template.size);
+        if !(64..=8192).contains(&screen.width) || !(64..=8192).contains(&screen.height) {
+            return Err(FleetError::BadRequest(format!(
+                "screen {screen} is out of range; each side must be 64 to 8192 pixels"
+            )));
+        }
+        if request.apps.len() > 64 || request.apps.iter().any(|a| a.is_empty() || a.len() > 256) {
+            return Err(FleetError::BadRequest(
+                "apps takes at most 64 names of 1 to 256 characters".into(),
+            ));
+        }
+        let id = match &request.id {
+            Some(id) => DesktopId::parse(id)?,
+            None => DesktopId::generate(),
+        };
+        let record = {
+            let _creating = self.creating.lock().await;
+            let record = new_record(&id, caller.owner_of_new(), screen, network, request.apps);
+            {
+                let mut slots = lock(&self.slots);
+                if slots.contains_key(&id) {
+                    return Err(FleetError::Taken { id: id.to_string() });
+                }
+                if slots.len() >= self.config.max_desktops {
+                    return Err(FleetError::Full {
+                        max: self.config.max_desktops,
+                    });
+                }
+                slots.insert(
+                    id.clone(),
+                    Slot {
+                        record: record.clone(),
+                        desktop: None,
+                        starting: Default::default(),
+                    },
+                );
+            }
+            if let Err(e) = self.store.put(&record) {
+                lock(&self.slots).remove(&id);
+                return Err(e.into());
+            }
+            record
+        };
+        tracing::info!(desktop = %id, owner = record.owner.as_deref().unwrap_or("shared"), "desktop created");
+        if let Err(e) = self.running(&id).await {
+            // Nothing of it is left: no record, no directory.
+            lock(&self.slots).remove(&id);
+            let _ = self.store.remove(id.as_str());
+            let _ = std::fs::remove_dir_all(self.desktop_dir(&id));
+            return Err(e);
+        }
+        self.status(&id, caller)
+    }
+
+    /// Stops a desktop and everything on it, forgets it, and deletes its directory — or, with
+    /// `keep_home`, moves its home to `<data-dir>/kept/<id>-<unix time>` for the operator.
+    pub async fn destroy(
+        &self,
+        id: &DesktopId,
+        caller: &Caller,
+        keep_home: bool,
+    ) -> Result<Destroyed, FleetError> {
+        let slot = {
+            let mut slots = lock(&self.slots);
+            let slot = match slots.get(id) {
+                Some(slot) if caller.sees(slot.record.owner.as_deref()) => slot,
+                _ => return Err(not_found(id)),
+            };
+            if !caller.manages(slot.record.owner.as_deref()) {
+                return Err(FleetError::Forbidden {
+                    what: format!(
+                        "desktop {id:?} is shared; only an admin token destroys shared desktops"
+                    ),
+                });
+            }
+            slots.remove(id).expect("checked above")
+        };
+        if let Some(desktop) = &slot.desktop {
             desktop.stop().await;
         }
+        // A start in flight ends before the directory goes.
+        let _starting = slot.starting.lock().await;
+        self.store.remove(id.as_str())?;
+        let dir = self.desktop_dir(id);
+        let mut kept_home = None;
+        if keep_home && dir.join("home").exists() {
+            let kept = self.config.data_dir.join("kept");
+            crate::desktop::private_dir(&kept)
+                .map_err(|e| FleetError::BadRequest(e.to_string()))?;
+            let target = kept.join(format!("{id}-{}", fleet::now()));
+            std::fs::rename(dir.join("home"), &target).map_err(|e| {
+                FleetError::BadRequest(format!("error keeping the home of {id}: {e}"))
+            })?;
+            kept_home = Some(target);
+        }
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(desktop = %id, %e, "error removing the desktop's directory");
+            }
+        }
+        tracing::info!(desktop = %id, kept_home = kept_home.is_some(), "desktop destroyed");
+        Ok(Destroyed { kept_home })
+    }
+
+    /// Pauses a desktop (see [`Desktop::pause`]); one not started is left as it is.
+    pub async fn pause(&self, id: &DesktopId, caller: &Caller) -> Result<DesktopInfo, FleetError> {
+        self.visible(id, caller)?;
+        let desktop = lock(&self.slots).get(id).and_then(|s| s.desktop.clone());
+        if let Some(desktop) = desktop {
+            desktop
+                .pause()
+                .await
+                .map_err(|e| FleetError::BadRequest(e.to_string()))?;
+        }
+        self.status(id, caller)
+    }
+
+    /// Resumes a paused desktop, or starts one that is not running.
+    pub async fn resume(&self, id: &DesktopId, caller: &Caller) -> Result<DesktopInfo, FleetError> {
+        let desktop = self.desktop(id, caller).await?;
+        let _ = desktop.resume().await;
+        self.status(id, caller)
+    }
+
+    /// Leases a desktop to `caller` for `seconds` (the default when `None`): `id`, or else a
+    /// free one it may see (its own first, then shared; never the default desktop), or else a
+    /// new one. The desktop is started.
+    pub async fn acquire(
+        &self,
+        id: Option<&str>,
+        seconds: Option<u64>,
+        caller: &Caller,
+    ) -> Result<DesktopInfo, FleetError> {
+        let seconds = seconds.unwrap_or(self.config.lease_seconds);
+        if !fleet::LEASE_SECONDS.contains(&seconds) {
+            return Err(FleetError::BadRequest(format!(
+                "lease_seconds must be {} to {} (got {seconds})",
+                fleet::LEASE_SECONDS.start(),
+                fleet::LEASE_SECONDS.end()
+            )));
+        }
+        let id = match id {
+            Some(id) => DesktopId::parse(id)?,
+            None => match self.free_desktop(caller, seconds)? {
+                Some(id) => id,
+                None => {
+                    let info = self.create(CreateRequest::default(), caller).await?;
+                    info.id
+                }
+            },
+        };
+        self.update(&id, caller, |record, now| {
+            fleet::take_lease(record, caller, seconds, now)
+        })?;
+        self.desktop(&id, caller).await?;
+        self.status(&id, caller)
+    }
+
+    /// Takes a lease on the first free desktop `caller` sees, if any, and says which.
+    fn free_desktop(&self, caller: &Caller, seconds: u64) -> Result<Option<DesktopId>, FleetError> {
+        let now = fleet::now();
+        let mut slots = lock(&self.slots);
+        let mut candidates: Vec<(&DesktopId, &mut Slot)> = slots
+            .iter_mut()
+            .filter(|(id, s)| {
+                Some(*id) != self.default.as_ref()
+                    && caller.sees(s.record.owner.as_deref())
+                    && fleet::live_lease(&s.record, now).is_none()
+            })
+            .collect();
+        // Its own desktops first, then shared ones.
+        candidates.sort_by_key(|(_, s)| s.record.owner.is_none());
+        let Some((id, slot)) = candidates.into_iter().next() else {
+            return Ok(None);
+        };
+        let mut record = slot.record.clone();
+        fleet::take_lease(&mut record, caller, seconds, now)?;
+        self.store.put(&record)?;
+        slot.record = record;
+        Ok(Some(id.clone()))
+    }
+
+    /// Gives up `caller`'s lease on `id` (an admin may end anyone's). The desktop stays.
+    pub fn release(&self, id: &DesktopId, caller: &Caller) -> Result<DesktopInfo, FleetError> {
+        self.update(id, caller, |record, now| {
+            fleet::end_or_renew_lease(record, caller, false, now)
+        })?;
+        self.status(id, caller)
+    }
+
+    /// Extends `caller`'s lease on `id` by its length from now.
+    pub fn heartbeat(&self, id: &DesktopId, caller: &Caller) -> Result<DesktopInfo, FleetError> {
+        self.update(id, caller, |record, now| {
+            fleet::end_or_renew_lease(record, caller, true, now)
+        })?;
+        self.status(id, caller)
+    }
+
+    /// Changes a record the caller sees, in memory and in the store (or neither).
+    fn update(
+        &self,
+        id: &DesktopId,
+        caller: &Caller,
+        change: impl FnOnce(&mut DesktopRecord, u64) -> Result<(), FleetError>,
+    ) -> Result<(), FleetError> {
+        let mut slots = lock(&self.slots);
+        let slot = match slots.get_mut(id) {
+            Some(slot) if caller.sees(slot.record.owner.as_deref()) => slot,
+            _ => return Err(not_found(id)),
+        };
+        let mut record = slot.record.clone();
+        change(&mut record, fleet::now())?;
+        self.store.put(&record)?;
+        slot.record = record;
+        Ok(())
+    }
+
+    /// Pauses desktops idle for longer than `--idle-pause` with no viewer, lapses expired
+    /// leases, and records when each desktop was last used.
+    async fn sweep_once(&self) {
+        let now = fleet::now();
+        let mut to_pause = Vec::new();
+        let mut changed = Vec::new();
+        {
+            let mut slots = lock(&self.slots);
+            for slot in slots.values_mut() {
+                let mut record = slot.record.clone();
+                if record.lease.as_ref().is_some_and(|l| l.expires <= now) {
+                    tracing::info!(desktop = %record.id, "lease expired; the desktop is free again");
+                    record.lease = None;
+                }
+                if let Some(desktop) = &slot.desktop {
+                    let idle = desktop.idle_for();
+                    // Written when it moved by a minute or more, not on every call.
+                    let used = used_at(desktop);
+                    if used >= record.last_used + 60 {
+                        record.last_used = used;
+                    }
+                    let pause_due = self.config.idle_pause.is_some_and(|limit| idle >= limit);
+                    if pause_due && !desktop.is_paused() && desktop.viewers() == 0 {
+                        to_pause.push(desktop.clone());
+                    }
+                }
+                if record != slot.record {
+                    slot.record = record.clone();
+                    changed.push(record);
+                }
+            }
+        }
+        if !changed.is_empty() {
+            if let Err(e) = self.store.put_all(&changed) {
+                tracing::warn!("{e}");
+            }
+        }
+        for desktop in to_pause {
+            if let Err(e) = desktop.pause().await {
+                tracing::debug!(desktop = %desktop.id(), "not paused: {e}");
+            }
+        }
+    }
+
+    /// Stops every desktop and everything running on it; their records stay, so they come
+    /// back at the next start.
+    pub async fn shutdown(&self) {
+        self.stop.cancel();
+        self.sweep_once().await;
+        let desktops: Vec<Desktop> = lock(&self.slots)
+            .values_mut()
+            .filter_map(|s| s.desktop.take())
+            .collect();
+        // In parallel: each waits seconds for its apps to close.
+        let mut stopping = tokio::task::JoinSet::new();
+        for desktop in desktops {
+            stopping.spawn(async move { desktop.stop().await });
+        }
+        while stopping.join_next().await.is_some() {}
+    }
+}
+
+/// How often the sweeper looks.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+async fn sweep(manager: Weak<DesktopManager>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        let Some(manager) = manager.upgrade() else {
+            return;
+        };
+        manager.sweep_once().await;
+    }
+}
+
+/// Unix seconds of a running desktop's last use.
+fn used_at(desktop: &Desktop) -> u64 {
+    std::time::SystemTime::now()
+        .checked_sub(desktop.idle_for())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+fn not_found(id: &DesktopId) -> FleetError {
+    FleetError::NotFound { id: id.to_string() }
+}
+
+fn new_record(
+    id: &DesktopId,
+    owner: Option<String>,
+    size: Size,
+    network: Network,
+    apps: Vec<String>,
+) -> DesktopRecord {
+    let now = fleet::now();
+    DesktopRecord {
+        id: id.to_string(),
+        owner,
+        width: size.width,
+        height: size.height,
+        network: network == Network::On,
+        apps,
+        created: now,
+        last_used: now,
+        lease: None,
     }
 }

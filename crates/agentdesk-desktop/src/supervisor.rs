@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentdesk_display::{
-    start_bus, start_window_manager, start_x_server, Child, WindowManagerConfig, XServerConfig,
+    start_bus, start_window_manager, start_x_server, Child, Launcher, Sandbox, SandboxConfig,
+    WindowManagerConfig, XServerConfig,
 };
 use agentdesk_x11::{KeyCombo, X11Config, XHandle};
 use anyhow::Context as _;
@@ -26,6 +27,30 @@ struct Running {
     display: u32,
     /// How the window manager was (and is, when restarted) configured.
     wm_config: WindowManagerConfig,
+}
+
+/// The session's sandbox (or agentdesk itself, `--no-sandbox`).
+async fn launcher(config: &DesktopConfig) -> anyhow::Result<Launcher> {
+    let Some(policy) = &config.sandbox else {
+        if !config.network {
+            anyhow::bail!("network off needs the desktop sandbox, which --no-sandbox turned off");
+        }
+        return Ok(Launcher::Host);
+    };
+    let sandbox = Sandbox::start(&SandboxConfig {
+        id: config.id.to_string(),
+        runtime_dir: config.runtime_dir.clone(),
+        home: config.home(),
+        hide_dirs: policy.hide_dirs.clone(),
+        hide_files: policy.hide_files.clone(),
+        network: config.network,
+        init_exe: policy.init_exe.clone(),
+        limits: policy.limits,
+        cgroups: policy.cgroups.clone(),
+        server: policy.server.clone(),
+    })
+    .await?;
+    Ok(Launcher::Sandbox(sandbox))
 }
 
 /// The PATH of processes on the desktop: ours, plus the games directories Debian's games (and
@@ -95,6 +120,25 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
     // may have been removed by a cleaner of /tmp.
     let auth_file = xauthority_path(config);
     agentdesk_display::write_xauthority(&auth_file, &inner.cookie)?;
+    let launcher = launcher(config).await?;
+    match start_processes(inner, display_hint, launcher.clone(), auth_file).await {
+        Ok(running) => Ok(running),
+        Err(e) => {
+            if let Some(sandbox) = launcher.sandbox() {
+                sandbox.stop().await;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn start_processes(
+    inner: &Inner,
+    display_hint: Option<u32>,
+    launcher: Launcher,
+    auth_file: std::path::PathBuf,
+) -> anyhow::Result<Running> {
+    let config = &inner.config;
     let mut x_config = XServerConfig {
         kind: config.x_server,
         width: config.size.width,
@@ -104,14 +148,16 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
         rfb_socket: Some(config.runtime_dir.join("rfb.sock")),
         auth_file: Some(auth_file),
         ready_timeout: Duration::from_secs(10),
+        runtime_dir: Some(config.runtime_dir.clone()),
     };
-    let server = match start_x_server(&x_config).await {
+    // Inside a sandbox the X server has a /tmp of its own: any display number is free there.
+    let server = match start_x_server(&launcher, &x_config).await {
         Ok(server) => server,
         // The old display number may have been taken meanwhile; let the server pick one.
         Err(e) if display_hint.is_some() => {
             tracing::debug!("restart on the same display failed ({e}); picking a new one");
             x_config.display = None;
-            start_x_server(&x_config).await?
+            start_x_server(&launcher, &x_config).await?
         }
         Err(e) => return Err(e.into()),
     };
@@ -122,6 +168,9 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
             background: Some(config.background),
             command_timeout: config.command_timeout,
             cookie: Some(inner.cookie),
+            socket_dir: launcher
+                .sandbox()
+                .map(|_| SandboxConfig::x11_dir(&config.runtime_dir)),
         };
         tokio::task::spawn_blocking(move || agentdesk_x11::connect(&x11))
             .await
@@ -130,7 +179,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
     let launchers = inner.apps.launchers(&config.home(), &config.runtime_dir)?;
     let mut env = base_env(config, display, launchers.data_home.as_deref());
     let bus = if config.session_bus {
-        let bus = start_bus(&config.runtime_dir.join("bus"), &env).await?;
+        let bus = start_bus(&launcher, &config.runtime_dir.join("bus"), &env).await?;
         env.push(("DBUS_SESSION_BUS_ADDRESS".into(), bus.address.clone()));
         Some(bus.child)
     } else {
@@ -141,7 +190,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
         menu: launchers.menu,
     };
     let wm = if config.window_manager {
-        let wm = start_window_manager(&wm_config, &env)?;
+        let wm = start_window_manager(&launcher, &wm_config, &env).await?;
         load_menu_soon(inner, &x_handle).await;
         Some(wm)
     } else {
@@ -153,6 +202,7 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
             env: Arc::new(env),
             x_pid: server.child.id(),
             rfb_socket: server.rfb_socket,
+            launcher,
         },
         x: server.child,
         bus,
@@ -308,7 +358,13 @@ async fn watch_session(
             }
             () = sleep_until_opt(wm_retry) => {
                 wm_retry = None;
-                match start_window_manager(&running.wm_config, &running.session.env) {
+                match start_window_manager(
+                    &running.session.launcher,
+                    &running.wm_config,
+                    &running.session.env,
+                )
+                .await
+                {
                     Ok(wm) => {
                         running.wm = Some(wm);
                         load_menu_soon(inner, &running.session.x).await;
@@ -326,7 +382,7 @@ async fn watch_session(
                 let _ = std::fs::remove_file(&socket);
                 // Same socket path, so the address apps already hold stays valid.
                 let started = tokio::select! {
-                    started = start_bus(&socket, &running.session.env) => started,
+                    started = start_bus(&running.session.launcher, &socket, &running.session.env) => started,
                     () = inner.shutdown.cancelled() => return std::ops::ControlFlow::Break(()),
                 };
                 match started {
@@ -373,4 +429,7 @@ async fn stop_running(mut running: Running) {
         bus.stop(grace).await;
     }
     running.x.stop(grace).await;
+    if let Some(sandbox) = running.session.launcher.sandbox() {
+        sandbox.stop().await;
+    }
 }

@@ -29,6 +29,9 @@ impl Desktop {
     /// A connection to the desktop's Xvnc, past the security handshake, ready for the viewer's
     /// ClientInit.
     pub async fn connect_rfb(&self) -> Result<UnixStream> {
+        // A viewer continues a paused desktop (it would show a frozen screen otherwise); while
+        // it is open the desktop is not paused for idleness (`Desktop::viewers`).
+        drop(self.awake().await);
         let session = self.session()?;
         let socket = session.rfb_socket.ok_or_else(|| {
             DesktopError::Failed(

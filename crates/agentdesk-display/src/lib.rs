@@ -11,18 +11,26 @@
 //! - its [`Child`] handle kills the whole process group when dropped, so no child outlives the
 //!   value that owns it.
 
+mod cgroup;
+mod cmd;
 mod error;
 mod private_file;
 mod ready;
 mod runtime;
+mod sandbox;
 mod session;
 mod spawn;
 mod xauth;
 mod xserver;
 
+pub use cgroup::{clean_stale_cgroups, CgroupKind, Limits};
+pub use cmd::{Cmd, Io, Launcher, KEPT_FD};
 pub use error::{Error, Result};
 pub use private_file::write_read_only_dir;
-pub use runtime::{clean_stale, kill_desktop_processes, Cleaned, RuntimeDir};
+pub use runtime::{
+    clean_stale, freeze_desktop_processes, kill_desktop_processes, Cleaned, RuntimeDir,
+};
+pub use sandbox::{init_main as sandbox_init_main, probe as probe_sandbox, Sandbox, SandboxConfig};
 pub use session::{start_bus, start_window_manager, Bus, MenuItem, WindowManagerConfig};
 pub use spawn::{forward_to_log, spawn, Child, Output};
 pub use xauth::{write_xauthority, COOKIE_NAME};

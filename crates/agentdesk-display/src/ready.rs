@@ -4,16 +4,13 @@
 //! we hand them once they accept connections. That is race-free — no polling for sockets, no
 //! guessing display numbers — and doubles as the answer (the display number, the bus address).
 
-#![allow(unsafe_code)] // `pre_exec` is unsafe by signature; each use carries a SAFETY note.
-
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::os::fd::{OwnedFd, RawFd};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 
-use crate::spawn::{async_fd, describe, spawn, Child};
+use crate::cmd::{Cmd, Launcher, KEPT_FD};
+use crate::spawn::{async_fd, describe, Child};
 use crate::{Error, Result};
 
 /// The write end of a readiness pipe, to be named on the child's command line.
@@ -29,9 +26,9 @@ impl ReadyPipe {
         Ok(ReadyPipe { read, write })
     }
 
-    /// The descriptor number the child will see (we keep the number; only CLOEXEC is cleared).
+    /// The descriptor number the child will see the write end as.
     pub(crate) fn child_fd(&self) -> RawFd {
-        self.write.as_raw_fd()
+        KEPT_FD
     }
 
     /// Spawns `cmd` with the write end inherited, then waits for one line on the pipe.
@@ -40,23 +37,15 @@ impl ReadyPipe {
     /// nothing arrives within `timeout`.
     pub(crate) async fn spawn_and_wait(
         self,
-        mut cmd: Command,
+        launcher: &Launcher,
+        mut cmd: Cmd,
         name: &str,
         timeout: Duration,
     ) -> Result<(Child, String)> {
-        let fd = self.child_fd();
-        // SAFETY: runs between fork and exec; one fcntl syscall on a descriptor number we own,
-        // which is async-signal-safe and touches no shared memory.
-        unsafe {
-            cmd.pre_exec(move || {
-                let borrowed = std::os::fd::BorrowedFd::borrow_raw(fd);
-                rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::empty())
-                    .map_err(std::io::Error::from)
-            });
-        }
-        let mut child = spawn(cmd, name)?;
-        // Our copy of the write end must close, or EOF never comes if the child dies silently.
-        drop(self.write);
+        // The command owns the write end until the child has it: then no copy of ours is left,
+        // and EOF comes if the child dies silently.
+        cmd.keep_fd(self.write);
+        let mut child = launcher.spawn(cmd, name).await?;
         rustix::io::ioctl_fionbio(&self.read, true)
             .map_err(|e| Error::io("a readiness pipe", e.into()))?;
         let reader = async_fd(self.read).map_err(|e| Error::io("a readiness pipe", e))?;
@@ -128,13 +117,14 @@ mod tests {
     async fn the_line_written_to_the_inherited_fd_comes_back() {
         let pipe = ReadyPipe::new().unwrap();
         // bash, not sh: dash cannot redirect to descriptors above 9.
-        let mut cmd = Command::new("bash");
+        let mut cmd = Cmd::new("bash");
         cmd.args([
             "-c",
             &format!("sleep 0.05; echo ready-42 >&{}; sleep 30", pipe.child_fd()),
-        ]);
+        ])
+        .env("PATH", "/usr/bin:/bin");
         let (_child, line) = pipe
-            .spawn_and_wait(cmd, "sh", Duration::from_secs(5))
+            .spawn_and_wait(&Launcher::Host, cmd, "sh", Duration::from_secs(5))
             .await
             .unwrap();
         assert_eq!(line, "ready-42");
@@ -143,10 +133,10 @@ mod tests {
     #[tokio::test]
     async fn a_child_that_dies_first_is_an_early_exit() {
         let pipe = ReadyPipe::new().unwrap();
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "exit 7"]);
+        let mut cmd = Cmd::new("sh");
+        cmd.args(["-c", "exit 7"]).env("PATH", "/usr/bin:/bin");
         let err = pipe
-            .spawn_and_wait(cmd, "sh", Duration::from_secs(5))
+            .spawn_and_wait(&Launcher::Host, cmd, "sh", Duration::from_secs(5))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::EarlyExit { .. }), "{err}");
@@ -156,10 +146,10 @@ mod tests {
     #[tokio::test]
     async fn silence_is_a_timeout() {
         let pipe = ReadyPipe::new().unwrap();
-        let mut cmd = Command::new("sleep");
-        cmd.arg("30");
+        let mut cmd = Cmd::new("sleep");
+        cmd.arg("30").env("PATH", "/usr/bin:/bin");
         let err = pipe
-            .spawn_and_wait(cmd, "sleep", Duration::from_millis(100))
+            .spawn_and_wait(&Launcher::Host, cmd, "sleep", Duration::from_millis(100))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::ReadyTimeout { .. }), "{err}");

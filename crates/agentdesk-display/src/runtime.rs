@@ -212,6 +212,23 @@ pub fn clean_stale(parent: &Path) -> Cleaned {
 /// group. Returns how many were killed. Processes whose environment cannot be read (other
 /// users', unless agentdesk runs as root) are not considered.
 pub fn kill_desktop_processes(dir: &Path) -> usize {
+    signal_desktop_processes(dir, rustix::process::Signal::KILL)
+}
+
+/// Stops (SIGSTOP) or continues (SIGCONT) every process of the desktop whose runtime
+/// directory is `dir`, as [`kill_desktop_processes`] finds them; `stop` says which. Stopping
+/// looks twice, for a process forked while the first pass ran. Returns how many were signalled.
+pub fn freeze_desktop_processes(dir: &Path, stop: bool) -> usize {
+    use rustix::process::Signal;
+    if stop {
+        signal_desktop_processes(dir, Signal::STOP) + signal_desktop_processes(dir, Signal::STOP)
+    } else {
+        signal_desktop_processes(dir, Signal::CONT)
+    }
+}
+
+/// Sends `signal` to every process tagged with `dir` (see [`kill_desktop_processes`]).
+fn signal_desktop_processes(dir: &Path, signal: rustix::process::Signal) -> usize {
     let Some(dir) = dir.to_str() else {
         return 0;
     };
@@ -246,7 +263,7 @@ pub fn kill_desktop_processes(dir: &Path) -> usize {
         let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
             continue;
         };
-        if rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok() {
+        if rustix::process::kill_process(pid, signal).is_ok() {
             killed += 1;
         }
     }

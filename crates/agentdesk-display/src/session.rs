@@ -6,11 +6,11 @@
 //! openbox needs tint2 for a taskbar, i.e. a second process to supervise.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+use crate::cmd::{Cmd, Io, Launcher};
 use crate::ready::ReadyPipe;
-use crate::spawn::{forward_to_log, spawn, Child, Output};
+use crate::spawn::{forward_to_log, Child};
 use crate::{Error, Result};
 
 /// A running session bus.
@@ -54,7 +54,11 @@ const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bu
 /// Starts a session `dbus-daemon` listening on `socket` and waits until it accepts connections.
 /// Its configuration ([`BUS_CONFIG`]) is written into a read-only directory beside the socket
 /// (`<socket>.d`): the bus reloads its configuration when the file changes.
-pub async fn start_bus(socket: &Path, env: &[(String, String)]) -> Result<Bus> {
+pub async fn start_bus(
+    launcher: &Launcher,
+    socket: &Path,
+    env: &[(String, String)],
+) -> Result<Bus> {
     let config_dir = socket.with_extension("d");
     // The socket's path is ours (the runtime directory's); escaped all the same, for XML.
     let listen = socket
@@ -71,17 +75,14 @@ pub async fn start_bus(socket: &Path, env: &[(String, String)]) -> Result<Bus> {
     )?;
     let config = config_dir.join("session.conf");
     let pipe = ReadyPipe::new()?;
-    let mut cmd = Command::new("dbus-daemon");
+    let mut cmd = Cmd::new("dbus-daemon");
     cmd.arg(format!("--config-file={}", config.display()))
         .args(["--nofork", "--nopidfile", "--nosyslog"])
         .arg(format!("--print-address={}", pipe.child_fd()))
-        .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Output::null())
-        .stdout(Output::null())
-        .stderr(Output::piped());
+        .stderr(Io::Pipe);
     let (mut child, address) = pipe
-        .spawn_and_wait(cmd, "dbus-daemon", Duration::from_secs(10))
+        .spawn_and_wait(launcher, cmd, "dbus-daemon", Duration::from_secs(10))
         .await?;
     if let Some(stderr) = child.take_stderr() {
         forward_to_log(stderr, "dbus-daemon".into());
@@ -214,7 +215,8 @@ fn menu_file(items: &[MenuItem]) -> String {
 ///
 /// IceWM has no readiness signal; it is ready enough as soon as it runs, because windows
 /// mapped before it manages them are adopted when it starts.
-pub fn start_window_manager(
+pub async fn start_window_manager(
+    launcher: &Launcher,
     config: &WindowManagerConfig,
     env: &[(String, String)],
 ) -> Result<Child> {
@@ -235,14 +237,11 @@ pub fn start_window_manager(
         ],
         "IceWM's configuration",
     )?;
-    let mut cmd = Command::new("icewm");
-    cmd.env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
+    let mut cmd = Cmd::new("icewm");
+    cmd.envs(env.iter().map(|(k, v)| (k, v)))
         .env("ICEWM_PRIVCFG", &config.config_dir)
-        .stdin(Output::null())
-        .stdout(Output::null())
-        .stderr(Output::piped());
-    let mut child = spawn(cmd, "icewm")?;
+        .stderr(Io::Pipe);
+    let mut child = launcher.spawn(cmd, "icewm").await?;
     if let Some(stderr) = child.take_stderr() {
         forward_to_log(stderr, "icewm".into());
     }

@@ -79,9 +79,12 @@ pub fn spawn(mut cmd: Command, name: impl Into<String>) -> Result<Child> {
             tracing::debug!(child = %name, pid = inner.id(), "spawned");
             Ok(Child {
                 name,
-                inner,
+                pid: inner.id(),
+                kind: Kind::Host(inner),
                 status: None,
                 group_gone: false,
+                stdout: None,
+                stderr: None,
             })
         }
         Err(source) => {
@@ -106,16 +109,52 @@ pub fn spawn(mut cmd: Command, name: impl Into<String>) -> Result<Child> {
 #[derive(Debug)]
 pub struct Child {
     name: String,
-    inner: std::process::Child,
+    /// Its pid as agentdesk sees it (also its process group's id).
+    pid: u32,
+    kind: Kind,
     status: Option<ExitStatus>,
     /// The child was reaped and its group found empty: its id may name someone else's now.
     group_gone: bool,
+    /// A sandboxed child's output pipes (a host child's are in its `std` handle).
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+}
+
+/// Who reaps the child.
+#[derive(Debug)]
+enum Kind {
+    /// agentdesk: it is our child.
+    Host(std::process::Child),
+    /// A sandbox's init, which reports the exit status.
+    Sandboxed {
+        status: tokio::sync::watch::Receiver<Option<ExitStatus>>,
+    },
 }
 
 impl Child {
-    /// The child's process id (also its process-group id).
+    /// A child a sandbox's init started: `pid` as agentdesk sees it, and where the init's
+    /// report of its exit arrives.
+    pub(crate) fn sandboxed(
+        name: String,
+        pid: u32,
+        status: tokio::sync::watch::Receiver<Option<ExitStatus>>,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
+    ) -> Child {
+        Child {
+            name,
+            pid,
+            kind: Kind::Sandboxed { status },
+            status: None,
+            group_gone: false,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The child's process id (also its process-group id), as agentdesk sees it.
     pub fn id(&self) -> u32 {
-        self.inner.id()
+        self.pid
     }
 
     /// How logs refer to this child.
@@ -125,18 +164,28 @@ impl Child {
 
     /// Takes the read end of the child's stdout pipe, if it was piped.
     pub fn take_stdout(&mut self) -> Option<OwnedFd> {
-        self.inner.stdout.take().map(OwnedFd::from)
+        match &mut self.kind {
+            Kind::Host(inner) => inner.stdout.take().map(OwnedFd::from),
+            Kind::Sandboxed { .. } => self.stdout.take(),
+        }
     }
 
     /// Takes the read end of the child's stderr pipe, if it was piped.
     pub fn take_stderr(&mut self) -> Option<OwnedFd> {
-        self.inner.stderr.take().map(OwnedFd::from)
+        match &mut self.kind {
+            Kind::Host(inner) => inner.stderr.take().map(OwnedFd::from),
+            Kind::Sandboxed { .. } => self.stderr.take(),
+        }
     }
 
     /// The exit status if the child has exited; reaps it without blocking.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
-            if let Ok(Some(status)) = self.inner.try_wait() {
+            let status = match &mut self.kind {
+                Kind::Host(inner) => inner.try_wait().ok().flatten(),
+                Kind::Sandboxed { status, .. } => *status.borrow(),
+            };
+            if let Some(status) = status {
                 self.status = Some(status);
                 // The zombie held the group's id; if it was the last member, the id is free.
                 self.group_gone = !self.group_alive();
@@ -149,6 +198,23 @@ impl Child {
     /// [`Child::try_status`] then). It owns what it waits on, so a task can await it while
     /// the `Child` stays where it is kept.
     pub fn exited(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let sandboxed = match &self.kind {
+            Kind::Host(_) => None,
+            Kind::Sandboxed { status, .. } => Some(status.clone()),
+        };
+        let host = self.host_exited();
+        async move {
+            match sandboxed {
+                // Its status is what a waiter wants next; it comes with the init's report.
+                Some(mut status) => {
+                    let _ = status.wait_for(Option::is_some).await;
+                }
+                None => host.await,
+            }
+        }
+    }
+
+    fn host_exited(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let pid = self.id();
         let pidfd = Pid::from_raw(pid as i32)
             .and_then(|pid| {
@@ -238,9 +304,9 @@ pub(crate) fn describe(status: ExitStatus) -> String {
 impl Drop for Child {
     fn drop(&mut self) {
         self.signal_group(Signal::KILL);
-        if self.status.is_none() {
+        if let (None, Kind::Host(inner)) = (self.status, &mut self.kind) {
             // SIGKILL cannot be ignored, so this wait is short; it keeps zombies from piling up.
-            let _ = self.inner.wait();
+            let _ = inner.wait();
         }
     }
 }

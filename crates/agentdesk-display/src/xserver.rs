@@ -12,11 +12,11 @@
 //! connections (viewers opening at once) would lock every viewer out for seconds.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
+use crate::cmd::{Cmd, Io, Launcher};
 use crate::ready::ReadyPipe;
-use crate::spawn::{forward_to_log, Child, Output};
+use crate::spawn::{forward_to_log, Child};
 use crate::{Error, Result};
 
 /// Which X server binary to run.
@@ -59,6 +59,9 @@ pub struct XServerConfig {
     pub auth_file: Option<PathBuf>,
     /// How long to wait for the server to accept connections.
     pub ready_timeout: Duration,
+    /// The desktop's runtime directory, given to the server as `XDG_RUNTIME_DIR`: it is how
+    /// every process of a desktop is found to pause or sweep it ([`crate::kill_desktop_processes`]).
+    pub runtime_dir: Option<PathBuf>,
 }
 
 /// A running X server.
@@ -73,10 +76,10 @@ pub struct XServer {
 }
 
 /// Starts an X server and waits until it accepts connections.
-pub async fn start_x_server(config: &XServerConfig) -> Result<XServer> {
+pub async fn start_x_server(launcher: &Launcher, config: &XServerConfig) -> Result<XServer> {
     let program = config.kind.program();
     let pipe = ReadyPipe::new()?;
-    let mut cmd = Command::new(program);
+    let mut cmd = Cmd::new(program);
     if let Some(display) = config.display {
         cmd.arg(format!(":{display}"));
     }
@@ -125,15 +128,15 @@ pub async fn start_x_server(config: &XServerConfig) -> Result<XServer> {
         cmd.arg("-auth").arg(auth);
     }
     // The X server needs nothing of agentdesk's environment (which may hold a token): a PATH
-    // for the helpers it runs (xkbcomp) and a locale.
-    cmd.env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("LANG", "C.UTF-8")
-        .stdin(Output::null())
-        .stdout(Output::null())
-        .stderr(Output::piped());
+    // for the helpers it runs (xkbcomp) and a locale; and its desktop's tag.
+    cmd.env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8");
+    if let Some(dir) = &config.runtime_dir {
+        cmd.env("XDG_RUNTIME_DIR", dir);
+    }
+    cmd.stderr(Io::Pipe);
     let (mut child, line) = pipe
-        .spawn_and_wait(cmd, program, config.ready_timeout)
+        .spawn_and_wait(launcher, cmd, program, config.ready_timeout)
         .await?;
     if let Some(stderr) = child.take_stderr() {
         forward_to_log(stderr, program.to_string());

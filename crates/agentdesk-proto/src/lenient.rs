@@ -43,6 +43,27 @@ pub(crate) fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     d.deserialize_any(IntVisitor)
 }
 
+/// An optional integer: absent or `null` is `None`, else as [`int`].
+pub(crate) fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct OptInt;
+    impl<'de> Visitor<'de> for OptInt {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<i64>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<i64>, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Option<i64>, D2::Error> {
+            int(d).map(Some)
+        }
+    }
+    d.deserialize_option(OptInt)
+}
+
 struct BoolVisitor;
 
 impl Visitor<'_> for BoolVisitor {

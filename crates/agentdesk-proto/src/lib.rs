@@ -10,10 +10,12 @@
 #![warn(missing_docs)]
 
 mod args;
+mod fleet;
 mod lenient;
 mod results;
 mod schema;
 
 pub use args::*;
+pub use fleet::*;
 pub use results::*;
 pub use schema::input_schema;

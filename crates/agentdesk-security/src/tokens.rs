@@ -6,8 +6,9 @@
 //! position of a token in the file shows in the response time. Hashing first also makes the
 //! comparison independent of the token's length.
 //!
-//! A token file has one `name: token` per line; blank lines and lines starting with `#` are
-//! ignored. Names are what audit logs record; tokens are never echoed in errors.
+//! A token file has one `name: token` per line, or `name: token admin` for a token that sees
+//! and manages every desktop; blank lines and lines starting with `#` are ignored. Names are
+//! what audit logs record and what owns desktops; tokens are never echoed in errors.
 
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
@@ -23,6 +24,8 @@ const MAX_NAME_LEN: usize = 64;
 #[derive(Clone, Default)]
 pub struct TokenSet {
     entries: Vec<(String, [u8; 32])>,
+    /// The names marked `admin`.
+    admins: Vec<String>,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -60,11 +63,13 @@ impl TokenSet {
         TokenSet::default()
     }
 
-    /// One token named `name`; `source_name` says where it came from, for errors.
+    /// One token named `name`, an admin (it is the only one); `source_name` says where it
+    /// came from, for errors.
     pub fn single(name: &str, token: &str, source_name: &str) -> Result<TokenSet, Error> {
         check_token(token, || source_name.to_string())?;
         Ok(TokenSet {
             entries: vec![(name.to_string(), digest(token))],
+            admins: vec![name.to_string()],
         })
     }
 
@@ -81,10 +86,16 @@ impl TokenSet {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let (name, token) = trimmed
+            let (name, rest) = trimmed
                 .split_once(':')
-                .ok_or_else(|| bad("expected `name: token`"))?;
-            let (name, token) = (name.trim(), token.trim());
+                .ok_or_else(|| bad("expected `name: token` or `name: token admin`"))?;
+            let mut words = rest.split_whitespace();
+            let (name, token) = (name.trim(), words.next().unwrap_or(""));
+            let admin = match (words.next(), words.next()) {
+                (None, _) => false,
+                (Some("admin"), None) => true,
+                _ => return Err(bad("after the token, only the word `admin` may follow")),
+            };
             if name.is_empty() || name.len() > MAX_NAME_LEN {
                 return Err(bad("a name must be 1 to 64 characters"));
             }
@@ -105,6 +116,9 @@ impl TokenSet {
                 return Err(bad("this token is also given to another name"));
             }
             set.entries.push((name.to_string(), d));
+            if admin {
+                set.admins.push(name.to_string());
+            }
         }
         Ok(set)
     }
@@ -117,6 +131,11 @@ impl TokenSet {
     /// How many tokens there are.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether the token named `name` is marked `admin`.
+    pub fn is_admin(&self, name: &str) -> bool {
+        self.admins.iter().any(|a| a == name)
     }
 
     /// The names, in file order.
@@ -171,6 +190,20 @@ mod tests {
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn admin_tokens_are_marked_and_nothing_else_follows_a_token() {
+        let set = TokenSet::parse(&format!("ops: {A} admin\nbob: {B}\n")).unwrap();
+        assert!(set.is_admin("ops") && !set.is_admin("bob"));
+        assert_eq!(set.verify(A), Some("ops"));
+        let err = TokenSet::parse(&format!("ops: {A} root\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("admin") && !err.contains(A), "{err}");
+        assert!(TokenSet::single("default", A, "x")
+            .unwrap()
+            .is_admin("default"));
+    }
 
     #[test]
     fn a_token_file_names_its_tokens() {

@@ -308,6 +308,43 @@ fn unix_second() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Which log a request's refusal goes to: the desktop it named (if the caller may see it),
+/// else the default desktop for `/mcp`, else the server's own log.
+#[derive(Debug, Clone)]
+pub(crate) struct Place {
+    /// The directory holding the log.
+    pub(crate) dir: PathBuf,
+    /// The desktop named in its entries (`-` for none).
+    pub(crate) desktop: String,
+}
+
+impl Place {
+    /// The log of the desktop `id` in `manager`, if `caller` sees it; else the server's.
+    pub(crate) fn of(
+        manager: &agentdesk_desktop::DesktopManager,
+        id: Option<&agentdesk_desktop::DesktopId>,
+        caller: &agentdesk_desktop::Caller,
+    ) -> Place {
+        if let Some(id) = id {
+            if let Some(dir) = manager.data_dir_of(id, caller) {
+                return Place {
+                    dir,
+                    desktop: id.to_string(),
+                };
+            }
+        }
+        Place::server(manager)
+    }
+
+    /// The server's own log, in its data directory.
+    pub(crate) fn server(manager: &agentdesk_desktop::DesktopManager) -> Place {
+        Place {
+            dir: manager.data_dir().to_path_buf(),
+            desktop: "-".into(),
+        }
+    }
+}
+
 /// The audit logs of all desktops.
 #[derive(Default)]
 pub struct Audit {
@@ -339,12 +376,19 @@ impl Audit {
     /// resource reads, calls the rate limit refused, the live view's control and answers).
     /// Refusals are counted, not written one by one (see the module's documentation).
     pub(crate) fn call(&self, desktop: &agentdesk_desktop::Desktop, call: Call<'_>) {
+        self.call_at(desktop.data_dir(), desktop.id().as_str(), call);
+    }
+
+    /// [`Audit::call`] into the log in `dir`, naming `desktop`: the server's own log (in the
+    /// data directory) holds the fleet operations and what was refused before a desktop was
+    /// known.
+    pub(crate) fn call_at(&self, dir: &Path, desktop: &str, call: Call<'_>) {
         if call.outcome.is_refusal() {
-            self.count_refusal(desktop.data_dir(), &desktop.id().0, &call);
+            self.count_refusal(dir, desktop, &call);
             return;
         }
         let mut entry = Entry::new(
-            &desktop.id().0,
+            desktop,
             call.token,
             call.tool,
             call.arguments.redacted,
@@ -352,32 +396,38 @@ impl Audit {
             call.elapsed,
         );
         entry.error = call.error.map(cut);
-        self.record(desktop.data_dir(), &entry);
+        self.record(dir, &entry);
     }
 
     /// Records a call turned away before it reached a tool (by the HTTP gate or the stdio
-    /// filter), on the default desktop: counted with the other refusals, no arguments kept.
+    /// filter), in the log of `place` (see [`Place`]): counted with the other refusals, no
+    /// arguments kept.
     pub(crate) fn refuse(
         &self,
-        manager: &agentdesk_desktop::DesktopManager,
+        place: &Place,
         token: &str,
         tool: &str,
         outcome: Outcome,
         error: &str,
     ) {
-        if let Some(desktop) = manager.default_desktop() {
-            self.call(
-                &desktop,
-                Call {
-                    token,
-                    tool,
-                    arguments: Recorded::none(),
-                    outcome,
-                    elapsed: Duration::ZERO,
-                    error: Some(error),
-                },
-            );
-        }
+        self.call_at(
+            &place.dir,
+            &place.desktop,
+            Call {
+                token,
+                tool,
+                arguments: Recorded::none(),
+                outcome,
+                elapsed: Duration::ZERO,
+                error: Some(error),
+            },
+        );
+    }
+
+    /// Closes the files kept open under `dir` (a destroyed desktop's): a new desktop of the
+    /// same id must not write into the old, deleted file.
+    pub(crate) fn forget(&self, dir: &Path) {
+        crate::lock(&self.files).retain(|path, _| !path.starts_with(dir));
     }
 
     fn count_refusal(&self, desktop_dir: &Path, desktop: &str, call: &Call<'_>) {

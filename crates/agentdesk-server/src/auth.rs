@@ -95,6 +95,17 @@ impl Tokens {
         }
     }
 
+    /// Whether the caller named `name` sees and manages every desktop: on an open listener and
+    /// with the single `AGENTDESK_AUTH_TOKEN` there is nobody to keep apart; in a token file,
+    /// the tokens marked `admin`.
+    pub(crate) fn is_admin(&self, name: &str) -> bool {
+        match self.current() {
+            Current::Open => true,
+            Current::Set(set) => set.is_admin(name),
+            Current::Unavailable => false,
+        }
+    }
+
     /// Names the caller of a request carrying a live-view session cookie.
     pub(crate) fn identify_session(&self, sessions: &Mutex<Sessions>, cookie: &str) -> Identity {
         match self.current() {

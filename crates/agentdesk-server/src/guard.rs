@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agentdesk_desktop::DesktopManager;
+use agentdesk_desktop::{Caller, DesktopId};
 use agentdesk_security::{RateLimit, RateLimiter, Sessions};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -21,10 +21,10 @@ use axum::response::{IntoResponse as _, Response};
 use http::{header, HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::audit::{Audit, Outcome};
+use crate::audit::{Outcome, Place};
 use crate::auth::{Identity, Tokens};
 use crate::envelope::{self, CallKind, Envelope, RefusalKind};
-use crate::web::WebConfig;
+use crate::state::AppState;
 
 /// A request body must arrive within this; a client trickling bytes holds a connection, not
 /// the server.
@@ -44,9 +44,10 @@ const TOKEN_QUERY_NAMES: &[&str] = &[
 ];
 
 /// The remote address of a connection, plain or TLS (axum has `Connected` impls for a bare
-/// `TcpListener` only).
+/// `TcpListener` only). A router served otherwise (in tests) needs it as a `ConnectInfo`
+/// extension of each request.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Peer(pub(crate) SocketAddr);
+pub struct Peer(pub SocketAddr);
 
 impl std::fmt::Display for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,7 +76,62 @@ impl
 /// The caller of a request, as the gate identified it; handlers read it from the request's
 /// extensions (rmcp passes them on in `http::request::Parts`).
 #[derive(Debug, Clone)]
-pub(crate) struct Principal(pub(crate) Arc<str>);
+pub(crate) struct Principal {
+    /// The token's name ([`crate::auth::ANONYMOUS`] on an open listener).
+    pub(crate) name: Arc<str>,
+    /// Whether it sees and manages every desktop.
+    pub(crate) admin: bool,
+}
+
+impl Principal {
+    /// The caller as the desktop manager's ownership rules know it.
+    pub(crate) fn caller(&self) -> Caller {
+        Caller {
+            name: self.name.to_string(),
+            admin: self.admin,
+        }
+    }
+}
+
+/// What a request's path addresses, as far as the gate cares.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Route {
+    /// MCP (`/mcp`, `/desktops/{id}/mcp`): JSON-RPC, checked and rate-limited per call.
+    pub(crate) mcp: bool,
+    /// For agents and their tools only (MCP and the REST API): a bearer token, never the live
+    /// view's cookie (a page must not act through a person's browser session).
+    pub(crate) agent: bool,
+    /// The desktop a `/desktops/{id}/...` path names (`Err` if the id is not one).
+    pub(crate) desktop: Option<Result<DesktopId, ()>>,
+}
+
+impl Route {
+    pub(crate) fn of(path: &str) -> Route {
+        if path == "/mcp" || path.starts_with("/mcp/") {
+            return Route {
+                mcp: true,
+                agent: true,
+                desktop: None,
+            };
+        }
+        if path == "/api" || path.starts_with("/api/") {
+            return Route {
+                agent: true,
+                ..Route::default()
+            };
+        }
+        if let Some(rest) = path.strip_prefix("/desktops/") {
+            let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            let mcp = tail == "mcp";
+            return Route {
+                mcp,
+                agent: mcp,
+                desktop: Some(DesktopId::parse(id).map_err(drop)),
+            };
+        }
+        Route::default()
+    }
+}
 
 /// What the gate accepted a request on, kept in its extensions so that a long-lived connection
 /// (the live view's WebSocket) can ask again, later, whether it still holds: a revoked token or
@@ -101,38 +157,29 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// The gate's configuration and state.
+/// The gate's configuration and state: who may call (tokens, browser sessions), from where
+/// (Origin, Host), how much (body size, rates).
 #[derive(Debug)]
-pub(crate) struct Guard {
+pub(crate) struct Gate {
     pub(crate) tokens: Tokens,
     pub(crate) limit: Option<RateLimit>,
     pub(crate) limiter: Mutex<Option<RateLimiter>>,
-    /// The same rate for the live view's actions, in buckets of their own per token and kind of
-    /// credential: an agent calling tools (or pressing the page's buttons with its bearer
-    /// token) must never leave a person unable to take control.
+    /// The same rate for the live view's actions and the REST API's changes, in buckets of
+    /// their own per token and kind of credential: an agent calling tools (or pressing the
+    /// page's buttons with its bearer token) must never leave a person unable to take control.
     pub(crate) live_limiter: Mutex<Option<RateLimiter>>,
     pub(crate) max_body_bytes: usize,
-    pub(crate) audit: Arc<Audit>,
-    pub(crate) manager: Arc<DesktopManager>,
     /// Browser origins allowed to call (MCP's check is rmcp's; the live view's is ours).
     pub(crate) allowed_origins: Vec<String>,
     /// Host names accepted, without ports (likewise).
     pub(crate) allowed_hosts: Vec<String>,
     /// The live view's browser sessions (opened on the login page).
     pub(crate) sessions: Mutex<Sessions>,
-    /// Login attempts per client address.
-    pub(crate) login_limiter: Mutex<RateLimiter>,
-    /// What the live view's pages need.
-    pub(crate) web: WebConfig,
-    /// The listener is HTTPS: session cookies get `Secure`.
-    pub(crate) secure_cookies: bool,
     /// The session cookie's name (`agentdesk_session_<port>`, with `__Host-` over HTTPS).
     pub(crate) cookie_name: String,
-    /// How many live viewers may be open, and connecting, at once.
-    pub(crate) viewers: crate::live::ViewerLimits,
 }
 
-impl Guard {
+impl Gate {
     /// The caller's identity from a request's `Authorization` header.
     pub(crate) fn identify(&self, headers: &http::HeaderMap) -> Identity {
         let authorization = headers
@@ -317,7 +364,7 @@ fn unauthorized(error: Option<&str>) -> Response {
 
 /// The middleware (axum `from_fn_with_state`).
 pub(crate) async fn gate(
-    State(guard): State<Arc<Guard>>,
+    State(app): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     request: Request,
     next: Next,
@@ -346,17 +393,20 @@ pub(crate) async fn gate(
             );
         }
     }
-    let mcp = request.uri().path().starts_with("/mcp");
-    let (identity, credential) = if mcp {
-        // MCP requests are answered at once; nothing asks again later.
-        (guard.identify(request.headers()), Credential::Open)
+    let route = Route::of(request.uri().path());
+    let (identity, credential) = if route.agent {
+        // Agents' requests are answered at once; nothing asks again later.
+        (app.gate.identify(request.headers()), Credential::Open)
     } else {
-        guard.identify_browser(request.headers())
+        app.gate.identify_browser(request.headers())
     };
-    if matches!(identity, Identity::Missing | Identity::Invalid) && !mcp && is_page_load(&request) {
+    if matches!(identity, Identity::Missing | Identity::Invalid)
+        && !route.agent
+        && is_page_load(&request)
+    {
         return to_login(request.uri().path());
     }
-    let principal = match identity {
+    let principal: Arc<str> = match identity {
         Identity::Known(name) => name,
         Identity::Missing => {
             tracing::info!(%peer, "refused a request without a token");
@@ -375,28 +425,49 @@ pub(crate) async fn gate(
         }
     };
     let (mut parts, body) = request.into_parts();
-    if let Some(refusal) = guard.foreign_page(&parts.headers) {
+    if let Some(refusal) = app.gate.foreign_page(&parts.headers) {
         return refusal.into_response();
     }
-    parts.extensions.insert(Principal(principal.clone()));
+    let principal = Principal {
+        admin: app.gate.tokens.is_admin(&principal),
+        name: principal,
+    };
+    let caller = principal.caller();
+    // A desktop the caller may not see does not exist, on every surface under its path (its
+    // MCP endpoint, view, WebSocket, control): the answer is the same as for an unknown id.
+    let desktop = match &route.desktop {
+        Some(Ok(id)) if app.manager.data_dir_of(id, &caller).is_some() => Some(id.clone()),
+        Some(_) => return text(StatusCode::NOT_FOUND, "no such desktop here"),
+        None if route.mcp => app.manager.default_id().cloned(),
+        None => None,
+    };
+    let place = Place::of(&app.manager, desktop.as_ref(), &caller);
+    let principal_name = principal.name.clone();
+    parts.extensions.insert(principal);
     parts.extensions.insert(credential);
-    if parts.method != http::Method::POST {
+    // Reads, and whatever else MCP's transport answers itself (it refuses GET and DELETE).
+    let changes = !matches!(parts.method, http::Method::GET | http::Method::HEAD);
+    if !changes || (route.mcp && parts.method != http::Method::POST) {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    // The live view's POSTs (take control, answer help) write the audit log: they count against
-    // a rate of their own, per token and kind of credential. They carry no JSON-RPC to check.
-    if !mcp {
+    let principal = principal_name;
+    // The live view's POSTs (take control, answer help) and the REST API's changes write the
+    // audit log: they count against a rate of their own, per token and kind of credential.
+    // They carry no JSON-RPC to check.
+    if !route.mcp {
         let kind = match parts.extensions.get::<Credential>() {
+            Some(Credential::Bearer(_)) if route.agent => "api",
             Some(Credential::Bearer(_)) => "bearer",
             Some(Credential::Session(_)) => "session",
+            _ if route.agent => "api",
             _ => "open",
         };
         let bucket = format!("{principal}/{kind}");
-        if let Some(wait) = over(&guard.live_limiter, &bucket) {
-            guard.audit.refuse(
-                &guard.manager,
+        if let Some(wait) = over(&app.gate.live_limiter, &bucket) {
+            app.audit.refuse(
+                &place,
                 &principal,
-                "live_view",
+                if route.agent { "api" } else { "live_view" },
                 Outcome::RateLimited,
                 "rate limited",
             );
@@ -411,7 +482,7 @@ pub(crate) async fn gate(
         }
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let bytes = match read_body(&guard, &parts.headers, body).await {
+    let bytes = match read_body(&app.gate, &parts.headers, body).await {
         Ok(bytes) => bytes,
         Err(refusal) => return refusal,
     };
@@ -425,8 +496,8 @@ pub(crate) async fn gate(
         Ok(envelope) => envelope,
         Err(refusal) => {
             if let RefusalKind::Tool { name } = &refusal.kind {
-                guard.audit.refuse(
-                    &guard.manager,
+                app.audit.refuse(
+                    &place,
                     &principal,
                     name,
                     Outcome::Rejected,
@@ -441,7 +512,7 @@ pub(crate) async fn gate(
             return (status, axum::Json(refusal.answer())).into_response();
         }
     };
-    if let Some(refusal) = rate_limit(&guard, &principal, envelope) {
+    if let Some(refusal) = rate_limit(&app, &place, &principal, envelope) {
         return refusal;
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -450,12 +521,12 @@ pub(crate) async fn gate(
 
 /// Reads a request body: at most `max_body_bytes`, within [`BODY_TIMEOUT`].
 async fn read_body(
-    guard: &Guard,
+    gate: &Gate,
     headers: &http::HeaderMap,
     body: Body,
 ) -> Result<axum::body::Bytes, Response> {
     let too_large = || {
-        let mib = guard.max_body_bytes / (1024 * 1024);
+        let mib = gate.max_body_bytes / (1024 * 1024);
         jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             Value::Null,
@@ -473,12 +544,12 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|len| len > guard.max_body_bytes as u64) {
+    if declared.is_some_and(|len| len > gate.max_body_bytes as u64) {
         return Err(too_large());
     }
     match tokio::time::timeout(
         BODY_TIMEOUT,
-        axum::body::to_bytes(body, guard.max_body_bytes),
+        axum::body::to_bytes(body, gate.max_body_bytes),
     )
     .await
     {
@@ -514,18 +585,23 @@ fn is_length_limit(e: &axum::Error) -> bool {
 /// wait: the model reads it and retries. A resource read, which has no such result, gets a
 /// JSON-RPC error. Both come with HTTP 200 and `Retry-After`: an HTTP 429 makes the official
 /// Python SDK (1.x) raise inside its transport and end the whole session, whatever the request.
-fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Response> {
-    let limit = guard.limit?;
+fn rate_limit(
+    app: &AppState,
+    place: &Place,
+    principal: &str,
+    envelope: Envelope,
+) -> Option<Response> {
+    let limit = app.gate.limit?;
     let call = envelope.call?;
-    let wait = over_rate(guard, principal)?;
+    let wait = over_rate(&app.gate, principal)?;
     let message = format!(
         "rate limited: retry in {} ms (at most {} calls per second per token, in bursts of {})",
         wait.as_millis().max(1),
         limit.per_second,
         limit.burst,
     );
-    guard.audit.refuse(
-        &guard.manager,
+    app.audit.refuse(
+        place,
         principal,
         call.name(),
         Outcome::RateLimited,
@@ -545,8 +621,8 @@ fn rate_limit(guard: &Guard, principal: &str, envelope: Envelope) -> Option<Resp
 
 /// How long the caller must wait, if a call now would be over its rate (and takes a token
 /// from its bucket if not). Refusals are logged by the audit log's count, once a second.
-fn over_rate(guard: &Guard, principal: &str) -> Option<Duration> {
-    over(&guard.limiter, principal)
+fn over_rate(gate: &Gate, principal: &str) -> Option<Duration> {
+    over(&gate.limiter, principal)
 }
 
 /// [`over_rate`] for any of the gate's limiters and bucket names.

@@ -15,18 +15,19 @@ use agentdesk_security::{Posture, PostureRequest, RateLimit, RateLimiter, Sessio
 use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Identity, Tokens};
-use crate::guard::{self, Guard};
+use crate::guard::{self, Gate};
 use crate::mcp::{AgentDesk, ServiceConfig, Transport};
+use crate::state::AppState;
 use crate::tls::{self, TlsFiles, TlsListener};
 use crate::web::{self, WebConfig};
-use crate::{live, login};
+use crate::{live, login, rest};
 
 /// The largest request body accepted by default: a maximal clipboard_set (2 MiB of text) with
 /// room for JSON escaping. A request costs the server a few times its body while it runs.
@@ -92,7 +93,7 @@ pub async fn serve_http(
         .with_context(|| format!("error listening on {}; is another agentdesk running? (--listen changes the address)", config.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let app = router(manager, config, addr, scheme, shutdown.child_token());
+    let app = router(manager, config, addr, shutdown.child_token());
     tracing::info!(
         tokens = posture.require_token,
         "serving MCP at {scheme}://{addr}/mcp"
@@ -112,13 +113,20 @@ pub async fn serve_http(
     }
 }
 
-fn router(
+/// The whole HTTP surface for a listener at `addr`: every route, behind the gate. Served by
+/// [`serve_http`]; tests drive it in-process (each request then needs a
+/// `ConnectInfo<`[`Peer`](crate::Peer)`>` extension, which a listener adds).
+pub fn router(
     manager: Arc<DesktopManager>,
     config: HttpConfig,
     addr: SocketAddr,
-    scheme: &str,
     cancel: CancellationToken,
 ) -> Router {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let port = addr.port();
     let mut origins: Vec<String> = ["127.0.0.1", "localhost", "[::1]"]
         .iter()
@@ -143,6 +151,8 @@ fn router(
         .with_cancellation_token(cancel);
     let service_manager = manager.clone();
     let service = config.service.clone();
+    // One service for /mcp and every desktop's endpoint: it reads which from the request's
+    // path (`mcp.rs`).
     let mcp = StreamableHttpService::new(
         move || {
             Ok(AgentDesk::new(
@@ -154,28 +164,41 @@ fn router(
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
-    let guard = Arc::new(Guard {
-        tokens: config.tokens,
-        limit: config.rate_limit,
-        limiter: Mutex::new(config.rate_limit.map(RateLimiter::new)),
-        live_limiter: Mutex::new(config.rate_limit.map(RateLimiter::new)),
-        max_body_bytes: config.max_body_bytes,
+    let app = Arc::new(AppState {
+        gate: Gate {
+            tokens: config.tokens,
+            limit: config.rate_limit,
+            limiter: Mutex::new(config.rate_limit.map(RateLimiter::new)),
+            live_limiter: Mutex::new(config.rate_limit.map(RateLimiter::new)),
+            max_body_bytes: config.max_body_bytes,
+            allowed_origins: origins,
+            allowed_hosts: hosts,
+            sessions: Mutex::new(Sessions::new()),
+            cookie_name: agentdesk_security::cookie_name(port, scheme == "https"),
+        },
         audit: config.service.audit.clone(),
         manager,
-        allowed_origins: origins,
-        allowed_hosts: hosts,
-        sessions: Mutex::new(Sessions::new()),
         login_limiter: Mutex::new(RateLimiter::new(LOGIN_ATTEMPTS)),
         web: config.web,
         secure_cookies: scheme == "https",
-        cookie_name: agentdesk_security::cookie_name(port, scheme == "https"),
         viewers: live::ViewerLimits::default(),
     });
     // Every surface but /healthz, the login page and the page's own files goes into
     // `guarded`, behind the gate; so does the fallback, so an unauthenticated caller learns
     // nothing, not even which paths exist.
+    let api = Router::new()
+        .route("/api/desktops", get(rest::list).post(rest::create))
+        .route("/api/desktops/acquire", post(rest::acquire))
+        .route(
+            "/api/desktops/{id}",
+            get(rest::status_of).delete(rest::destroy),
+        )
+        .route("/api/desktops/{id}/{action}", post(rest::action))
+        .route("/api/{*rest}", any(rest::unknown))
+        .layer(DefaultBodyLimit::max(rest::MAX_BODY_BYTES));
     let guarded = Router::new()
-        .nest_service("/mcp", mcp)
+        .nest_service("/mcp", mcp.clone())
+        .route_service("/desktops/{id}/mcp", mcp)
         .route("/", get(web::index))
         .route("/desktops/{id}/view", get(web::view))
         .route("/desktops/{id}/rfb", get(live::rfb_socket))
@@ -188,9 +211,10 @@ fn router(
             post(live::answer_help).layer(DefaultBodyLimit::max(live::MAX_ANSWER_BYTES)),
         )
         .route("/novnc/{*path}", get(web::novnc))
-        .with_state(guard.clone())
+        .merge(api)
+        .with_state(app.clone())
         .layer(axum::middleware::from_fn_with_state(
-            guard.clone(),
+            app.clone(),
             guard::gate,
         ));
     Router::new()
@@ -199,7 +223,7 @@ fn router(
         .route("/logout", post(login::logout))
         .route("/assets/{name}", get(web::asset))
         .layer(DefaultBodyLimit::max(login::MAX_FORM_BYTES))
-        .with_state(guard)
+        .with_state(app)
         .merge(guarded)
 }
 
@@ -213,17 +237,17 @@ const LOGIN_ATTEMPTS: RateLimit = RateLimit {
 /// Liveness, open to all (monitors carry no token); the display is shown only to callers who
 /// could use the desktop anyway.
 async fn health(
-    State(guard): State<Arc<Guard>>,
+    State(app): State<Arc<AppState>>,
     headers: http::HeaderMap,
 ) -> Json<serde_json::Value> {
-    let desktop = guard.manager.default_desktop();
+    let desktop = app.manager.default_desktop();
     let display = desktop.as_ref().and_then(|d| d.display());
     let xauthority = desktop.as_ref().and_then(|d| d.xauthority());
     let mut body = serde_json::json!({
         "status": "ok",
         "desktop": if display.is_some() { "running" } else { "not ready" },
     });
-    if matches!(guard.identify(&headers), Identity::Known(_)) {
+    if matches!(app.gate.identify(&headers), Identity::Known(_)) {
         // Lets local tools (and `agentdesk bench`'s conventional comparison) reach the
         // same X server. The Xauthority file itself is readable only by agentdesk's user.
         body["display"] = serde_json::json!(display);

@@ -5,13 +5,13 @@
 //! Cargo.toml). Every HTTP request passes the gate (`guard`: tokens, body size, rate limit);
 //! every tool call is bounded in time and written to the desktop's audit log (`audit`). Tool
 //! arguments and results are converted to and from `agentdesk-proto` types here and nowhere
-//! else. [`bench`](mod@bench) is the other side: `agentdesk bench`, an MCP client that measures a served
-//! desktop from outside.
+//! else.
 
 mod audit;
 mod auth;
-pub mod bench;
+mod client;
 mod envelope;
+mod fleet;
 mod guard;
 mod http_server;
 mod instructions;
@@ -19,6 +19,8 @@ mod live;
 mod login;
 mod mcp;
 mod resources;
+mod rest;
+mod state;
 mod stdio;
 mod tls;
 mod tools;
@@ -27,7 +29,9 @@ mod web;
 pub use agentdesk_security::RateLimit;
 pub use audit::{Audit, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_MAX_BYTES};
 pub use auth::Tokens;
-pub use http_server::{serve_http, HttpConfig, DEFAULT_MAX_BODY_BYTES};
+pub use client::{ApiAnswer, ApiClient};
+pub use guard::Peer;
+pub use http_server::{router, serve_http, HttpConfig, DEFAULT_MAX_BODY_BYTES};
 pub use mcp::{AgentDesk, ServiceConfig, Transport};
 pub use stdio::serve_stdio;
 pub use tls::TlsFiles;

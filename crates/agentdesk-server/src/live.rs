@@ -20,7 +20,8 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use http::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::guard::{Credential, Guard, Principal, Refusal};
+use crate::guard::{Credential, Principal, Refusal};
+use crate::state::AppState;
 
 /// RFB security type None: the viewer is already authenticated by the gate.
 const SECURITY_NONE: u8 = 1;
@@ -145,26 +146,35 @@ fn viewer_of(id: Option<&str>, principal: &Principal) -> Result<Viewer, Refusal>
     };
     Ok(Viewer {
         id,
-        principal: principal.0.to_string(),
+        principal: principal.name.to_string(),
     })
 }
 
-/// The desktop named in the path, after the Origin and Host checks.
-fn desktop_for(guard: &Guard, headers: &http::HeaderMap, id: &str) -> Result<Desktop, Refusal> {
-    if let Some(refusal) = guard.foreign_page(headers) {
+/// The desktop named in the path, after the Origin and Host checks (started if it was not
+/// running since a restart). One the caller may not see is not found, as if it did not exist.
+async fn desktop_for(
+    app: &AppState,
+    headers: &http::HeaderMap,
+    id: &str,
+    principal: &Principal,
+) -> Result<Desktop, Refusal> {
+    if let Some(refusal) = app.gate.foreign_page(headers) {
         return Err(refusal);
     }
-    guard
-        .manager
-        .get(&DesktopId(id.to_string()))
-        .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, format!("no desktop named {id:?}")))
+    let not_found = || Refusal(StatusCode::NOT_FOUND, "no such desktop here".into());
+    let id = DesktopId::parse(id).map_err(|_| not_found())?;
+    match app.manager.desktop(&id, &principal.caller()).await {
+        Ok(desktop) => Ok(desktop),
+        Err(agentdesk_desktop::FleetError::NotFound { .. }) => Err(not_found()),
+        Err(e) => Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
 }
 
 /// `POST /desktops/{id}/control?viewer=V&action=take|release`: a human takes control (that
 /// viewer's input then reaches the desktop, and agent input is refused) or hands it back.
 /// `GET` says who holds it, as viewer V sees it.
 pub(crate) async fn control(
-    State(guard): State<Arc<Guard>>,
+    State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     method: http::Method,
     headers: http::HeaderMap,
@@ -172,7 +182,7 @@ pub(crate) async fn control(
     Extension(credential): Extension<Credential>,
     axum::extract::Query(query): axum::extract::Query<ViewerQuery>,
 ) -> Result<Response, Refusal> {
-    let desktop = desktop_for(&guard, &headers, &id)?;
+    let desktop = desktop_for(&app, &headers, &id, &principal).await?;
     let viewer = query
         .viewer
         .as_deref()
@@ -203,7 +213,7 @@ pub(crate) async fn control(
             }
         };
         audit(
-            &guard,
+            &app,
             &desktop,
             &principal,
             event,
@@ -249,7 +259,7 @@ fn state(desktop: &Desktop, viewer: Option<&Viewer>, credential: &Credential) ->
 /// calls (as `live_view.<event>`). What was refused (control held by another viewer, an answer
 /// to a request that is gone) changed nothing and is only counted, like refused tool calls.
 fn audit(
-    guard: &Guard,
+    app: &AppState,
     desktop: &Desktop,
     principal: &Principal,
     event: &str,
@@ -261,10 +271,10 @@ fn audit(
     } else {
         crate::audit::Outcome::Ok
     };
-    guard.audit.call(
+    app.audit.call(
         desktop,
         crate::audit::Call {
-            token: &principal.0,
+            token: &principal.name,
             tool: &format!("live_view.{event}"),
             arguments: crate::audit::Recorded::of(&arguments),
             outcome,
@@ -294,7 +304,7 @@ pub(crate) struct Answer {
 /// `POST /desktops/{id}/help?viewer=V&request=N` with `{"reply": "..."}`: a human answers the
 /// agent's help request.
 pub(crate) async fn answer_help(
-    State(guard): State<Arc<Guard>>,
+    State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: http::HeaderMap,
     Extension(principal): Extension<Principal>,
@@ -302,21 +312,14 @@ pub(crate) async fn answer_help(
     axum::extract::Query(query): axum::extract::Query<AnswerQuery>,
     axum::Json(answer): axum::Json<Answer>,
 ) -> Result<Response, Refusal> {
-    let desktop = desktop_for(&guard, &headers, &id)?;
+    let desktop = desktop_for(&app, &headers, &id, &principal).await?;
     let viewer = viewer_of(Some(&query.viewer), &principal)?;
     let answered = desktop.answer_help(query.request, &viewer.principal, &answer.reply);
     let mut arguments = serde_json::Map::new();
     arguments.insert("request".into(), query.request.into());
     arguments.insert("reply".into(), answer.reply.into());
     let error = answered.as_ref().err();
-    audit(
-        &guard,
-        &desktop,
-        &principal,
-        "answer_help",
-        arguments,
-        error,
-    );
+    audit(&app, &desktop, &principal, "answer_help", arguments, error);
     match answered {
         Ok(_) => Ok(state(&desktop, Some(&viewer), &credential)),
         Err(e @ agentdesk_desktop::DesktopError::BadRequest(_)) => {
@@ -328,7 +331,7 @@ pub(crate) async fn answer_help(
 
 /// The upgrade handler.
 pub(crate) async fn rfb_socket(
-    State(guard): State<Arc<Guard>>,
+    State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     axum::extract::Query(query): axum::extract::Query<ViewerQuery>,
     headers: http::HeaderMap,
@@ -337,20 +340,20 @@ pub(crate) async fn rfb_socket(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Refusal> {
     let viewer = viewer_of(query.viewer.as_deref(), &principal)?;
-    let desktop = desktop_for(&guard, &headers, &id)?;
-    let slot = guard.viewers.admit(&principal.0)?;
+    let desktop = desktop_for(&app, &headers, &id, &principal).await?;
+    let slot = app.viewers.admit(&principal.name)?;
     Ok(upgrade
         .protocols(["binary"])
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             desktop.viewer_connected(&viewer);
             let revoked = async {
-                while guard.still_valid(&credential) {
+                while app.gate.still_valid(&credential) {
                     tokio::time::sleep(RECHECK).await;
                 }
             };
             let result = tokio::select! {
-                result = bridge(socket, &guard.viewers, desktop.clone(), viewer.clone()) => result,
+                result = bridge(socket, &app.viewers, desktop.clone(), viewer.clone()) => result,
                 () = revoked => Err(anyhow::anyhow!("its token was revoked or its session closed")),
             };
             // A human who closes the page has let go: the agent need not wait for the idle

@@ -17,7 +17,8 @@ use axum::Form;
 use http::{header, HeaderMap, StatusCode};
 
 use crate::auth::{Current, Identity};
-use crate::guard::{Guard, Peer};
+use crate::guard::Peer;
+use crate::state::AppState;
 use crate::web::{escape, html};
 
 /// The largest login form accepted (a token is at most a few hundred bytes).
@@ -68,7 +69,7 @@ pub(crate) struct NextQuery {
 
 /// `GET /login`.
 pub(crate) async fn form(
-    State(guard): State<Arc<Guard>>,
+    State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(query): Query<NextQuery>,
 ) -> Response {
@@ -81,7 +82,7 @@ pub(crate) async fn form(
         );
     }
     // Nothing to log in to, or already logged in: go on.
-    if matches!(guard.identify_browser(&headers).0, Identity::Known(_)) {
+    if matches!(app.gate.identify_browser(&headers).0, Identity::Known(_)) {
         return see_other(&next);
     }
     page(StatusCode::OK, &next, None)
@@ -96,16 +97,16 @@ pub(crate) struct LoginForm {
 
 /// `POST /login`.
 pub(crate) async fn login(
-    State(guard): State<Arc<Guard>>,
+    State(app): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if let Some(refusal) = guard.foreign_page(&headers) {
+    if let Some(refusal) = app.gate.foreign_page(&headers) {
         return refusal.into_response();
     }
     let next = next_path(form.next.as_deref());
-    let set = match guard.tokens.current() {
+    let set = match app.gate.tokens.current() {
         Current::Open => return see_other(&next),
         Current::Set(set) => set,
         Current::Unavailable => {
@@ -117,7 +118,7 @@ pub(crate) async fn login(
         }
     };
     let ip: IpAddr = peer.0.ip();
-    if crate::lock(&guard.login_limiter)
+    if crate::lock(&app.login_limiter)
         .check(&ip.to_string(), Instant::now())
         .is_err()
     {
@@ -128,8 +129,12 @@ pub(crate) async fn login(
             Some("Too many attempts from this address; wait a few seconds and try again."),
         );
     }
-    let opened =
-        crate::lock(&guard.sessions).open(&set, form.token.trim(), rand::random(), Instant::now());
+    let opened = crate::lock(&app.gate.sessions).open(
+        &set,
+        form.token.trim(),
+        rand::random(),
+        Instant::now(),
+    );
     let Some((name, cookie)) = opened else {
         tracing::warn!(%peer, "a live-view login with an invalid token was refused");
         return page(
@@ -146,7 +151,7 @@ pub(crate) async fn login(
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .is_some_and(|o| o.starts_with("https://"));
-    let secure = if guard.secure_cookies || https_page {
+    let secure = if app.secure_cookies || https_page {
         "; Secure"
     } else {
         ""
@@ -154,7 +159,7 @@ pub(crate) async fn login(
     let mut response = see_other(&next);
     if let Ok(value) = format!(
         "{}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        guard.cookie_name,
+        app.gate.cookie_name,
         SESSION_TTL.as_secs()
     )
     .parse()
@@ -165,23 +170,23 @@ pub(crate) async fn login(
 }
 
 /// `POST /logout`: ends the session and clears the cookie.
-pub(crate) async fn logout(State(guard): State<Arc<Guard>>, headers: HeaderMap) -> Response {
-    if let Some(refusal) = guard.foreign_page(&headers) {
+pub(crate) async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = app.gate.foreign_page(&headers) {
         return refusal.into_response();
     }
     for header in headers.get_all(header::COOKIE) {
         let Ok(header) = header.to_str() else {
             continue;
         };
-        for cookie in cookie_values(header, &guard.cookie_name) {
-            crate::lock(&guard.sessions).close(cookie);
+        for cookie in cookie_values(header, &app.gate.cookie_name) {
+            crate::lock(&app.gate.sessions).close(cookie);
         }
     }
-    let secure = if guard.secure_cookies { "; Secure" } else { "" };
+    let secure = if app.secure_cookies { "; Secure" } else { "" };
     let mut response = see_other("/login");
     if let Ok(value) = format!(
         "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
-        guard.cookie_name
+        app.gate.cookie_name
     )
     .parse()
     {

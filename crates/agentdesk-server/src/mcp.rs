@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentdesk_desktop::{DesktopManager, ModelSpace};
+use agentdesk_desktop::{Desktop, DesktopId, DesktopManager, ModelSpace};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListPromptsResult,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
@@ -49,6 +49,16 @@ pub enum Transport {
     Stdio,
 }
 
+/// Where an MCP request came in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Endpoint {
+    /// `/mcp` (and stdio): the default desktop, any desktop by `desktop` argument, and the
+    /// fleet tools.
+    Main,
+    /// `/desktops/{id}/mcp`: that desktop, GhostDesk's tools exactly.
+    Desktop(String),
+}
+
 /// agentdesk's MCP service. Cheap to clone; one per HTTP request in stateless mode.
 #[derive(Clone, Debug)]
 pub struct AgentDesk {
@@ -71,16 +81,78 @@ impl AgentDesk {
         }
     }
 
-    /// The caller's name for the audit log.
-    fn principal(&self, context: &RequestContext<RoleServer>) -> Arc<str> {
+    /// The caller, for ownership and the audit log. Stdio's is the operator's own process.
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Principal {
         if self.transport == Transport::Stdio {
-            return Arc::from("stdio");
+            return Principal {
+                name: Arc::from("stdio"),
+                admin: true,
+            };
         }
         context
             .extensions
             .get::<http::request::Parts>()
             .and_then(|p| p.extensions.get::<Principal>())
-            .map_or_else(|| Arc::from(crate::auth::ANONYMOUS), |p| p.0.clone())
+            .cloned()
+            // The gate puts one on every request; without it, nothing is visible.
+            .unwrap_or_else(|| Principal {
+                name: Arc::from(crate::auth::ANONYMOUS),
+                admin: false,
+            })
+    }
+
+    /// The endpoint a request came to: `/mcp` or a desktop's own.
+    fn endpoint(&self, context: &RequestContext<RoleServer>) -> Endpoint {
+        let path = context
+            .extensions
+            .get::<http::request::Parts>()
+            .map(|p| p.uri.path())
+            .unwrap_or("");
+        match path
+            .strip_prefix("/desktops/")
+            .and_then(|rest| rest.strip_suffix("/mcp"))
+        {
+            Some(id) => Endpoint::Desktop(id.to_string()),
+            None => Endpoint::Main,
+        }
+    }
+
+    /// The desktop a call acts on: the endpoint's, or on `/mcp` the one named by the
+    /// `desktop` argument (taken out of `args`), else the default desktop. Started if it was
+    /// not (after a restart); an error an agent can act on if there is none.
+    async fn target(
+        &self,
+        endpoint: &Endpoint,
+        args: &mut serde_json::Map<String, serde_json::Value>,
+        caller: &agentdesk_desktop::Caller,
+    ) -> Result<Desktop, String> {
+        let named = match endpoint {
+            Endpoint::Desktop(id) => Some(id.clone()),
+            Endpoint::Main => match args.remove(tools::DESKTOP_ARG) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(id)) => Some(id),
+                Some(other) => {
+                    return Err(format!(
+                        "desktop must be a desktop id (a string; desktop_list shows them), got \
+                         {}",
+                        audit::cut(&other.to_string())
+                    ))
+                }
+            },
+        };
+        let id = match named {
+            Some(id) => DesktopId::parse(&id).map_err(|e| e.to_string())?,
+            None => self.manager.default_id().cloned().ok_or_else(|| {
+                "this server has no default desktop (--no-default-desktop): pass desktop with \
+                 the id of one (desktop_list shows them, desktop_create makes one), or use its \
+                 own endpoint /desktops/{id}/mcp"
+                    .to_string()
+            })?,
+        };
+        self.manager
+            .desktop(&id, caller)
+            .await
+            .map_err(|e| crate::fleet::agent_message(&e))
     }
 
     /// The model space of one request: header, then query parameter, then the default.
@@ -127,9 +199,14 @@ impl ServerHandler for AgentDesk {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools::list()))
+        Ok(ListToolsResult::with_all_items(
+            match self.endpoint(&context) {
+                Endpoint::Main => tools::list_main(),
+                Endpoint::Desktop(_) => tools::list(),
+            },
+        ))
     }
 
     async fn list_prompts(
@@ -156,9 +233,15 @@ impl ServerHandler for AgentDesk {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let Some(desktop) = self.manager.default_desktop() else {
-            return Err(ErrorData::internal_error("no desktop is running", None));
-        };
+        let principal = self.principal(&context);
+        let desktop = self
+            .target(
+                &self.endpoint(&context),
+                &mut serde_json::Map::new(),
+                &principal.caller(),
+            )
+            .await
+            .map_err(|message| ErrorData::internal_error(message, None))?;
         // A resource read is a call like any tool's (ghostdesk://clipboard reads the
         // clipboard): bounded in time and audited.
         let started = std::time::Instant::now();
@@ -183,13 +266,12 @@ impl ServerHandler for AgentDesk {
                 )),
             ),
         };
-        let principal = self.principal(&context);
         let mut arguments = serde_json::Map::new();
         arguments.insert("uri".into(), request.uri.clone().into());
         self.config.audit.call(
             &desktop,
             audit::Call {
-                token: &principal,
+                token: &principal.name,
                 tool: RESOURCE_READ,
                 arguments: audit::Recorded::of(&arguments),
                 outcome,
@@ -206,20 +288,47 @@ impl ServerHandler for AgentDesk {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
-        let Some(desktop) = self.manager.default_desktop() else {
-            return Ok(tools::error_text("no desktop is running".into()).into());
-        };
         let principal = self.principal(&context);
-        let handed_back = desktop.take_hand_back();
-        let args = request.arguments.unwrap_or_default();
+        let caller = principal.caller();
+        let endpoint = self.endpoint(&context);
+        let mut args = request.arguments.unwrap_or_default();
+        if endpoint == Endpoint::Main && tools::fleet::is_fleet_tool(&name) {
+            return Ok(self.fleet_call(&name, args, &principal).await.into());
+        }
         let audit_args = audit::Recorded::of(&args);
+        let started = std::time::Instant::now();
+        let desktop = match tokio::time::timeout(
+            self.config.call_timeout,
+            self.target(&endpoint, &mut args, &caller),
+        )
+        .await
+        {
+            Ok(Ok(desktop)) => desktop,
+            Ok(Err(message)) => {
+                self.config.audit.refuse(
+                    &audit::Place::server(&self.manager),
+                    &principal.name,
+                    &name,
+                    Outcome::Rejected,
+                    &message,
+                );
+                return Ok(tools::error_text(message).into());
+            }
+            Err(_) => {
+                return Ok(tools::error_text(format!(
+                    "the desktop did not start within {} s (--call-timeout); try again",
+                    self.config.call_timeout.as_secs()
+                ))
+                .into())
+            }
+        };
+        let handed_back = desktop.take_hand_back();
         let call = Call {
             desktop: desktop.clone(),
             space: self.model_space(&context),
             timeout: self.config.call_timeout,
         };
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!("tool", name = %name);
+        let span = tracing::info_span!("tool", name = %name, desktop = %desktop.id());
         let limit = self.config.call_timeout;
         let result = tokio::time::timeout(limit, tools::call(&name, args, call))
             .instrument(span)
@@ -268,7 +377,7 @@ impl ServerHandler for AgentDesk {
         self.config.audit.call(
             &desktop,
             audit::Call {
-                token: &principal,
+                token: &principal.name,
                 tool: &name,
                 arguments: audit_args,
                 outcome,
@@ -288,6 +397,65 @@ impl ServerHandler for AgentDesk {
                 None,
             )),
         }
+    }
+}
+
+impl AgentDesk {
+    /// A fleet tool call: parsed, run for the caller, audited in the server's log.
+    async fn fleet_call(
+        &self,
+        name: &str,
+        args: serde_json::Map<String, serde_json::Value>,
+        principal: &Principal,
+    ) -> rmcp::model::CallToolResult {
+        let started = std::time::Instant::now();
+        let audit_args = audit::Recorded::of(&args);
+        let op = tools::fleet::op(name, args);
+        let target = op
+            .as_ref()
+            .ok()
+            .and_then(|op| op.target().map(str::to_owned));
+        let limit = self.config.call_timeout;
+        let result = match op {
+            Err(e) => Err(e),
+            Ok(op) => {
+                let caller = principal.caller();
+                let run = crate::fleet::run(op, &self.manager, &self.config.audit, &caller);
+                match tokio::time::timeout(limit, run).await {
+                    Ok(result) => result,
+                    Err(_) => Err(agentdesk_desktop::FleetError::BadRequest(format!(
+                        "{name} did not finish within {} s (--call-timeout); desktop_status \
+                         says where it got to",
+                        limit.as_secs()
+                    ))),
+                }
+            }
+        };
+        let (outcome, result) = match result {
+            Ok(value) => (Outcome::Ok, tools::fleet::result(value)),
+            Err(e) => (
+                if e.is_rejection() {
+                    Outcome::Rejected
+                } else {
+                    Outcome::Error
+                },
+                tools::error_text(crate::fleet::agent_message(&e)),
+            ),
+        };
+        let error = (result.is_error == Some(true)).then(|| error_message(&result));
+        self.config.audit.call_at(
+            self.manager.data_dir(),
+            target.as_deref().unwrap_or("-"),
+            audit::Call {
+                token: &principal.name,
+                tool: name,
+                arguments: audit_args,
+                outcome,
+                elapsed: started.elapsed(),
+                error: error.as_deref(),
+            },
+        );
+        result
     }
 }
 

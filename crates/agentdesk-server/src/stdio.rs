@@ -101,7 +101,12 @@ async fn filter_input(
         if let Err(refusal) = envelope::check(text, false) {
             if let envelope::RefusalKind::Tool { name } = &refusal.kind {
                 let outcome = crate::audit::Outcome::Rejected;
-                audit.refuse(&manager, "stdio", name, outcome, &refusal.message);
+                let operator = agentdesk_desktop::Caller {
+                    name: "stdio".into(),
+                    admin: true,
+                };
+                let place = crate::audit::Place::of(&manager, manager.default_id(), &operator);
+                audit.refuse(&place, "stdio", name, outcome, &refusal.message);
             }
             let _ = errors.send(line_of(&refusal.answer())).await;
             continue;

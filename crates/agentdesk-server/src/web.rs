@@ -1,4 +1,4 @@
-//! The live view's pages and files: `/` (to the default desktop's view),
+//! The live view's pages and files: `/` (the desktops the visitor may watch),
 //! `/desktops/{id}/view` (the page), `/assets/*` (its own script and style, built into the
 //! binary) and `/novnc/*` (noVNC's ES modules, served unmodified from where the setup installed
 //! them: npm's `@novnc/novnc` or Debian's `novnc`; agentdesk does not vendor it).
@@ -9,12 +9,13 @@
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
-use agentdesk_desktop::DesktopId;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse as _, Response};
+use axum::Extension;
 use http::{header, HeaderValue, StatusCode};
 
-use crate::guard::Guard;
+use crate::guard::Principal;
+use crate::state::AppState;
 
 /// What the live view's pages need from the configuration.
 #[derive(Debug, Clone, Default)]
@@ -93,35 +94,61 @@ fn problem(status: StatusCode, title: &str, what: &str) -> Response {
     )
 }
 
-/// `GET /`: the default desktop's live view.
-pub(crate) async fn index(State(guard): State<Arc<Guard>>) -> Response {
-    match guard.manager.default_desktop() {
-        Some(desktop) => (
+/// `GET /`: the desktops the visitor may watch, each with a link to its view; with only one,
+/// straight to its view.
+pub(crate) async fn index(
+    State(app): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
+    let desktops = app.manager.list(&principal.caller());
+    if let [only] = desktops.as_slice() {
+        return (
             StatusCode::SEE_OTHER,
-            [(
-                header::LOCATION,
-                format!("/desktops/{}/view", desktop.id().0),
-            )],
+            [(header::LOCATION, format!("/desktops/{}/view", only.id))],
         )
-            .into_response(),
-        None => problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "No desktop yet",
-            "The desktop is still starting; reload in a few seconds.",
-        ),
+            .into_response();
     }
+    let rows: String = desktops
+        .iter()
+        .map(|d| {
+            format!(
+                "<li><a href=\"/desktops/{id}/view\">{id}</a> <span class=\"meta\">{state}, \
+                 {w}x{h}{default}{owner}</span></li>",
+                id = escape(d.id.as_str()),
+                state = d.state,
+                w = d.screen.width,
+                h = d.screen.height,
+                default = if d.is_default { ", default" } else { "" },
+                owner = d
+                    .owner
+                    .as_deref()
+                    .map(|o| format!(", owned by {}", escape(o)))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let body = if rows.is_empty() {
+        "<p>No desktops yet. An agent creates one with the desktop_create tool, or: \
+         <code>agentdesk desktops create</code>.</p>"
+            .to_string()
+    } else {
+        format!("<ul class=\"desktops\">{rows}</ul>")
+    };
+    html(
+        StatusCode::OK,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>agentdesk: desktops</title><link rel=\"stylesheet\" \
+             href=\"/assets/agentdesk.css\"></head><body class=\"login\"><form>\
+             <h1>Desktops</h1>{body}</form></body></html>"
+        ),
+    )
 }
 
-/// `GET /desktops/{id}/view`: the live view page.
-pub(crate) async fn view(State(guard): State<Arc<Guard>>, Path(id): Path<String>) -> Response {
-    if guard.manager.get(&DesktopId(id.clone())).is_none() {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "No such desktop",
-            &format!("There is no desktop named {id:?} here."),
-        );
-    }
-    if guard.web.novnc_dir.is_none() {
+/// `GET /desktops/{id}/view`: the live view page (the gate has checked that the desktop exists
+/// and the visitor may see it).
+pub(crate) async fn view(State(app): State<Arc<AppState>>) -> Response {
+    if app.web.novnc_dir.is_none() {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "noVNC is not installed",
@@ -184,8 +211,8 @@ fn resolve_novnc(dir: &FsPath, path: &str) -> Option<PathBuf> {
 }
 
 /// `GET /novnc/{*path}`: noVNC's modules.
-pub(crate) async fn novnc(State(guard): State<Arc<Guard>>, Path(path): Path<String>) -> Response {
-    let file = guard
+pub(crate) async fn novnc(State(app): State<Arc<AppState>>, Path(path): Path<String>) -> Response {
+    let file = app
         .web
         .novnc_dir
         .as_deref()

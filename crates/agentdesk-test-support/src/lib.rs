@@ -32,8 +32,9 @@ impl TestDisplay {
             rfb_socket: None,
             auth_file: None,
             ready_timeout: Duration::from_secs(10),
+            runtime_dir: None,
         };
-        let server = start_x_server(&config)
+        let server = start_x_server(&agentdesk_display::Launcher::Host, &config)
             .await
             .expect("Xvfb must start; run scripts/test.sh, which installs the xvfb package");
         TestDisplay { server }

@@ -40,6 +40,9 @@ pub struct X11Config {
     /// rather than through `XAUTHORITY`, which is process-wide and would be a race between
     /// desktops.
     pub cookie: Option<[u8; 16]>,
+    /// The directory holding the server's socket (`X<n>`), when it is not `/tmp/.X11-unix`:
+    /// a sandboxed X server's is in its desktop's runtime directory.
+    pub socket_dir: Option<std::path::PathBuf>,
 }
 
 /// When the screen last changed, by the X server's DAMAGE extension.
@@ -332,7 +335,11 @@ fn open(config: &X11Config) -> Result<(RustConnection, usize), x11rb::errors::Co
         .ok_or(ConnectError::DisplayParsingError(
             x11rb::errors::DisplayParsingError::MalformedValue(config.display.clone().into()),
         ))?;
-    let socket = std::os::unix::net::UnixStream::connect(format!("/tmp/.X11-unix/X{number}"))?;
+    let dir = config
+        .socket_dir
+        .as_deref()
+        .unwrap_or(std::path::Path::new("/tmp/.X11-unix"));
+    let socket = std::os::unix::net::UnixStream::connect(dir.join(format!("X{number}")))?;
     let (stream, _) = x11rb::rust_connection::DefaultStream::from_unix_stream(socket)?;
     let conn = RustConnection::connect_to_stream_with_auth_info(
         stream,

@@ -20,6 +20,95 @@ pub(crate) enum Command {
     /// Measure a desktop with realistic content through MCP over HTTP, beside the conventional
     /// way (a scrot/xdotool/xclip process per action); print a table and write JSON.
     Bench(Bench),
+    /// Manage the desktops of a running server: create, list, status, destroy, pause, resume,
+    /// acquire, release, heartbeat (through its REST API).
+    Desktops(Desktops),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Desktops {
+    /// The server, e.g. http://127.0.0.1:3000 or https://desk.example.com.
+    #[arg(
+        long,
+        env = "AGENTDESK_SERVER",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    pub(crate) server: String,
+
+    /// PEM file of the CA certificate(s) to trust for an https:// server (default: the
+    /// system's). The token comes from AGENTDESK_TOKEN (or AGENTDESK_AUTH_TOKEN), never the
+    /// command line.
+    #[arg(long, env = "AGENTDESK_CA_CERT", global = true)]
+    pub(crate) ca_cert: Option<PathBuf>,
+
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: DesktopsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum DesktopsCommand {
+    /// Create a desktop and start it; prints its id and MCP endpoint.
+    Create {
+        /// Its id (1 to 40 of a-z, 0-9, '-'); default: a new random one.
+        id: Option<String>,
+        /// Screen size, WIDTHxHEIGHT (default: the server's).
+        #[arg(long)]
+        screen: Option<String>,
+        /// on (default) or off (loopback only).
+        #[arg(long)]
+        network: Option<String>,
+        /// Only these apps (repeatable or comma-separated).
+        #[arg(long = "app", value_delimiter = ',')]
+        apps: Vec<String>,
+    },
+    /// List the desktops you can use.
+    List,
+    /// One desktop's state.
+    Status {
+        /// The desktop's id.
+        id: String,
+    },
+    /// Stop a desktop and delete it (with its home, unless --keep-home).
+    Destroy {
+        /// The desktop's id.
+        id: String,
+        /// Move its home aside on the server instead of deleting it.
+        #[arg(long)]
+        keep_home: bool,
+    },
+    /// Freeze a desktop's processes; the next call or view resumes it.
+    Pause {
+        /// The desktop's id.
+        id: String,
+    },
+    /// Resume a paused desktop (or start a stopped one).
+    Resume {
+        /// The desktop's id.
+        id: String,
+    },
+    /// Lease a desktop: the one named, or a free one, or a new one.
+    Acquire {
+        /// The desktop's id (default: any free one).
+        id: Option<String>,
+        /// Lease length in seconds (default: the server's --lease-ttl).
+        #[arg(long)]
+        lease_seconds: Option<i64>,
+    },
+    /// Give up your lease on a desktop.
+    Release {
+        /// The desktop's id.
+        id: String,
+    },
+    /// Renew your lease on a desktop.
+    Heartbeat {
+        /// The desktop's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -142,6 +231,41 @@ pub(crate) struct Serve {
     #[arg(long, env = "AGENTDESK_NOVNC_DIR")]
     pub(crate) novnc_dir: Option<PathBuf>,
 
+    /// Run desktops without the sandbox: their apps then see (and can change) everything
+    /// agentdesk's user can, including the data directory and the token file. Not
+    /// recommended; agentdesk warns at every start.
+    #[arg(long, env = "AGENTDESK_NO_SANDBOX")]
+    pub(crate) no_sandbox: bool,
+
+    /// Memory one desktop (X server, apps and all) may use, in MiB, where the machine lets
+    /// agentdesk set limits (the start-up log says which apply).
+    #[arg(long, env = "AGENTDESK_DESKTOP_MEMORY", default_value_t = 2048)]
+    pub(crate) desktop_memory: u64,
+
+    /// Processes (and threads) one desktop may run, where the machine lets agentdesk set it.
+    #[arg(long, env = "AGENTDESK_DESKTOP_PROCESSES", default_value_t = 2048)]
+    pub(crate) desktop_processes: u64,
+
+    /// Do not create the desktop named "default" at start; /mcp's desktop tools then need
+    /// their `desktop` argument, and clients use each desktop's own /desktops/{id}/mcp.
+    #[arg(long, env = "AGENTDESK_NO_DEFAULT_DESKTOP")]
+    pub(crate) no_default_desktop: bool,
+
+    /// The most desktops this server holds (default: what the machine's available memory
+    /// allows at 128 MiB per desktop; printed at start).
+    #[arg(long, env = "AGENTDESK_MAX_DESKTOPS")]
+    pub(crate) max_desktops: Option<usize>,
+
+    /// Seconds without a call or viewer after which a desktop is paused (its processes
+    /// frozen: 0% CPU); the next call or view resumes it transparently. 0 never pauses.
+    #[arg(long, env = "AGENTDESK_IDLE_PAUSE", default_value = "1200", value_parser = parse_seconds)]
+    pub(crate) idle_pause: u64,
+
+    /// Default lease length in seconds for desktop_acquire; a lease lapses unless renewed
+    /// (desktop_heartbeat), which frees the desktop without destroying it.
+    #[arg(long, env = "AGENTDESK_LEASE_TTL", default_value = "600", value_parser = parse_lease)]
+    pub(crate) lease_ttl: u64,
+
     /// Never these applications, whatever --allow-app says (same forms).
     #[arg(long = "deny-app", env = "AGENTDESK_DENY_APPS", value_delimiter = ',')]
     pub(crate) deny_apps: Vec<String>,
@@ -195,6 +319,23 @@ fn parse_space(text: &str) -> Result<ModelSpace, String> {
         Ok(n) if n <= 1_000_000 => Ok(ModelSpace(Some(n))),
         _ => Err(format!(
             "expected 0 (pixels) or a positive integer up to 1000000 such as 1000, got {text:?}"
+        )),
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| format!("expected a number of seconds, got {text:?}"))
+}
+
+fn parse_lease(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) if agentdesk_desktop::LEASE_SECONDS.contains(&secs) => Ok(secs),
+        _ => Err(format!(
+            "expected a number of seconds from {} to {}, got {text:?}",
+            agentdesk_desktop::LEASE_SECONDS.start(),
+            agentdesk_desktop::LEASE_SECONDS.end()
         )),
     }
 }

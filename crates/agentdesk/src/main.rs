@@ -3,11 +3,12 @@
 //! 2 bad command line (clap), 130 a second SIGINT/SIGTERM during shutdown.
 
 mod cli;
+mod desktops;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use agentdesk_desktop::{AppPolicy, DesktopConfig, DesktopId, DesktopManager};
+use agentdesk_desktop::{AppPolicy, DesktopConfig, DesktopId, DesktopManager, FleetConfig};
 use agentdesk_server::{Audit, HttpConfig, RateLimit, ServiceConfig, TlsFiles, Tokens, WebConfig};
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -22,6 +23,17 @@ agentdesk_display=info,agentdesk_x11=info";
 const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn main() -> ExitCode {
+    // A desktop sandbox's init (bwrap runs this binary as it): nothing else of agentdesk runs
+    // there, no runtime, no threads (it forks).
+    let argv: Vec<String> = std::env::args().take(3).collect();
+    if argv.get(1).map(String::as_str) == Some("sandbox-init") {
+        let fd = argv.get(2).and_then(|f| f.parse().ok()).unwrap_or(-1);
+        if fd < 0 {
+            eprintln!("agentdesk sandbox-init: run by agentdesk itself, with a descriptor number");
+            return ExitCode::from(2);
+        }
+        return ExitCode::from(agentdesk_desktop::sandbox_init_main(fd).clamp(0, 255) as u8);
+    }
     bound_allocator_retention();
     let cli = cli::Cli::parse();
     init_logging();
@@ -39,6 +51,7 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Serve(args) => serve(*args).await,
             cli::Command::Bench(args) => bench(args).await,
+            cli::Command::Desktops(args) => desktops::run(args).await,
         }
     });
     match result {
@@ -100,6 +113,12 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
     // desktops' apps had detached.
     let tmp = std::env::temp_dir();
     let cleaned = agentdesk_desktop::clean_stale(&tmp);
+    let cgroups = if args.no_sandbox {
+        agentdesk_desktop::CgroupKind::None
+    } else {
+        agentdesk_desktop::CgroupKind::detect()
+    };
+    agentdesk_desktop::clean_stale_cgroups(&cgroups, &tmp);
     if cleaned != agentdesk_desktop::Cleaned::default() {
         tracing::info!(
             directories = cleaned.directories,
@@ -128,24 +147,83 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
              policy, every app takes any arguments"
         );
     }
-    let id = DesktopId("default".into());
-    let config = DesktopConfig {
-        id: id.clone(),
-        x_server: args.x_server.into(),
-        size,
-        glx: args.glx,
-        data_dir: data_dir.join("desktops").join(&id.0),
-        runtime_dir: runtime_dir.path().join(&id.0),
-        window_manager: true,
-        session_bus: true,
-        background: 0x2f4f6f,
-        command_timeout: agentdesk_desktop::COMMAND_TIMEOUT,
-        app_policy: AppPolicy {
-            allow: args.allow_apps.clone(),
-            deny: args.deny_apps.clone(),
-            allow_args: args.allow_app_args.clone(),
+    let sandbox = if args.no_sandbox {
+        tracing::warn!(
+            "--no-sandbox: desktops run without the sandbox; their apps see and can change \
+             everything this user can (the data directory, the token file, other desktops' \
+             homes). SECURITY.md says what the sandbox stops"
+        );
+        None
+    } else {
+        if let Err(why) = agentdesk_desktop::probe_sandbox().await {
+            anyhow::bail!(
+                "desktops run in a sandbox, but {why}. To run them unsandboxed anyway (their \
+                 apps then reach everything this user can), start with --no-sandbox"
+            );
+        }
+        let limits = agentdesk_desktop::Limits {
+            memory_bytes: args.desktop_memory.max(64) * 1024 * 1024,
+            pids: args.desktop_processes.max(64),
+        };
+        tracing::info!(
+            "desktops are sandboxed (bubblewrap); {}",
+            cgroups.describe(&limits)
+        );
+        let mut hide_dirs = vec![data_dir.clone()];
+        if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            hide_dirs.push(home.into());
+        }
+        let hide_files = [args.token_file.clone(), args.tls_key.clone()]
+            .into_iter()
+            .flatten()
+            .map(|f| std::fs::canonicalize(&f).unwrap_or(f))
+            .collect();
+        Some(agentdesk_desktop::SandboxPolicy {
+            // This very binary, even if the file was replaced since it started.
+            init_exe: format!("/proc/{}/exe", std::process::id()).into(),
+            hide_dirs,
+            hide_files,
+            limits,
+            cgroups,
+            server: runtime_dir
+                .path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        })
+    };
+    let max_desktops = args.max_desktops.unwrap_or_else(default_max_desktops);
+    if max_desktops == 0 {
+        anyhow::bail!("--max-desktops must be at least 1");
+    }
+    let fleet = FleetConfig {
+        template: DesktopConfig {
+            id: DesktopId::default_id(),
+            x_server: args.x_server.into(),
+            size,
+            glx: args.glx,
+            data_dir: data_dir.clone(),
+            runtime_dir: runtime_dir.path().to_path_buf(),
+            window_manager: true,
+            session_bus: true,
+            background: 0x2f4f6f,
+            command_timeout: agentdesk_desktop::COMMAND_TIMEOUT,
+            app_policy: AppPolicy {
+                allow: args.allow_apps.clone(),
+                deny: args.deny_apps.clone(),
+                allow_args: args.allow_app_args.clone(),
+                only: Vec::new(),
+            },
+            control_idle: args.control_idle,
+            sandbox,
+            network: true,
         },
-        control_idle: args.control_idle,
+        data_dir: data_dir.clone(),
+        runtime_dir: runtime_dir.path().to_path_buf(),
+        default_desktop: !args.no_default_desktop,
+        max_desktops,
+        idle_pause: (args.idle_pause > 0).then(|| std::time::Duration::from_secs(args.idle_pause)),
+        lease_seconds: args.lease_ttl,
     };
     let service = ServiceConfig {
         default_space: args.model_space,
@@ -188,15 +266,23 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
         Some(http)
     };
     let started = std::time::Instant::now();
-    let manager = Arc::new(
-        DesktopManager::start(config)
-            .await
-            .context("error starting the desktop")?,
-    );
     tracing::info!(
-        ms = started.elapsed().as_millis() as u64,
-        "desktop ready ({size})"
+        "at most {max_desktops} desktops{} (--max-desktops)",
+        if args.max_desktops.is_none() {
+            " (the memory available now, at 128 MiB each)"
+        } else {
+            ""
+        }
     );
+    let manager = DesktopManager::start(fleet)
+        .await
+        .context("error starting the desktops")?;
+    if manager.default_id().is_some() {
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            "default desktop ready ({size})"
+        );
+    }
 
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
@@ -236,8 +322,22 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
     served
 }
 
+/// What memory allows: the memory available now, at 128 MiB per desktop (an idle desktop
+/// takes about 30; the rest is for its apps), at least one.
+fn default_max_desktops() -> usize {
+    let available_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(4 * 1024 * 1024);
+    ((available_kib / (128 * 1024)) as usize).clamp(1, 1000)
+}
+
 async fn bench(args: cli::Bench) -> anyhow::Result<()> {
-    use agentdesk_server::bench;
+    use agentdesk_bench as bench;
     let default_iterations = if args.quick {
         bench::QUICK_ITERATIONS
     } else {

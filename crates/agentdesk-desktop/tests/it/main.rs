@@ -20,7 +20,7 @@ async fn desktop(dir: &tempfile::TempDir) -> Desktop {
 
 async fn desktop_on(dir: &tempfile::TempDir, x_server: XServerKind) -> Desktop {
     let config = DesktopConfig {
-        id: DesktopId("test".into()),
+        id: DesktopId::parse("test").unwrap(),
         x_server,
         size: SCREEN,
         glx: false,
@@ -33,6 +33,8 @@ async fn desktop_on(dir: &tempfile::TempDir, x_server: XServerKind) -> Desktop {
         command_timeout: Duration::from_secs(5),
         app_policy: Default::default(),
         control_idle: Duration::from_secs(300),
+        sandbox: None,
+        network: true,
     };
     Desktop::start(config)
         .await

@@ -53,7 +53,7 @@ pub(crate) async fn help_status(
 /// The agent's view of a request, with what to do next.
 pub(crate) fn status(desktop: &Desktop, request: Option<HelpRequest>) -> HelpStatus {
     let human_has_control = desktop.human_has_control();
-    let view = format!("/desktops/{}/view", desktop.id().0);
+    let view = format!("/desktops/{}/view", desktop.id());
     let Some(request) = request else {
         return HelpStatus {
             request: None,

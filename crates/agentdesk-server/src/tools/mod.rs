@@ -5,6 +5,7 @@ mod apps;
 
 pub(crate) use apps::entries as app_entries;
 mod clipboard;
+pub(crate) mod fleet;
 mod help;
 mod input;
 mod screen;
@@ -86,6 +87,31 @@ pub(crate) fn list() -> Vec<Tool> {
         tool::<HelpStatusArgs>("help_status", help::STATUS, read_only()),
     ]
 }
+
+/// The tools of `/mcp`: the desktop tools, each also taking an optional `desktop` (which
+/// desktop to act on; the default desktop without it), then the fleet tools. A desktop's own
+/// endpoint serves [`list`] exactly: there, the desktop is the endpoint's.
+pub(crate) fn list_main() -> Vec<Tool> {
+    let mut tools = list();
+    for tool in &mut tools {
+        let mut schema = (*tool.input_schema).clone();
+        if let Some(Value::Object(props)) = schema.get_mut("properties") {
+            props.insert(
+                DESKTOP_ARG.into(),
+                serde_json::json!({
+                    "type": "string",
+                    "description": "The desktop to act on (desktop_list shows them); default:                         the default desktop."
+                }),
+            );
+        }
+        tool.input_schema = Arc::new(schema);
+    }
+    tools.extend(fleet::list());
+    tools
+}
+
+/// The argument that names a desktop on `/mcp`.
+pub(crate) const DESKTOP_ARG: &str = "desktop";
 
 /// Runs tool `name`, and says how it ended for the audit log: done (`Ok`), tried and failed
 /// (`Error`: an app that would not start, a desktop restarting), or turned away before anything

@@ -21,6 +21,7 @@ fn connect_with_background(display: &TestDisplay, background: Option<u32>) -> XH
         background,
         command_timeout: agentdesk_x11::COMMAND_TIMEOUT,
         cookie: None,
+        socket_dir: None,
     })
     .unwrap_or_else(|e| panic!("connecting to {} must work: {e}", display.name()))
 }

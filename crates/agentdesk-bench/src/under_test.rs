@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agentdesk_desktop::Size;
 use agentdesk_display::{Child, Output};
+use agentdesk_image::Size;
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 use serde_json::json;

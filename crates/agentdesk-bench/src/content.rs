@@ -9,7 +9,7 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use agentdesk_desktop::Size;
+use agentdesk_image::Size;
 use anyhow::Context as _;
 
 /// The page's background: a colour nothing else on the desktop uses, so a screenshot shows

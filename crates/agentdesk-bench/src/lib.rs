@@ -23,7 +23,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use agentdesk_desktop::Size;
+use agentdesk_image::Size;
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
 
@@ -892,6 +892,11 @@ fn long_text(iteration: usize) -> String {
         .collect();
     text.push('\n');
     text
+}
+
+/// Locks a mutex even if a panic poisoned it (the server's log lines behind it stay valid).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use agentdesk_desktop::Size;
+use agentdesk_image::Size;
 use serde::Serialize;
 
 use super::memory::Snapshot;

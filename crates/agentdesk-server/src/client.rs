@@ -1,0 +1,188 @@
+//! A client of the REST API, for `agentdesk desktops ...`: one request per command, over
+//! HTTP or HTTPS (rustls; the system's CA certificates, or `--ca-cert` for a private one).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// Where Debian keeps the system's CA certificates.
+const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// How long one request may take (a create starts a desktop: about a second).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A server to talk to.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    scheme: String,
+    host: String,
+    port: u16,
+    token: Option<String>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// An answer: the HTTP status and the JSON body.
+#[derive(Debug, Clone)]
+pub struct ApiAnswer {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The body (`{"error": ...}` on failure).
+    pub body: Value,
+}
+
+impl ApiClient {
+    /// A client of the server at `url` (`http://host:port` or `https://...`), sending `token`
+    /// as a bearer token if given; `ca_cert` is a PEM file of certificates to trust for HTTPS
+    /// instead of the system's.
+    pub fn new(url: &str, token: Option<String>, ca_cert: Option<&Path>) -> anyhow::Result<Self> {
+        let uri: http::Uri = url.trim_end_matches('/').parse().with_context(|| {
+            format!("{url:?} is not a server URL such as http://127.0.0.1:3000")
+        })?;
+        let scheme = uri.scheme_str().unwrap_or("http").to_string();
+        let host = uri
+            .host()
+            .with_context(|| format!("{url:?} names no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let (port, tls) = match scheme.as_str() {
+            "http" => (uri.port_u16().unwrap_or(80), None),
+            "https" => (uri.port_u16().unwrap_or(443), Some(tls_config(ca_cert)?)),
+            other => bail!("unsupported scheme {other:?}; use http:// or https://"),
+        };
+        if uri.path().len() > 1 {
+            bail!("give the server's address without a path, e.g. http://127.0.0.1:3000");
+        }
+        Ok(ApiClient {
+            scheme,
+            host,
+            port,
+            token,
+            tls,
+        })
+    }
+
+    /// Sends one request and reads the JSON answer.
+    pub async fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<ApiAnswer> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.send(method, path, body))
+            .await
+            .with_context(|| {
+                format!(
+                    "no answer from {}://{}:{} within {} s",
+                    self.scheme,
+                    self.host,
+                    self.port,
+                    REQUEST_TIMEOUT.as_secs()
+                )
+            })?
+    }
+
+    async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<ApiAnswer> {
+        let address = format!("{}:{}", self.host, self.port);
+        let server = format!("{}://{address}", self.scheme);
+        let tcp = tokio::net::TcpStream::connect(&address).await.with_context(|| {
+            format!("cannot reach agentdesk at {server}: is `agentdesk serve` running there? (--server or AGENTDESK_SERVER names another)")
+        })?;
+        let host_header = if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            address.clone()
+        };
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, host_header)
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let bytes = match body {
+            Some(body) => {
+                request = request.header(http::header::CONTENT_TYPE, "application/json");
+                Bytes::from(serde_json::to_vec(&body)?)
+            }
+            None => Bytes::new(),
+        };
+        let request = request.body(Full::new(bytes))?;
+        let response = match &self.tls {
+            None => exchange(TokioIo::new(tcp), request).await?,
+            Some(config) => {
+                let name = rustls_pki_types::ServerName::try_from(self.host.clone())
+                    .with_context(|| format!("{:?} is not a valid TLS server name", self.host))?;
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name, tcp)
+                    .await
+                    .with_context(|| format!("TLS with {server} failed (is --ca-cert right?)"))?;
+                exchange(TokioIo::new(tls), request).await?
+            }
+        };
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .context("the answer was cut off")?
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            // The gate answers some refusals (401, 403) in plain text.
+            serde_json::json!({ "error": String::from_utf8_lossy(&bytes).trim() })
+        });
+        Ok(ApiAnswer { status, body })
+    }
+}
+
+async fn exchange<IO>(
+    io: IO,
+    request: http::Request<Full<Bytes>>,
+) -> anyhow::Result<http::Response<hyper::body::Incoming>>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .context("HTTP handshake failed")?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    sender
+        .send_request(request)
+        .await
+        .context("the request failed")
+}
+
+fn tls_config(ca_cert: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls_pki_types::pem::PemObject as _;
+    let path = ca_cert.unwrap_or(Path::new(SYSTEM_CAS));
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("error reading CA certificates from {}", path.display()))?;
+    for cert in certs {
+        let cert =
+            cert.with_context(|| format!("a certificate in {} is invalid", path.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("a certificate in {} is not usable", path.display()))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}

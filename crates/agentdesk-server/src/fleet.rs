@@ -1,0 +1,202 @@
+//! The fleet operations as every surface offers them — MCP tools on `/mcp`, the REST API under
+//! `/api/desktops`, and through it the CLI: one [`Op`] per operation, run against the desktop
+//! manager for a caller, answered with the same JSON, and failures turned into each surface's
+//! words ([`agent_message`] for tools; `rest.rs` picks HTTP statuses).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use agentdesk_desktop::{
+    Caller, CreateRequest, DesktopId, DesktopInfo, DesktopManager, FleetError, Network, Size,
+};
+use agentdesk_proto::{DesktopCreateArgs, NetworkArg};
+use serde_json::{json, Value};
+
+use crate::audit::Audit;
+
+/// One fleet operation.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Create(CreateRequest),
+    List,
+    Status(String),
+    Destroy {
+        id: String,
+        keep_home: bool,
+    },
+    Pause(String),
+    Resume(String),
+    Acquire {
+        id: Option<String>,
+        seconds: Option<u64>,
+    },
+    Release(String),
+    Heartbeat(String),
+}
+
+impl Op {
+    /// The tool's name (the audit log uses it for REST calls too).
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Create(_) => "desktop_create",
+            Op::List => "desktop_list",
+            Op::Status(_) => "desktop_status",
+            Op::Destroy { .. } => "desktop_destroy",
+            Op::Pause(_) => "desktop_pause",
+            Op::Resume(_) => "desktop_resume",
+            Op::Acquire { .. } => "desktop_acquire",
+            Op::Release(_) => "desktop_release",
+            Op::Heartbeat(_) => "desktop_heartbeat",
+        }
+    }
+
+    /// The desktop it names, for the audit log.
+    pub(crate) fn target(&self) -> Option<&str> {
+        match self {
+            Op::Create(r) => r.id.as_deref(),
+            Op::List => None,
+            Op::Acquire { id, .. } => id.as_deref(),
+            Op::Status(id)
+            | Op::Destroy { id, .. }
+            | Op::Pause(id)
+            | Op::Resume(id)
+            | Op::Release(id)
+            | Op::Heartbeat(id) => Some(id),
+        }
+    }
+}
+
+/// A create request from its wire arguments.
+pub(crate) fn create_request(args: DesktopCreateArgs) -> Result<CreateRequest, FleetError> {
+    let screen = match args.screen.as_deref() {
+        None => None,
+        Some(text) => {
+            let (width, height) =
+                agentdesk_proto::parse_screen(text).map_err(FleetError::BadRequest)?;
+            Some(Size { width, height })
+        }
+    };
+    Ok(CreateRequest {
+        id: args.id,
+        screen,
+        network: args.network.map(|n| match n {
+            NetworkArg::On => Network::On,
+            NetworkArg::Off => Network::Off,
+        }),
+        apps: args.apps,
+    })
+}
+
+/// A lease length from the wire.
+pub(crate) fn lease_seconds(value: Option<i64>) -> Result<Option<u64>, FleetError> {
+    match value {
+        None => Ok(None),
+        Some(n) if n > 0 => Ok(Some(n as u64)),
+        Some(n) => Err(FleetError::BadRequest(format!(
+            "lease_seconds must be {} to {} (got {n})",
+            agentdesk_desktop::LEASE_SECONDS.start(),
+            agentdesk_desktop::LEASE_SECONDS.end()
+        ))),
+    }
+}
+
+fn id(text: &str) -> Result<DesktopId, FleetError> {
+    DesktopId::parse(text)
+}
+
+/// Runs `op` for `caller`; the JSON answer is the same on every surface.
+pub(crate) async fn run(
+    op: Op,
+    manager: &DesktopManager,
+    audit: &Audit,
+    caller: &Caller,
+) -> Result<Value, FleetError> {
+    Ok(match op {
+        Op::Create(request) => info_json(&manager.create(request, caller).await?),
+        Op::List => {
+            let desktops: Vec<Value> = manager.list(caller).iter().map(info_json).collect();
+            json!({
+                "desktops": desktops,
+                "max_desktops": manager.max_desktops(),
+            })
+        }
+        Op::Status(text) => info_json(&manager.status(&id(&text)?, caller)?),
+        Op::Destroy {
+            id: text,
+            keep_home,
+        } => {
+            let desktop = id(&text)?;
+            let destroyed = manager.destroy(&desktop, caller, keep_home).await?;
+            audit.forget(&manager.data_dir().join("desktops").join(desktop.as_str()));
+            json!({
+                "destroyed": desktop.as_str(),
+                "kept_home": destroyed.kept_home.map(|p| p.display().to_string()),
+            })
+        }
+        Op::Pause(text) => info_json(&manager.pause(&id(&text)?, caller).await?),
+        Op::Resume(text) => info_json(&manager.resume(&id(&text)?, caller).await?),
+        Op::Acquire { id, seconds } => {
+            info_json(&manager.acquire(id.as_deref(), seconds, caller).await?)
+        }
+        Op::Release(text) => info_json(&manager.release(&id(&text)?, caller)?),
+        Op::Heartbeat(text) => info_json(&manager.heartbeat(&id(&text)?, caller)?),
+    })
+}
+
+fn time(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+/// A desktop as JSON: what `desktop_status` and the REST API answer.
+pub(crate) fn info_json(info: &DesktopInfo) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let id = info.id.as_str();
+    json!({
+        "id": id,
+        "owner": info.owner,
+        "shared": info.owner.is_none(),
+        "default": info.is_default,
+        "state": info.state,
+        "screen": {"width": info.screen.width, "height": info.screen.height},
+        "network": match info.network { Network::On => "on", Network::Off => "off" },
+        "apps": info.apps,
+        "created": time(info.created),
+        "last_used": time(info.last_used),
+        "lease": info.lease.as_ref().map(|l| json!({
+            "holder": l.holder,
+            "expires": time(l.expires),
+            "expires_in_seconds": l.expires.saturating_sub(now),
+            "lease_seconds": l.seconds,
+        })),
+        "viewers": info.viewers,
+        "mcp_path": format!("/desktops/{id}/mcp"),
+        "view_path": format!("/desktops/{id}/view"),
+    })
+}
+
+/// A failure as a tool error's text: what happened and what to do.
+pub(crate) fn agent_message(e: &FleetError) -> String {
+    match e {
+        FleetError::NotFound { id } => format!(
+            "no desktop named {id:?} that you can use; desktop_list shows yours, desktop_create \
+             makes one"
+        ),
+        FleetError::Full { max } => format!(
+            "this server already holds its limit of {max} desktops; desktop_destroy one you no \
+             longer need, or ask the operator to raise --max-desktops"
+        ),
+        FleetError::Leased { id, holder, secs } => format!(
+            "desktop {id:?} is leased by {holder:?} for {secs} more seconds; desktop_acquire \
+             without an id gets a free one"
+        ),
+        FleetError::NotLeased { id } => format!(
+            "you hold no lease on desktop {id:?} (it may have expired: a lease lapses unless \
+             desktop_heartbeat renews it); desktop_acquire takes one"
+        ),
+        FleetError::Start { .. } | FleetError::Store(_) => {
+            format!("{e}; try again, and tell the operator if it keeps failing")
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,31 @@
+//! [`AppState`]: what every HTTP handler is served with — the desktops, the audit log, the
+//! gate, the live view's settings — built once per listener by `http_server::router`.
+
+use std::sync::{Arc, Mutex};
+
+use agentdesk_desktop::DesktopManager;
+use agentdesk_security::RateLimiter;
+
+use crate::audit::Audit;
+use crate::guard::Gate;
+use crate::live::ViewerLimits;
+use crate::web::WebConfig;
+
+/// The state of one HTTP listener.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    /// Who may call, from where, how much.
+    pub(crate) gate: Gate,
+    /// The desktops.
+    pub(crate) manager: Arc<DesktopManager>,
+    /// Where calls are recorded.
+    pub(crate) audit: Arc<Audit>,
+    /// What the live view's pages need.
+    pub(crate) web: WebConfig,
+    /// How many live viewers may be open, and connecting, at once.
+    pub(crate) viewers: ViewerLimits,
+    /// Login attempts per client address.
+    pub(crate) login_limiter: Mutex<RateLimiter>,
+    /// The listener is HTTPS: session cookies get `Secure`.
+    pub(crate) secure_cookies: bool,
+}

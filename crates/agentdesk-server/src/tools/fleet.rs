@@ -1,0 +1,92 @@
+//! The fleet tools on `/mcp`: `desktop_create` ... `desktop_heartbeat` (`crate::fleet` runs
+//! them; here are their names, descriptions and argument parsing).
+
+use agentdesk_desktop::FleetError;
+use agentdesk_proto::{
+    DesktopAcquireArgs, DesktopCreateArgs, DesktopDestroyArgs, DesktopIdArgs, NoArgs,
+};
+use rmcp::model::{CallToolResult, Tool};
+use serde_json::{Map, Value};
+
+use super::{acting, harmless, read_only, tool};
+use crate::fleet::{self, Op};
+
+const CREATE: &str = "Create a new desktop (its own X server, window manager and home) and \
+start it. Returns its id and its own MCP endpoint path (/desktops/{id}/mcp); the desktop tools \
+here also take desktop: id to act on it.";
+const LIST: &str = "List the desktops you can use, with their state (running, paused, stopped), \
+lease and endpoint.";
+const STATUS: &str = "One desktop's state, screen, lease and endpoint.";
+const DESTROY: &str = "Stop a desktop and everything on it, and delete its home (keep_home: true \
+keeps the home for the operator).";
+const PAUSE: &str = "Freeze a desktop's processes (0% CPU). The next call or view resumes it \
+transparently.";
+const RESUME: &str = "Resume a paused desktop (or start a stopped one).";
+const ACQUIRE: &str = "Lease a desktop for yourself: the one named, or a free one, or a new one. \
+The lease lapses after lease_seconds unless desktop_heartbeat renews it; a lapsed lease frees \
+the desktop, it does not destroy it.";
+const RELEASE: &str = "Give up your lease on a desktop (the desktop stays).";
+const HEARTBEAT: &str = "Renew your lease on a desktop for another lease_seconds.";
+
+/// The fleet tools, in a fixed order.
+pub(crate) fn list() -> Vec<Tool> {
+    vec![
+        tool::<DesktopCreateArgs>("desktop_create", CREATE, acting().idempotent(false)),
+        tool::<NoArgs>("desktop_list", LIST, read_only()),
+        tool::<DesktopIdArgs>("desktop_status", STATUS, read_only()),
+        tool::<DesktopDestroyArgs>("desktop_destroy", DESTROY, acting()),
+        tool::<DesktopIdArgs>("desktop_pause", PAUSE, harmless().idempotent(true)),
+        tool::<DesktopIdArgs>("desktop_resume", RESUME, harmless().idempotent(true)),
+        tool::<DesktopAcquireArgs>("desktop_acquire", ACQUIRE, harmless()),
+        tool::<DesktopIdArgs>("desktop_release", RELEASE, harmless().idempotent(true)),
+        tool::<DesktopIdArgs>("desktop_heartbeat", HEARTBEAT, harmless().idempotent(true)),
+    ]
+}
+
+/// Whether `name` is a fleet tool.
+pub(crate) fn is_fleet_tool(name: &str) -> bool {
+    name.starts_with("desktop_") && list().iter().any(|t| t.name == name)
+}
+
+/// The operation a fleet tool call asks for.
+pub(crate) fn op(name: &str, args: Map<String, Value>) -> Result<Op, FleetError> {
+    let bad = |e: agentdesk_desktop::DesktopError| FleetError::BadRequest(e.to_string());
+    Ok(match name {
+        "desktop_create" => Op::Create(fleet::create_request(
+            super::parse::<DesktopCreateArgs>(name, args).map_err(bad)?,
+        )?),
+        "desktop_list" => {
+            super::parse::<NoArgs>(name, args).map_err(bad)?;
+            Op::List
+        }
+        "desktop_destroy" => {
+            let a = super::parse::<DesktopDestroyArgs>(name, args).map_err(bad)?;
+            Op::Destroy {
+                id: a.id,
+                keep_home: a.keep_home,
+            }
+        }
+        "desktop_acquire" => {
+            let a = super::parse::<DesktopAcquireArgs>(name, args).map_err(bad)?;
+            Op::Acquire {
+                id: a.id,
+                seconds: fleet::lease_seconds(a.lease_seconds)?,
+            }
+        }
+        _ => {
+            let id = super::parse::<DesktopIdArgs>(name, args).map_err(bad)?.id;
+            match name {
+                "desktop_status" => Op::Status(id),
+                "desktop_pause" => Op::Pause(id),
+                "desktop_resume" => Op::Resume(id),
+                "desktop_release" => Op::Release(id),
+                _ => Op::Heartbeat(id),
+            }
+        }
+    })
+}
+
+/// A fleet tool's answer: the JSON as text and as structured content.
+pub(crate) fn result(value: Value) -> CallToolResult {
+    CallToolResult::structured(value)
+}
