@@ -24,7 +24,14 @@ import pytest
 from PIL import Image, ImageChops
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from conftest import Server, mcp_call, pointer_position, running_server, text_of
+from conftest import (
+    Server,
+    desktop_home,
+    mcp_call,
+    pointer_position,
+    running_server,
+    text_of,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 # As root in a sandbox without a GPU or a network beyond loopback: no sandbox, no GPU, and
@@ -129,8 +136,9 @@ def wait_for(check, what: str, timeout: float = 15.0):
 
 
 def test_the_page_shows_the_desktop_and_a_human_takes_over(tmp_path, browser):
-    marker = tmp_path / "typed-in-the-browser"
     with running_server(tmp_path / "server") as srv:
+        # In the desktop's home: its apps run in a sandbox with a /tmp of its own.
+        marker = desktop_home(srv) / "typed-in-the-browser"
         launched = mcp_call(srv, "app_launch", {"command": "xterm"})
         assert not launched.get("isError"), launched
         wx, wy, ww, wh = xterm_geometry(srv)
@@ -147,7 +155,7 @@ def test_the_page_shows_the_desktop_and_a_human_takes_over(tmp_path, browser):
 
         # Watching: even a page made to send input (a hostile or buggy one) moves nothing and
         # types nothing (the agent focused the xterm, so typed keys would run a command).
-        dropped = tmp_path / "typed-while-watching"
+        dropped = desktop_home(srv) / "typed-while-watching"
         focus = mcp_call(srv, "mouse_click", {"x": wx + ww // 2, "y": wy + wh // 2})
         assert not focus.get("isError"), focus
         assert not mcp_call(srv, "mouse_move", {"x": 900, "y": 500}).get("isError")

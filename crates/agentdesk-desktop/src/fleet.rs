@@ -13,7 +13,8 @@ pub const MAX_ID_LEN: usize = 40;
 /// The shortest and longest lease, in seconds.
 pub const LEASE_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
 
-/// A desktop's name: `[a-z0-9-]{1,40}`, chosen by its creator or generated.
+/// A desktop's name: `[a-z0-9][a-z0-9-]{0,39}`, chosen by its creator or generated. (Not
+/// starting with '-', which a command line would take for an option.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DesktopId(String);
 
@@ -25,8 +26,11 @@ impl DesktopId {
 
     /// Checks a caller's id.
     pub fn parse(text: &str) -> Result<DesktopId, FleetError> {
-        let valid = !text.is_empty()
-            && text.len() <= MAX_ID_LEN
+        let valid = text.len() <= MAX_ID_LEN
+            && text
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             && text
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -153,8 +157,11 @@ pub enum FleetError {
         /// The id asked for.
         id: String,
     },
-    /// The id is not `[a-z0-9-]{1,40}`.
-    #[error("{id:?} is not a valid desktop id: use 1 to 40 of a-z, 0-9 and '-'")]
+    /// The id is not `[a-z0-9][a-z0-9-]{0,39}`.
+    #[error(
+        "{id:?} is not a valid desktop id: use 1 to 40 of a-z, 0-9 and '-', starting with a \
+         letter or digit"
+    )]
     InvalidId {
         /// What was given (cut).
         id: String,
@@ -316,7 +323,7 @@ mod tests {
         for ok in ["default", "a", "worker-1", &"x".repeat(40)] {
             assert_eq!(DesktopId::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", "A", "a b", "../x", "a/b", "é", &"x".repeat(41), "a\0"] {
+        for bad in ["", "A", "a b", "../x", "a/b", "é", &"x".repeat(41), "a\0", "-", "-x"] {
             assert!(
                 matches!(DesktopId::parse(bad), Err(FleetError::InvalidId { .. })),
                 "{bad:?}"

@@ -32,7 +32,7 @@ pub use fleet::{
     MAX_ID_LEN,
 };
 pub use help::{HelpAnswer, HelpRequest, MAX_HELP_CHARS};
-pub use manager::{DesktopManager, Destroyed, FleetConfig};
+pub use manager::{DesktopManager, Destroyed, FleetConfig, MAX_CREATED_PIXELS};
 pub use viewer::RFB_VERSION;
 
 pub use agentdesk_display::{

@@ -39,7 +39,13 @@ pub struct FleetConfig {
     pub idle_pause: Option<Duration>,
     /// A lease's length when the caller names none, in seconds.
     pub lease_seconds: u64,
+    /// The most desktops one (non-admin) token may own; `None`: only `max_desktops` applies.
+    pub max_per_token: Option<usize>,
 }
+
+/// The largest screen a desktop created at run time may have, in pixels (3840x2400): each
+/// pixel costs the X server 4 bytes and a screenshot several times that.
+pub const MAX_CREATED_PIXELS: u64 = 3840 * 2400;
 
 /// What a destroy did with the home.
 #[derive(Debug, Clone)]
@@ -64,6 +70,9 @@ pub struct DesktopManager {
     slots: Mutex<BTreeMap<DesktopId, Slot>>,
     /// Serializes creations, so the limit and the id check hold.
     creating: tokio::sync::Mutex<()>,
+    /// Ids being destroyed: gone for every caller, but not free to create again until their
+    /// directory and record are gone.
+    destroying: Mutex<std::collections::BTreeSet<DesktopId>>,
     default: Option<DesktopId>,
     stop: CancellationToken,
 }
@@ -118,6 +127,7 @@ impl DesktopManager {
             store,
             slots: Mutex::new(slots),
             creating: Default::default(),
+            destroying: Default::default(),
             default,
             stop: CancellationToken::new(),
         });
@@ -303,6 +313,12 @@ impl DesktopManager {
                 "screen {screen} is out of range; each side must be 64 to 8192 pixels"
             )));
         }
+        if u64::from(screen.width) * u64::from(screen.height) > MAX_CREATED_PIXELS {
+            return Err(FleetError::BadRequest(format!(
+                "screen {screen} is larger than a desktop made at run time may be: at most \
+                 {MAX_CREATED_PIXELS} pixels (3840x2400, say)"
+            )));
+        }
         if request.apps.len() > 64 || request.apps.iter().any(|a| a.is_empty() || a.len() > 256) {
             return Err(FleetError::BadRequest(
                 "apps takes at most 64 names of 1 to 256 characters".into(),
@@ -317,13 +333,27 @@ impl DesktopManager {
             let record = new_record(&id, caller.owner_of_new(), screen, network, request.apps);
             {
                 let mut slots = lock(&self.slots);
-                if slots.contains_key(&id) {
+                if slots.contains_key(&id) || lock(&self.destroying).contains(&id) {
                     return Err(FleetError::Taken { id: id.to_string() });
                 }
                 if slots.len() >= self.config.max_desktops {
                     return Err(FleetError::Full {
                         max: self.config.max_desktops,
                     });
+                }
+                if let (Some(limit), Some(owner)) = (self.config.max_per_token, &record.owner) {
+                    let owned = slots
+                        .values()
+                        .filter(|s| s.record.owner.as_ref() == Some(owner))
+                        .count();
+                    if owned >= limit {
+                        return Err(FleetError::Forbidden {
+                            what: format!(
+                                "your token already owns {owned} desktops, the most one token \
+                                 may (--max-desktops-per-token); destroy one first"
+                            ),
+                        });
+                    }
                 }
                 slots.insert(
                     id.clone(),
@@ -333,6 +363,29 @@ impl DesktopManager {
                         starting: Default::default(),
                     },
                 );
+            }
+            // A new desktop starts with nothing: a directory left under its id (a crash
+            // between a destroy's steps) is moved aside for the operator, never adopted.
+            let dir = self.desktop_dir(&id);
+            if std::fs::symlink_metadata(&dir).is_ok() {
+                let aside = self
+                    .config
+                    .data_dir
+                    .join("orphaned")
+                    .join(format!("{id}-{}-{}", fleet::now(), DesktopId::generate()));
+                let moved = aside
+                    .parent()
+                    .map_or(Ok(()), crate::desktop::private_dir)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| std::fs::rename(&dir, &aside));
+                if let Err(e) = moved {
+                    lock(&self.slots).remove(&id);
+                    return Err(FleetError::BadRequest(format!(
+                        "a directory of an earlier desktop {id} is in the way and could not be \
+                         moved aside ({e}); choose another id"
+                    )));
+                }
+                tracing::warn!(desktop = %id, aside = %aside.display(), "moved an earlier desktop's directory aside");
             }
             if let Err(e) = self.store.put(&record) {
                 lock(&self.slots).remove(&id);
@@ -372,38 +425,87 @@ impl DesktopManager {
                     ),
                 });
             }
+            // Gone for every caller from here on; its id is not free until the end.
+            lock(&self.destroying).insert(id.clone());
             slots.remove(id).expect("checked above")
         };
+        let result = self.dismantle(id, &slot, keep_home).await;
+        if result.is_err() {
+            // Nothing was lost: the desktop is back, stopped, as it was.
+            lock(&self.slots).insert(
+                id.clone(),
+                Slot {
+                    record: slot.record,
+                    desktop: None,
+                    starting: Default::default(),
+                },
+            );
+        }
+        lock(&self.destroying).remove(id);
+        result
+    }
+
+    /// Stops a desktop taken out of the fleet, keeps its home if asked, and removes its record
+    /// and directories. An error before the record goes leaves the home in place.
+    async fn dismantle(
+        &self,
+        id: &DesktopId,
+        slot: &Slot,
+        keep_home: bool,
+    ) -> Result<Destroyed, FleetError> {
         if let Some(desktop) = &slot.desktop {
             desktop.stop().await;
         }
         // A start in flight ends before the directory goes.
         let _starting = slot.starting.lock().await;
-        self.store.remove(id.as_str())?;
         let dir = self.desktop_dir(id);
         let mut kept_home = None;
-        if keep_home && dir.join("home").exists() {
+        if keep_home && dir.join("home").is_dir() {
             let kept = self.config.data_dir.join("kept");
             crate::desktop::private_dir(&kept)
                 .map_err(|e| FleetError::BadRequest(e.to_string()))?;
-            let target = kept.join(format!("{id}-{}", fleet::now()));
+            // Unique, so that a second keep of the same id never collides with the first.
+            let target = kept.join(format!("{id}-{}-{}", fleet::now(), DesktopId::generate()));
             std::fs::rename(dir.join("home"), &target).map_err(|e| {
                 FleetError::BadRequest(format!("error keeping the home of {id}: {e}"))
             })?;
             kept_home = Some(target);
         }
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
+        // The record first: if that fails, nothing is lost. A directory that then fails to go
+        // is moved aside by the next create of this id.
+        self.store.remove(id.as_str())?;
+        if let Err(e) = agentdesk_display::remove_tree(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(desktop = %id, %e, "error removing the desktop's directory");
             }
         }
+        let _ = agentdesk_display::remove_tree(&self.config.runtime_dir.join(id.as_str()));
         tracing::info!(desktop = %id, kept_home = kept_home.is_some(), "desktop destroyed");
         Ok(Destroyed { kept_home })
+    }
+
+    /// Refuses `caller` a desktop another token leases (an admin passes): a lease reserves the
+    /// desktop's use for its holder, whoever else could see it.
+    pub fn check_lease(&self, id: &DesktopId, caller: &Caller) -> Result<(), FleetError> {
+        if caller.admin {
+            return Ok(());
+        }
+        let now = fleet::now();
+        let slots = lock(&self.slots);
+        match slots.get(id).and_then(|s| fleet::live_lease(&s.record, now)) {
+            Some(lease) if lease.holder != caller.name => Err(FleetError::Leased {
+                id: id.to_string(),
+                holder: lease.holder.clone(),
+                secs: lease.expires - now,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Pauses a desktop (see [`Desktop::pause`]); one not started is left as it is.
     pub async fn pause(&self, id: &DesktopId, caller: &Caller) -> Result<DesktopInfo, FleetError> {
         self.visible(id, caller)?;
+        self.check_lease(id, caller)?;
         let desktop = lock(&self.slots).get(id).and_then(|s| s.desktop.clone());
         if let Some(desktop) = desktop {
             desktop
@@ -416,6 +518,8 @@ impl DesktopManager {
 
     /// Resumes a paused desktop, or starts one that is not running.
     pub async fn resume(&self, id: &DesktopId, caller: &Caller) -> Result<DesktopInfo, FleetError> {
+        self.visible(id, caller)?;
+        self.check_lease(id, caller)?;
         let desktop = self.desktop(id, caller).await?;
         let _ = desktop.resume().await;
         self.status(id, caller)

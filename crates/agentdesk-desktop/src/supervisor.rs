@@ -116,8 +116,12 @@ pub(crate) fn xauthority_path(config: &DesktopConfig) -> std::path::PathBuf {
 
 async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Result<Running> {
     let config = &inner.config;
-    // Rewritten at every start: the cookie is the desktop's for its whole life, but the file
-    // may have been removed by a cleaner of /tmp.
+    // Made new at every start: the last session's sandbox could write there (a symlink in
+    // place of a file agentdesk writes, or of a directory bwrap binds, would reach out of it).
+    agentdesk_display::fresh_dir(&config.runtime_dir).with_context(|| {
+        format!("error preparing {}", config.runtime_dir.display())
+    })?;
+    // The cookie is the desktop's for its whole life; its file is written at every start.
     let auth_file = xauthority_path(config);
     agentdesk_display::write_xauthority(&auth_file, &inner.cookie)?;
     let launcher = launcher(config).await?;
@@ -171,6 +175,7 @@ async fn start_processes(
             socket_dir: launcher
                 .sandbox()
                 .map(|_| SandboxConfig::x11_dir(&config.runtime_dir)),
+            server_pid: Some(server.child.id()),
         };
         tokio::task::spawn_blocking(move || agentdesk_x11::connect(&x11))
             .await

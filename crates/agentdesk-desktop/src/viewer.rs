@@ -40,7 +40,7 @@ impl Desktop {
                     .into(),
             )
         })?;
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&socket))
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&socket, session.x_pid))
             .await
             .map_err(|_| failed("no handshake within 5 s"))?
     }
@@ -59,9 +59,17 @@ async fn connect(socket: &Path) -> std::io::Result<UnixStream> {
     }
 }
 
-async fn handshake(socket: &Path) -> Result<UnixStream> {
+async fn handshake(socket: &Path, x_pid: u32) -> Result<UnixStream> {
     let io = |e: std::io::Error| failed(e);
     let mut stream = connect(socket).await.map_err(io)?;
+    // The socket's directory is the sandbox's to write: an app can put a symbolic link there in
+    // place of the socket, to another desktop's. The listening process must be this desktop's
+    // own Xvnc.
+    let peer = stream.peer_cred().map_err(io)?.pid();
+    if peer != Some(x_pid as i32) {
+        tracing::warn!(?peer, x_pid, "the RFB socket is not this desktop's Xvnc; refused");
+        return Err(failed("its socket has been replaced"));
+    }
     let mut version = [0u8; 12];
     stream.read_exact(&mut version).await.map_err(io)?;
     if !version.starts_with(b"RFB 003.") {

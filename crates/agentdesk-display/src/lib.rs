@@ -28,7 +28,8 @@ pub use cmd::{Cmd, Io, Launcher, KEPT_FD};
 pub use error::{Error, Result};
 pub use private_file::write_read_only_dir;
 pub use runtime::{
-    clean_stale, freeze_desktop_processes, kill_desktop_processes, Cleaned, RuntimeDir,
+    clean_stale, freeze_desktop_processes, fresh_dir, kill_desktop_processes, remove_tree, Cleaned,
+    RuntimeDir,
 };
 pub use sandbox::{init_main as sandbox_init_main, probe as probe_sandbox, Sandbox, SandboxConfig};
 pub use session::{start_bus, start_window_manager, Bus, MenuItem, WindowManagerConfig};

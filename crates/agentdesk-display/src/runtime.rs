@@ -149,9 +149,22 @@ impl Drop for RuntimeDir {
     }
 }
 
+/// Makes `path` a new, empty directory with mode 0700, removing whatever was there first
+/// (symlinks removed, never followed). A desktop's runtime directory is made so at every
+/// session start: its sandbox could write there while it ran, so nothing found in it is
+/// trusted, used as a mount's source or written through.
+pub fn fresh_dir(path: &Path) -> io::Result<()> {
+    match remove_tree(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(path)
+}
+
 /// Removes `path` and everything below it, making read-only directories (configuration the
 /// desktop's apps must not change) writable first. Symlinks are removed, never followed.
-fn remove_tree(path: &Path) -> io::Result<()> {
+pub fn remove_tree(path: &Path) -> io::Result<()> {
     let meta = std::fs::symlink_metadata(path)?;
     if !meta.is_dir() {
         return std::fs::remove_file(path);

@@ -23,7 +23,8 @@ crate::lenient::string_enum!(NetworkArg { "on" => On, "off" => Off });
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DesktopCreateArgs {
-    /// Its id: 1 to 40 of a-z, 0-9 and '-'. Omit to get a new random one.
+    /// Its id: 1 to 40 of a-z, 0-9 and '-', starting with a letter or digit. Omit to get a new
+    /// random one.
     #[serde(default)]
     pub id: Option<String>,
     /// Screen size, "WIDTHxHEIGHT" (default: the server's).

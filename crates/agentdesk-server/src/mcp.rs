@@ -149,10 +149,15 @@ impl AgentDesk {
                     .to_string()
             })?,
         };
-        self.manager
+        let desktop = self
+            .manager
             .desktop(&id, caller)
             .await
-            .map_err(|e| crate::fleet::agent_message(&e))
+            .map_err(|e| crate::fleet::agent_message(&e))?;
+        self.manager
+            .check_lease(&id, caller)
+            .map_err(|e| crate::fleet::agent_message(&e))?;
+        Ok(desktop)
     }
 
     /// The model space of one request: header, then query parameter, then the default.

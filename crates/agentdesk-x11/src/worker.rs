@@ -43,6 +43,9 @@ pub struct X11Config {
     /// The directory holding the server's socket (`X<n>`), when it is not `/tmp/.X11-unix`:
     /// a sandboxed X server's is in its desktop's runtime directory.
     pub socket_dir: Option<std::path::PathBuf>,
+    /// The X server's process id, when known: the socket's listener must be that process (a
+    /// sandbox can write the socket's directory, and replace the socket with a link).
+    pub server_pid: Option<u32>,
 }
 
 /// When the screen last changed, by the X server's DAMAGE extension.
@@ -340,6 +343,18 @@ fn open(config: &X11Config) -> Result<(RustConnection, usize), x11rb::errors::Co
         .as_deref()
         .unwrap_or(std::path::Path::new("/tmp/.X11-unix"));
     let socket = std::os::unix::net::UnixStream::connect(dir.join(format!("X{number}")))?;
+    if let Some(expected) = config.server_pid {
+        let peer = rustix::net::sockopt::socket_peercred(&socket)
+            .map_err(std::io::Error::from)?
+            .pid
+            .as_raw_nonzero()
+            .get();
+        if peer != expected as i32 {
+            return Err(ConnectError::IoError(std::io::Error::other(format!(
+                "the X socket's listener is process {peer}, not the X server ({expected})"
+            ))));
+        }
+    }
     let (stream, _) = x11rb::rust_connection::DefaultStream::from_unix_stream(socket)?;
     let conn = RustConnection::connect_to_stream_with_auth_info(
         stream,

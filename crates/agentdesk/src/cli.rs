@@ -54,7 +54,8 @@ pub(crate) struct Desktops {
 pub(crate) enum DesktopsCommand {
     /// Create a desktop and start it; prints its id and MCP endpoint.
     Create {
-        /// Its id (1 to 40 of a-z, 0-9, '-'); default: a new random one.
+        /// Its id (1 to 40 of a-z, 0-9, '-', starting with a letter or digit); default: a new
+        /// random one.
         id: Option<String>,
         /// Screen size, WIDTHxHEIGHT (default: the server's).
         #[arg(long)]
@@ -255,6 +256,10 @@ pub(crate) struct Serve {
     /// allows at 128 MiB per desktop; printed at start).
     #[arg(long, env = "AGENTDESK_MAX_DESKTOPS")]
     pub(crate) max_desktops: Option<usize>,
+
+    /// The most desktops one token (not an admin) may own; default: no limit of its own.
+    #[arg(long, env = "AGENTDESK_MAX_DESKTOPS_PER_TOKEN")]
+    pub(crate) max_desktops_per_token: Option<usize>,
 
     /// Seconds without a call or viewer after which a desktop is paused (its processes
     /// frozen: 0% CPU); the next call or view resumes it transparently. 0 never pauses.

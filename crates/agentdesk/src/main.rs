@@ -224,6 +224,7 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
         max_desktops,
         idle_pause: (args.idle_pause > 0).then(|| std::time::Duration::from_secs(args.idle_pause)),
         lease_seconds: args.lease_ttl,
+        max_per_token: args.max_desktops_per_token,
     };
     let service = ServiceConfig {
         default_space: args.model_space,

@@ -23,6 +23,13 @@ pub fn init_main(control: i32) -> i32 {
     // on the command line; nothing else in it owns that number.
     #[allow(unsafe_code)]
     let control = unsafe { OwnedFd::from_raw_fd(control) };
+    // Not dumpable: the desktop's apps run as the same user, and could otherwise ptrace this
+    // process or take its socket (pidfd_getfd) and speak to agentdesk in its name. Each app
+    // it starts is dumpable again once it execs; that is theirs to decide.
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        eprintln!("agentdesk sandbox init: cannot make itself undumpable ({e}); refusing to run");
+        return 1;
+    }
     let mut children: HashMap<u32, (Child, OwnedFd)> = HashMap::new();
     // A child is reaped only once agentdesk has acknowledged it: until then it stays a zombie
     // if it exits, so that its pid (which agentdesk reads from the pidfd) names it still.

@@ -146,6 +146,8 @@ pub struct Sandbox {
 #[derive(Debug)]
 struct Inner {
     id: String,
+    /// The last lines bwrap and the init wrote to stderr (why a sandbox that ended did).
+    said: Arc<Mutex<String>>,
     bwrap: Mutex<Option<Child>>,
     socket: Arc<AsyncFd<OwnedFd>>,
     shared: Arc<Shared>,
@@ -231,8 +233,9 @@ impl Sandbox {
         }
         let mut bwrap = spawn(cmd, format!("sandbox {}", config.id))?;
         drop(theirs);
+        let said = Arc::new(Mutex::new(String::new()));
         if let Some(stderr) = bwrap.take_stderr() {
-            crate::forward_to_log(stderr, format!("sandbox {}", config.id));
+            keep_last_words(stderr, format!("sandbox {}", config.id), said.clone());
         }
         rustix::io::ioctl_fionbio(&ours, true).map_err(|e| fail("socket", e.into()))?;
         let socket = Arc::new(async_fd(ours).map_err(|e| fail("socket", e))?);
@@ -241,6 +244,7 @@ impl Sandbox {
         Ok(Sandbox {
             inner: Arc::new(Inner {
                 id: config.id.clone(),
+                said,
                 bwrap: Mutex::new(Some(bwrap)),
                 socket,
                 shared,
@@ -368,11 +372,14 @@ impl Sandbox {
     }
 
     fn ended(&self, cmd: &Cmd) -> Error {
+        let said = lock(&self.inner.said).trim().to_string();
         Error::Spawn {
             program: PathBuf::from(&cmd.program),
-            source: std::io::Error::other(
-                "the desktop's sandbox has ended (bwrap failed or was killed; the log says why)",
-            ),
+            source: std::io::Error::other(if said.is_empty() {
+                "the desktop's sandbox has ended (bwrap failed or was killed)".to_string()
+            } else {
+                format!("the desktop's sandbox has ended; bwrap said: {said}")
+            }),
             hint: String::new(),
         }
     }
@@ -401,6 +408,28 @@ impl Sandbox {
             let _ = tokio::task::spawn_blocking(move || drop(cgroup)).await;
         }
     }
+}
+
+/// Logs what bwrap (and the init) write to stderr, at debug level, and keeps the last few
+/// lines (at most 1 KiB) for the error that says why a sandbox ended.
+fn keep_last_words(fd: OwnedFd, name: String, said: Arc<Mutex<String>>) {
+    use tokio::io::AsyncBufReadExt as _;
+    let Ok(receiver) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(receiver).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let line: String = line.chars().take(512).collect();
+            tracing::debug!(target: "agentdesk::child", child = %name, "{line}");
+            let mut kept = lock(&said);
+            if kept.len() + line.len() > 1024 {
+                kept.clear();
+            }
+            kept.push_str(&line);
+            kept.push(' ');
+        }
+    });
 }
 
 /// Reads the init's answers and exit reports until the socket closes.
@@ -526,6 +555,19 @@ fn bwrap_args(config: &SandboxConfig) -> Vec<std::ffi::OsString> {
         s("/dev"),
         s("--proc"),
         s("/proc"),
+    ]);
+    // The new /proc is the PID namespace's, but its kernel knobs are the host's: read-only
+    // (bwrap 0.8 leaves /proc/sys writable for root), and what only root may read, empty.
+    for dir in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"] {
+        add(&[s("--ro-bind-try"), s(dir), s(dir)]);
+    }
+    for file in ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"] {
+        // Only what this kernel has: bwrap cannot make a file in /proc to mount over.
+        if Path::new(file).exists() {
+            add(&[s("--ro-bind"), s("/dev/null"), s(file)]);
+        }
+    }
+    add(&[
         s("--tmpfs"),
         s("/tmp"),
         s("--tmpfs"),

@@ -88,6 +88,7 @@ async fn fixture(with_tokens: bool) -> Fixture {
         max_desktops: 10,
         idle_pause: None,
         lease_seconds: 600,
+        max_per_token: None,
     })
     .await
     .unwrap();

@@ -22,6 +22,7 @@ fn connect_with_background(display: &TestDisplay, background: Option<u32>) -> XH
         command_timeout: agentdesk_x11::COMMAND_TIMEOUT,
         cookie: None,
         socket_dir: None,
+        server_pid: None,
     })
     .unwrap_or_else(|e| panic!("connecting to {} must work: {e}", display.name()))
 }
