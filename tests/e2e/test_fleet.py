@@ -664,3 +664,84 @@ def test_a_lease_keeps_other_tokens_off_a_shared_desktop_and_sizes_are_bounded(t
         assert api(srv, "POST", "/api/desktops", BOB, {}).status_code == 201
         second = api(srv, "POST", "/api/desktops", BOB, {})
         assert second.status_code == 403 and "--max-desktops-per-token" in second.json()["error"]
+
+
+def desktop_x_env(srv: Server, desktop: str) -> dict[str, str]:
+    """DISPLAY and XAUTHORITY for a host X client (xdotool) to reach a desktop's X server
+    (through its abstract socket: the network is on)."""
+    for pid in desktop_processes(srv, desktop):
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "icewm":
+            env = dict(var.split("=", 1) for var in
+                       Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in var)
+            return {**os.environ, "DISPLAY": env["DISPLAY"], "XAUTHORITY": env["XAUTHORITY"]}
+    raise AssertionError(f"no window manager runs on {desktop}")
+
+
+def window_names(srv: Server, desktop: str) -> list[str]:
+    """The titles of the apps' windows (the window manager's client list)."""
+    env = desktop_x_env(srv, desktop)
+    listed = subprocess.run(["xprop", "-root", "_NET_CLIENT_LIST"], env=env,
+                            capture_output=True, text=True, timeout=10).stdout
+    names = []
+    for window in listed.split("#", 1)[-1].replace(",", " ").split():
+        if not window.startswith("0x"):
+            continue
+        title = subprocess.run(["xprop", "-id", window, "_NET_WM_NAME", "WM_NAME"], env=env,
+                               capture_output=True, text=True, timeout=10).stdout
+        names.append(title.strip())
+    return names
+
+
+def test_no_dialog_greets_the_agent_after_the_server_was_killed(tmp_path):
+    """Firefox killed with its server leaves a lock in its profile; in the next sandbox its pid
+    can name a live process, and Firefox would say it is already running."""
+    root = tmp_path / "server"
+
+    def firefox_window(srv: Server) -> list[str]:
+        names = window_names(srv, "browser")
+        return names if any("Firefox" in n for n in names) else []
+
+    with running_server(root) as srv:
+        assert cli(srv, "create", "browser").returncode == 0
+        res = result(call(srv, "app_launch", {"command": "firefox-esr"}, desktop="browser"))
+        assert not res.get("isError"), text(res)
+        wait_for(lambda: firefox_window(srv), 60, "Firefox's window")
+        srv.kill()
+    with running_server(root) as srv:
+        # Another app first: it takes the pid Firefox had last time (the sandbox's pids start
+        # over), so the stale lock names a live process.
+        res = result(call(srv, "app_launch", {"command": "xterm"}, desktop="browser"))
+        assert not res.get("isError"), text(res)
+        res = result(call(srv, "app_launch", {"command": "firefox-esr"}, desktop="browser"))
+        assert not res.get("isError"), text(res)
+        names = wait_for(lambda: firefox_window(srv), 60, "Firefox's window after the restart")
+        time.sleep(2)  # a dialog would come up beside the window, or instead of it
+        names = window_names(srv, "browser")
+        assert not any(word in " ".join(names).lower()
+                       for word in ("already running", "close firefox", "restore", "crash")), names
+        assert len(names) == 2, names  # the xterm and Firefox
+
+
+def test_an_agent_creates_a_desktop_over_mcp_and_drives_it_with_the_desktop_argument(tmp_path):
+    """The fleet tools on /mcp, then the desktop tools there with `desktop`: no new client
+    entry needed. `apps` narrows what the new desktop offers."""
+    with running_server(tmp_path / "server") as srv:
+        made = result(call(srv, "desktop_create", {"id": "narrow", "apps": ["xterm"],
+                                                   "screen": "1024x768"}))
+        assert not made.get("isError"), text(made)
+        assert made["structuredContent"]["mcp_path"] == "/desktops/narrow/mcp"
+        listed = result(call(srv, "app_list", {"desktop": "narrow"}))
+        execs = [entry["exec"] for entry in listed["structuredContent"]["result"]]
+        assert execs == ["xterm"], execs
+        everything = result(call(srv, "app_list", {}))
+        assert len(everything["structuredContent"]["result"]) > 1, "the default desktop is whole"
+        refused = result(call(srv, "app_launch", {"command": "mousepad", "desktop": "narrow"}))
+        assert refused["isError"] is True
+        shot = result(call(srv, "screen_shot", {"format": "png", "desktop": "narrow"}))
+        assert shot["content"][0]["type"] == "image"
+        statuses = json.loads(text(result(call(srv, "desktop_list", {}))))["desktops"]
+        assert {d["id"]: d["screen"]["width"] for d in statuses}["narrow"] == 1024
+        gone = result(call(srv, "desktop_destroy", {"id": "narrow"}))
+        assert json.loads(text(gone))["destroyed"] == "narrow"
+        after = result(call(srv, "screen_shot", {"desktop": "narrow"}))
+        assert after["isError"] is True and "no desktop named" in text(after)

@@ -28,6 +28,8 @@ const MAX_BODY: usize = 64 << 20;
 #[derive(Debug)]
 pub(crate) struct Client {
     addr: SocketAddr,
+    /// The MCP endpoint: `/mcp`, or a desktop's own `/desktops/{id}/mcp`.
+    path: String,
     conn: Option<BufReader<TcpStream>>,
     next_id: u64,
 }
@@ -103,11 +105,38 @@ impl ToolResult {
 impl Client {
     /// A client for the server at `addr`; it connects on first use.
     pub(crate) fn new(addr: SocketAddr) -> Client {
+        Client::at(addr, "/mcp")
+    }
+
+    /// A client of the MCP endpoint at `path` (a desktop's own, say).
+    pub(crate) fn at(addr: SocketAddr, path: &str) -> Client {
         Client {
             addr,
+            path: path.to_string(),
             conn: None,
             next_id: 1,
         }
+    }
+
+    /// One REST call (`/api/...`): the HTTP status and the JSON answer.
+    pub(crate) async fn rest(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let bytes = match &body {
+            Some(body) => serde_json::to_vec(body)?,
+            None => Vec::new(),
+        };
+        let (status, answer) = self.http(method, path, &bytes).await?;
+        let value = serde_json::from_slice(&answer).with_context(|| {
+            format!(
+                "{method} {path}: HTTP {status}, not JSON: {}",
+                String::from_utf8_lossy(&answer[..answer.len().min(300)])
+            )
+        })?;
+        Ok((status, value))
     }
 
     /// Calls a tool. Transport and JSON-RPC errors are `Err`; a tool error is `Ok` with
@@ -133,7 +162,8 @@ impl Client {
         let body = serde_json::to_vec(&json!({
             "jsonrpc": "2.0", "id": id, "method": method, "params": params,
         }))?;
-        let (status, body) = self.http("POST", "/mcp", &body).await?;
+        let path = self.path.clone();
+        let (status, body) = self.http("POST", &path, &body).await?;
         let mut response: Value = serde_json::from_slice(&body).with_context(|| {
             format!(
                 "HTTP {status}: the response to {method} is not JSON: {}",

@@ -14,6 +14,7 @@
 mod client;
 mod content;
 mod conventional;
+mod fleet;
 mod memory;
 mod report;
 mod sampling;
@@ -117,7 +118,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     let cold_runs = if config.quick { 1 } else { 3 };
     // One step per cold start, 13 fixed ones, two per screenshot format (3 until tools/list
     // says otherwise).
-    let mut progress = Progress::new(cold_runs + 13 + 2 * 3);
+    let mut progress = Progress::new(cold_runs + 14 + 2 * 3);
     let mut report = Report::new(
         env!("CARGO_PKG_VERSION"),
         config.quick,
@@ -149,6 +150,10 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         client: Client::new(server.addr),
         layout: Layout::new(config.screen),
         work: work.path().to_path_buf(),
+        home: work
+            .path()
+            .join(format!("data-{cold_runs}"))
+            .join("desktops/default/home"),
         progress,
         report,
         runner: None,
@@ -162,8 +167,16 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
             server.log_tail()
         ));
     }
-    bench.progress.step("stop the server (SIGTERM)");
     bench.report.memory_after = Some(memory::snapshot(server.pid()));
+    if measured.is_ok() {
+        let plan = fleet::Plan::new(config.quick);
+        bench.progress.step(&format!(
+            "the fleet: {} new desktops, {} at once",
+            plan.creates, plan.idle
+        ));
+        bench.report.fleet = Some(fleet::measure(server.addr, server.pid(), plan).await);
+    }
+    bench.progress.step("stop the server (SIGTERM)");
     let shutdown = server.stop().await;
     if !shutdown.leftover.is_empty() {
         bench.report.failures.push(format!(
@@ -245,6 +258,8 @@ struct Bench {
     work: PathBuf,
     progress: Progress,
     report: Report,
+    /// The desktop's home, where the content it shows is written.
+    home: PathBuf,
     /// The conventional way's runner, once the display is known.
     runner: Option<Runner>,
     /// The screen as measured (PNG), saved beside the JSON so readers see what was measured.
@@ -310,7 +325,12 @@ impl Bench {
     }
 
     async fn prepare_content(&mut self) -> anyhow::Result<()> {
-        let content = Content::write(&self.work, &self.layout)?;
+        // In the desktop's home: its apps run in a sandbox whose /tmp is its own, and the home
+        // is the one directory both see.
+        let dir = self.home.join("agentdesk-bench");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("error creating {}", dir.display()))?;
+        let content = Content::write(&dir, &self.layout)?;
         // The terminal first: Firefox is then placed beside it, not under it.
         for command in [self.layout.terminal_command(), content.firefox_command()] {
             let launched = self.call("app_launch", json!({"command": command})).await?;

@@ -340,6 +340,8 @@ pub(crate) struct Report {
     pub(crate) cold_start: ColdStarts,
     pub(crate) operations: Vec<Row>,
     pub(crate) concurrency: Option<Concurrency>,
+    /// Many desktops in the one server.
+    pub(crate) fleet: Option<crate::fleet::FleetReport>,
     /// Server and descendants right after the cold start, before any app.
     pub(crate) memory_idle: Option<Snapshot>,
     /// The same after the run (Firefox and xterm open).
@@ -378,6 +380,7 @@ impl Report {
             cold_start: ColdStarts::default(),
             operations: Vec::new(),
             concurrency: None,
+            fleet: None,
             memory_idle: None,
             memory_after: None,
             memory_ghostdesk_idle: String::new(),
@@ -447,6 +450,10 @@ impl Report {
             )),
             Some(c) if c.calls == 0 => problems.push("concurrency: no calls".to_string()),
             Some(_) => {}
+        }
+        match &self.fleet {
+            None => problems.push("the fleet: not measured".to_string()),
+            Some(fleet) => problems.extend(fleet.problems()),
         }
         if self.memory_idle.is_none() || self.memory_after.is_none() {
             problems.push("memory: not measured".to_string());
@@ -525,6 +532,9 @@ impl Report {
         }
 
         out.push_str(&self.render_memory());
+        if let Some(fleet) = &self.fleet {
+            out.push_str(&fleet.render());
+        }
 
         if let Some(s) = &self.shutdown {
             out.push_str(&format!(

@@ -117,6 +117,16 @@ pub(crate) enum State {
     Stopped,
 }
 
+/// Whether, and how, a desktop's processes are paused.
+#[derive(Debug)]
+pub(crate) enum Paused {
+    No,
+    /// Its sandbox's cgroup freezer holds them.
+    Freezer(agentdesk_display::Sandbox),
+    /// Each was sent SIGSTOP (no freezer here, or no sandbox).
+    Signals,
+}
+
 /// A desktop: cheap to clone; all clones drive the same desktop.
 #[derive(Debug, Clone)]
 pub struct Desktop {
@@ -146,9 +156,11 @@ pub(crate) struct Inner {
     /// holds a read guard ([`Desktop::awake`]), which continues them first; pausing takes the
     /// write guard, so it waits for operations in flight and none starts against a frozen
     /// X server (which would look hung and be replaced).
-    freeze: tokio::sync::RwLock<bool>,
+    freeze: tokio::sync::RwLock<Paused>,
     /// When an operation last needed the desktop's processes.
     last_used: Mutex<Instant>,
+    /// Its capture memory was given back since it was last used ([`Desktop::trim`]).
+    trimmed: std::sync::atomic::AtomicBool,
 }
 
 /// An encoded screenshot.
@@ -175,7 +187,6 @@ impl Desktop {
         for dir in [&config.data_dir, &home, &config.runtime_dir] {
             private_dir(dir)?;
         }
-        crate::home::prepare(&home);
         let apps = Apps::new(config.data_dir.join("apps"), config.app_policy.clone())?;
         let (state, _) = watch::channel(State::Starting);
         let inner = Arc::new(Inner {
@@ -190,8 +201,9 @@ impl Desktop {
             supervisor: Mutex::new(None),
             buffers: Mutex::new(Vec::new()),
             cookie: rand::random(),
-            freeze: tokio::sync::RwLock::new(false),
+            freeze: tokio::sync::RwLock::new(Paused::No),
             last_used: Mutex::new(Instant::now()),
+            trimmed: std::sync::atomic::AtomicBool::new(false),
         });
         let (first_tx, first_rx) = oneshot::channel();
         let span = tracing::info_span!("desktop", id = %inner.config.id);
@@ -432,11 +444,14 @@ impl Desktop {
     /// A guard under which the desktop's processes run: continues them first if the desktop
     /// is paused, and keeps [`Desktop::pause`] waiting until it is dropped. Marks the desktop
     /// used.
-    pub(crate) async fn awake(&self) -> tokio::sync::RwLockReadGuard<'_, bool> {
+    pub(crate) async fn awake(&self) -> tokio::sync::RwLockReadGuard<'_, Paused> {
         *lock(&self.inner.last_used) = Instant::now();
+        self.inner
+            .trimmed
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         loop {
             let guard = self.inner.freeze.read().await;
-            if !*guard {
+            if matches!(*guard, Paused::No) {
                 return guard;
             }
             drop(guard);
@@ -444,52 +459,78 @@ impl Desktop {
         }
     }
 
-    /// Stops every process of the desktop (SIGSTOP: X server, window manager, bus, apps and
-    /// whatever they started), after the operations in flight end. It then uses no CPU; the
-    /// next operation (a tool call, a viewer connecting) continues it first, transparently.
-    /// `Ok(false)` if it was already paused.
+    /// Stops every process of the desktop (X server, window manager, bus, apps and whatever
+    /// they started: its sandbox's cgroup freezer, or SIGSTOP to each), after the operations in
+    /// flight end. It then uses no CPU; the next operation (a tool call, a viewer connecting)
+    /// continues it first, transparently. `Ok(false)` if it was already paused.
     pub async fn pause(&self) -> Result<bool> {
-        let mut frozen = self.inner.freeze.write().await;
-        if *frozen {
+        let mut paused = self.inner.freeze.write().await;
+        if !matches!(*paused, Paused::No) {
             return Ok(false);
         }
         // Only a running session: one being started or replaced has processes coming and going.
         let session = self.session()?;
-        let frozen_by_cgroup = session.launcher.sandbox().is_some_and(|s| s.freeze(true));
-        if frozen_by_cgroup {
-            tracing::info!("desktop paused (cgroup freezer)");
-        } else {
-            let stopped =
-                agentdesk_display::freeze_desktop_processes(&self.inner.config.runtime_dir, true);
-            tracing::info!(processes = stopped, "desktop paused (SIGSTOP)");
+        match session.launcher.sandbox() {
+            Some(sandbox) if sandbox.freeze(true) => {
+                tracing::info!("desktop paused (cgroup freezer)");
+                *paused = Paused::Freezer(sandbox.clone());
+            }
+            _ => {
+                let stopped = agentdesk_display::freeze_desktop_processes(
+                    &self.inner.config.runtime_dir,
+                    true,
+                );
+                tracing::info!(processes = stopped, "desktop paused (SIGSTOP)");
+                *paused = Paused::Signals;
+            }
         }
-        *frozen = true;
         Ok(true)
     }
 
     /// Continues a paused desktop's processes. `Ok(false)` if it was not paused.
     pub async fn resume(&self) -> Result<bool> {
-        let mut frozen = self.inner.freeze.write().await;
-        if !*frozen {
-            return Ok(false);
-        }
-        // Both ways, whichever paused it: a session replaced meanwhile has a new sandbox.
-        if let Ok(session) = self.session() {
-            if let Some(sandbox) = session.launcher.sandbox() {
+        let mut paused = self.inner.freeze.write().await;
+        match std::mem::replace(&mut *paused, Paused::No) {
+            Paused::No => return Ok(false),
+            Paused::Freezer(sandbox) => {
                 sandbox.freeze(false);
+                tracing::info!("desktop resumed");
+            }
+            Paused::Signals => {
+                let continued = agentdesk_display::freeze_desktop_processes(
+                    &self.inner.config.runtime_dir,
+                    false,
+                );
+                tracing::info!(processes = continued, "desktop resumed");
             }
         }
-        let continued =
-            agentdesk_display::freeze_desktop_processes(&self.inner.config.runtime_dir, false);
-        tracing::info!(processes = continued, "desktop resumed");
-        *frozen = false;
         *lock(&self.inner.last_used) = Instant::now();
         Ok(true)
     }
 
+    /// Gives back what an idle desktop holds in agentdesk for its screenshots (pooled frame
+    /// buffers, and the pages of the capture segment it shares with the X server: about three
+    /// screens' worth). The next screenshot takes them again. Once per idle spell.
+    pub async fn trim(&self) {
+        if self
+            .inner
+            .trimmed
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        lock(&self.inner.buffers).clear();
+        if let Ok(session) = self.session() {
+            let _ = session.x.trim().await;
+        }
+    }
+
     /// Whether the desktop is paused (without waiting for an operation in flight).
     pub fn is_paused(&self) -> bool {
-        self.inner.freeze.try_read().is_ok_and(|f| *f)
+        self.inner
+            .freeze
+            .try_read()
+            .is_ok_and(|p| !matches!(*p, Paused::No))
     }
 
     /// How long since an operation last needed the desktop's processes.

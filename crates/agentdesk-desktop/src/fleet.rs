@@ -323,7 +323,18 @@ mod tests {
         for ok in ["default", "a", "worker-1", &"x".repeat(40)] {
             assert_eq!(DesktopId::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", "A", "a b", "../x", "a/b", "é", &"x".repeat(41), "a\0", "-", "-x"] {
+        for bad in [
+            "",
+            "A",
+            "a b",
+            "../x",
+            "a/b",
+            "é",
+            &"x".repeat(41),
+            "a\0",
+            "-",
+            "-x",
+        ] {
             assert!(
                 matches!(DesktopId::parse(bad), Err(FleetError::InvalidId { .. })),
                 "{bad:?}"

@@ -117,6 +117,16 @@ fn prepare_apps(home: &Path) -> anyhow::Result<()> {
             .unwrap_or_else(|| PathBuf::from("agentdesk"));
         if let Some(profile) = dir_in(&firefox, &profile)? {
             write(&profile.join("user.js"), FIREFOX_USER_JS)?;
+            // A session starts with no Firefox of this desktop running, so a lock in the
+            // profile is stale (the last session was killed). In a new PID namespace its pid
+            // may name a live process, which Firefox would take for itself still running
+            // ("Firefox is already running, but is not responding").
+            for name in ["lock", ".parentlock"] {
+                let lock = profile.join(name);
+                if std::fs::symlink_metadata(&lock).is_ok_and(|m| !m.is_dir()) {
+                    let _ = std::fs::remove_file(&lock);
+                }
+            }
         }
     }
     if let Some(settings) = dir_in(home, ".config/glib-2.0/settings")? {

@@ -368,11 +368,11 @@ impl DesktopManager {
             // between a destroy's steps) is moved aside for the operator, never adopted.
             let dir = self.desktop_dir(&id);
             if std::fs::symlink_metadata(&dir).is_ok() {
-                let aside = self
-                    .config
-                    .data_dir
-                    .join("orphaned")
-                    .join(format!("{id}-{}-{}", fleet::now(), DesktopId::generate()));
+                let aside = self.config.data_dir.join("orphaned").join(format!(
+                    "{id}-{}-{}",
+                    fleet::now(),
+                    DesktopId::generate()
+                ));
                 let moved = aside
                     .parent()
                     .map_or(Ok(()), crate::desktop::private_dir)
@@ -492,7 +492,10 @@ impl DesktopManager {
         }
         let now = fleet::now();
         let slots = lock(&self.slots);
-        match slots.get(id).and_then(|s| fleet::live_lease(&s.record, now)) {
+        match slots
+            .get(id)
+            .and_then(|s| fleet::live_lease(&s.record, now))
+        {
             Some(lease) if lease.holder != caller.name => Err(FleetError::Leased {
                 id: id.to_string(),
                 holder: lease.holder.clone(),
@@ -623,6 +626,7 @@ impl DesktopManager {
     async fn sweep_once(&self) {
         let now = fleet::now();
         let mut to_pause = Vec::new();
+        let mut to_trim = Vec::new();
         let mut changed = Vec::new();
         {
             let mut slots = lock(&self.slots);
@@ -643,6 +647,9 @@ impl DesktopManager {
                     if pause_due && !desktop.is_paused() && desktop.viewers() == 0 {
                         to_pause.push(desktop.clone());
                     }
+                    if idle >= TRIM_AFTER {
+                        to_trim.push(desktop.clone());
+                    }
                 }
                 if record != slot.record {
                     slot.record = record.clone();
@@ -654,6 +661,9 @@ impl DesktopManager {
             if let Err(e) = self.store.put_all(&changed) {
                 tracing::warn!("{e}");
             }
+        }
+        for desktop in to_trim {
+            desktop.trim().await;
         }
         for desktop in to_pause {
             if let Err(e) = desktop.pause().await {
@@ -682,6 +692,10 @@ impl DesktopManager {
 
 /// How often the sweeper looks.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// A desktop unused this long gives back its screenshot memory ([`Desktop::trim`]): with
+/// a hundred desktops, their frame buffers would otherwise be most of the server's memory.
+const TRIM_AFTER: Duration = Duration::from_secs(5);
 
 async fn sweep(manager: Weak<DesktopManager>, stop: CancellationToken) {
     loop {

@@ -118,9 +118,10 @@ async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Resu
     let config = &inner.config;
     // Made new at every start: the last session's sandbox could write there (a symlink in
     // place of a file agentdesk writes, or of a directory bwrap binds, would reach out of it).
-    agentdesk_display::fresh_dir(&config.runtime_dir).with_context(|| {
-        format!("error preparing {}", config.runtime_dir.display())
-    })?;
+    agentdesk_display::fresh_dir(&config.runtime_dir)
+        .with_context(|| format!("error preparing {}", config.runtime_dir.display()))?;
+    // The apps' settings, and no stale locks from a session that was killed.
+    crate::home::prepare(&config.home());
     // The cookie is the desktop's for its whole life; its file is written at every start.
     let auth_file = xauthority_path(config);
     agentdesk_display::write_xauthority(&auth_file, &inner.cookie)?;

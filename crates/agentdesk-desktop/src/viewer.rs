@@ -67,7 +67,11 @@ async fn handshake(socket: &Path, x_pid: u32) -> Result<UnixStream> {
     // own Xvnc.
     let peer = stream.peer_cred().map_err(io)?.pid();
     if peer != Some(x_pid as i32) {
-        tracing::warn!(?peer, x_pid, "the RFB socket is not this desktop's Xvnc; refused");
+        tracing::warn!(
+            ?peer,
+            x_pid,
+            "the RFB socket is not this desktop's Xvnc; refused"
+        );
         return Err(failed("its socket has been replaced"));
     }
     let mut version = [0u8; 12];

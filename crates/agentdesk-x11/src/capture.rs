@@ -21,7 +21,8 @@ struct Segment {
     seg: shm::Seg,
     ptr: NonNull<u8>,
     len: usize,
-    _fd: OwnedFd,
+    /// The memfd behind the mapping (kept open to free its pages: [`Capturer::trim`]).
+    fd: OwnedFd,
 }
 
 // SAFETY: the mapping is owned by this struct and only touched by the thread owning it.
@@ -68,12 +69,7 @@ impl Segment {
             detail: e.to_string(),
         })?;
         conn.shm_attach_fd(seg, for_server, false)?.check()?;
-        Ok(Segment {
-            seg,
-            ptr,
-            len,
-            _fd: fd,
-        })
+        Ok(Segment { seg, ptr, len, fd })
     }
 
     fn bytes(&self, len: usize) -> &[u8] {
@@ -121,6 +117,19 @@ impl Capturer {
             None => None,
         };
         Ok(Capturer { shm })
+    }
+
+    /// Frees the segment's pages (the memfd's: ours and the X server's mapping alike), keeping
+    /// the segment attached; the next ShmGetImage fills them again.
+    pub(crate) fn trim(&mut self) {
+        if let Some(seg) = &self.shm {
+            let _ = rustix::fs::fallocate(
+                &seg.fd,
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+                0,
+                seg.len as u64,
+            );
+        }
     }
 
     /// Replaces the capture segment with one sized for `size` (after a screen resize).

@@ -97,6 +97,9 @@ pub(crate) enum Cmd {
         instance: String,
         reply: Reply<bool>,
     },
+    Trim {
+        reply: Reply<()>,
+    },
 }
 
 /// A cheap, cloneable handle to one X connection's worker thread.
@@ -301,6 +304,12 @@ impl XHandle {
         let instance = instance.to_owned();
         self.call(|reply| Cmd::PopupShowing { instance, reply })
             .await
+    }
+
+    /// Gives back the memory of the capture segment (a screen's worth, shared with the X
+    /// server) while the desktop is idle; the next capture takes it again.
+    pub async fn trim(&self) -> Result<()> {
+        self.call(|reply| Cmd::Trim { reply }).await
     }
 }
 
@@ -559,6 +568,10 @@ impl Worker {
             Cmd::PopupShowing { instance, reply } => {
                 let result = self.popup_showing(&instance);
                 answer(reply, result)
+            }
+            Cmd::Trim { reply } => {
+                self.capturer.trim();
+                answer(reply, Ok(()))
             }
         }
     }

@@ -26,7 +26,9 @@ pub fn init_main(control: i32) -> i32 {
     // Not dumpable: the desktop's apps run as the same user, and could otherwise ptrace this
     // process or take its socket (pidfd_getfd) and speak to agentdesk in its name. Each app
     // it starts is dumpable again once it execs; that is theirs to decide.
-    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
         eprintln!("agentdesk sandbox init: cannot make itself undumpable ({e}); refusing to run");
         return 1;
     }

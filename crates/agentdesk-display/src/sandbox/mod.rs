@@ -313,16 +313,9 @@ impl Sandbox {
             return Err(self.ended(&cmd));
         }
         *lock(&self.inner.shared.pending) = Some(tx);
-        loop {
-            let mut guard = self.inner.socket.writable().await.map_err(fail)?;
-            match guard.try_io(|s| wire::send(s.get_ref().as_fd(), &message, &fds)) {
-                Ok(result) => {
-                    result.map_err(|_| self.ended(&cmd))?;
-                    break;
-                }
-                Err(_would_block) => continue,
-            }
-        }
+        self.send(&message, &fds)
+            .await
+            .map_err(|_| self.ended(&cmd))?;
         drop((stdin, stdout, stderr));
         let spawned = match tokio::time::timeout(SPAWN_TIMEOUT, rx).await {
             Ok(Ok(Ok(spawned))) => spawned,
@@ -349,16 +342,7 @@ impl Sandbox {
         // the pidfd is the child's even if it has already exited.
         let pid = host_pid(&spawned.pidfd);
         let ack = wire::encode(&[b"ack", spawned.ns_pid.to_string().as_bytes()]);
-        loop {
-            let mut guard = self.inner.socket.writable().await.map_err(fail)?;
-            match guard.try_io(|s| wire::send(s.get_ref().as_fd(), &ack, &[])) {
-                Ok(result) => {
-                    result.map_err(|_| self.ended(&cmd))?;
-                    break;
-                }
-                Err(_would_block) => continue,
-            }
-        }
+        self.send(&ack, &[]).await.map_err(|_| self.ended(&cmd))?;
         let pid = pid.ok_or_else(|| {
             fail(std::io::Error::other(
                 "the child's pid is not visible from agentdesk",
@@ -369,6 +353,21 @@ impl Sandbox {
         // its pid) until it has reported the exit.
         drop(spawned.pidfd);
         Ok(Child::sandboxed(name, pid, spawned.status, ours.0, ours.1))
+    }
+
+    /// Sends one message to the init, waiting while the socket's buffer is full.
+    async fn send(
+        &self,
+        message: &[u8],
+        fds: &[std::os::fd::BorrowedFd<'_>],
+    ) -> std::io::Result<()> {
+        loop {
+            let mut guard = self.inner.socket.writable().await?;
+            match guard.try_io(|s| wire::send(s.get_ref().as_fd(), message, fds)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
     }
 
     fn ended(&self, cmd: &Cmd) -> Error {
@@ -524,9 +523,12 @@ fn bwrap_args(config: &SandboxConfig) -> Vec<std::ffi::OsString> {
     ]);
     if rustix::process::geteuid().is_root() {
         // Terminals run by root (xterm) give their pty to the tty group and reset their groups
-        // (initgroups), and exit when they cannot: a root desktop keeps the three capabilities
-        // that takes. Its writes stay where its mounts allow (home, runtime directory, /tmp);
-        // SECURITY.md says what else root inside a sandbox can do.
+        // (initgroups), and exit when they cannot; browsers sandbox their content processes in
+        // user namespaces of their own, whose uid map names root, which takes CAP_SETFCAP
+        // (Linux 5.12 on). A root desktop keeps those four capabilities; its writes stay where
+        // its mounts allow (home, runtime directory, /tmp), and no_new_privs keeps file
+        // capabilities from raising anything. SECURITY.md says what else root inside a
+        // sandbox can do.
         add(&[
             s("--cap-add"),
             s("CAP_CHOWN"),
@@ -534,6 +536,8 @@ fn bwrap_args(config: &SandboxConfig) -> Vec<std::ffi::OsString> {
             s("CAP_SETUID"),
             s("--cap-add"),
             s("CAP_SETGID"),
+            s("--cap-add"),
+            s("CAP_SETFCAP"),
         ]);
     }
     add(&[
@@ -558,21 +562,27 @@ fn bwrap_args(config: &SandboxConfig) -> Vec<std::ffi::OsString> {
     ]);
     // The new /proc is the PID namespace's, but its kernel knobs are the host's: read-only
     // (bwrap 0.8 leaves /proc/sys writable for root), and what only root may read, empty.
-    for dir in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"] {
+    for dir in [
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        "/proc/irq",
+        "/proc/bus",
+        "/proc/fs",
+    ] {
         add(&[s("--ro-bind-try"), s(dir), s(dir)]);
     }
-    for file in ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"] {
+    for file in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+    ] {
         // Only what this kernel has: bwrap cannot make a file in /proc to mount over.
         if Path::new(file).exists() {
             add(&[s("--ro-bind"), s("/dev/null"), s(file)]);
         }
     }
-    add(&[
-        s("--tmpfs"),
-        s("/tmp"),
-        s("--tmpfs"),
-        s("/var/tmp"),
-    ]);
+    add(&[s("--tmpfs"), s("/tmp"), s("--tmpfs"), s("/var/tmp")]);
     let mut hide: Vec<PathBuf> = ["/home", "/root", "/run/user"]
         .iter()
         .map(PathBuf::from)
