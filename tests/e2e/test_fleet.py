@@ -745,3 +745,24 @@ def test_an_agent_creates_a_desktop_over_mcp_and_drives_it_with_the_desktop_argu
         assert json.loads(text(gone))["destroyed"] == "narrow"
         after = result(call(srv, "screen_shot", {"desktop": "narrow"}))
         assert after["isError"] is True and "no desktop named" in text(after)
+
+
+def test_the_cli_speaks_https_with_the_servers_certificate_and_says_what_is_wrong(tmp_path):
+    from test_security import make_certificate
+    cert, key = make_certificate(tmp_path)
+    with running_server(tmp_path / "server", "--tls-cert", str(cert), "--tls-key", str(key),
+                        env={"AGENTDESK_AUTH_TOKEN": ALICE}) as srv:
+        assert srv.base.startswith("https://")
+        made = cli(srv, "create", "over-tls", "--ca-cert", str(cert), token=ALICE)
+        assert made.returncode == 0, made.stderr
+        assert f"MCP endpoint: {srv.base}/desktops/over-tls/mcp" in made.stdout
+        untrusted = cli(srv, "list", token=ALICE)  # the system's CAs do not know this one
+        assert untrusted.returncode != 0 and "TLS" in untrusted.stderr, untrusted.stderr
+        no_token = cli(srv, "list", "--ca-cert", str(cert))
+        assert no_token.returncode != 0 and "401" in no_token.stderr, no_token.stderr
+        gone = cli(srv, "status", "nope", "--ca-cert", str(cert), token=ALICE)
+        assert gone.returncode != 0 and 'no desktop named "nope"' in gone.stderr
+    unreachable = subprocess.run([agentdesk_bin(), "desktops", "list", "--server",
+                                  "http://127.0.0.1:9"], capture_output=True, text=True,
+                                 timeout=30, env={"PATH": os.environ["PATH"]})
+    assert unreachable.returncode != 0 and "agentdesk serve" in unreachable.stderr

@@ -540,3 +540,38 @@ impl FleetReport {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unanswered_desktops_failed_calls_and_leftovers_are_problems() {
+        let fine = FleetReport {
+            idle_desktops: 3,
+            idle_answered: 3,
+            ..FleetReport::default()
+        };
+        assert!(fine.problems().is_empty());
+        let bad = FleetReport {
+            idle_desktops: 3,
+            idle_answered: 2,
+            leftovers: vec!["Xvnc[12]".into()],
+            errors: vec!["creating bench-0: HTTP 507".into()],
+            ..FleetReport::default()
+        };
+        let problems = bad.problems().join("\n");
+        assert!(problems.contains("2 of 3 desktops"), "{problems}");
+        assert!(
+            problems.contains("Xvnc[12]") && problems.contains("HTTP 507"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn the_median_is_a_measured_value() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0]), Some(1.0));
+    }
+}

@@ -831,7 +831,13 @@ mod tests {
             exit: "exit status: 0".into(),
             leftover: vec![],
         });
+        report.fleet = Some(crate::fleet::FleetReport {
+            idle_desktops: 5,
+            idle_answered: 5,
+            ..Default::default()
+        });
         assert_eq!(report.problems(), Vec::<String>::new());
+        assert!(report.render().contains("create to first screenshot"));
         assert!(report.render().contains("| screen_shot.png.no_stabilize"));
 
         // A failed call, a missing row and a missing part are each a problem.

@@ -170,19 +170,82 @@ fn tls_config(ca_cert: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig
     use rustls_pki_types::pem::PemObject as _;
     let path = ca_cert.unwrap_or(Path::new(SYSTEM_CAS));
     let mut roots = rustls::RootCertStore::empty();
+    let mut pinned = Vec::new();
     let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
         .with_context(|| format!("error reading CA certificates from {}", path.display()))?;
     for cert in certs {
         let cert =
             cert.with_context(|| format!("a certificate in {} is invalid", path.display()))?;
-        roots
-            .add(cert)
-            .with_context(|| format!("a certificate in {} is not usable", path.display()))?;
+        if ca_cert.is_some() {
+            pinned.push(cert.clone());
+        }
+        // A self-signed server certificate (openssl req -x509) may not be usable as a root;
+        // it is still trusted below, as itself.
+        let _ = roots.add(cert);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .with_context(|| format!("no usable CA certificate in {}", path.display()))?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned { pinned, webpki }))
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Trusts the server's certificate if it is one of those in `--ca-cert` exactly (a self-signed
+/// certificate, which WebPKI refuses as its own root: "CA used as end entity"), else verifies
+/// it against them (or the system's) as roots. Signatures are always checked.
+#[derive(Debug)]
+struct Pinned {
+    pinned: Vec<rustls_pki_types::CertificateDer<'static>>,
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
