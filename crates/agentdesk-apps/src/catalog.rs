@@ -100,20 +100,32 @@ impl Catalog {
     ///
     /// The result is sorted by lower-cased name, then exec.
     pub fn load(data_dirs: &[PathBuf], path_dirs: &[PathBuf]) -> Catalog {
+        Catalog::load_untrusting(data_dirs, path_dirs, None)
+    }
+
+    /// [`Catalog::load`], reading the data directory `untrusted` (one the desktop's apps can
+    /// write: its home's) without following symbolic links, which could lead to any file of the
+    /// host, another desktop's home included.
+    pub fn load_untrusting(
+        data_dirs: &[PathBuf],
+        path_dirs: &[PathBuf],
+        untrusted: Option<&Path>,
+    ) -> Catalog {
         let mut seen_ids = HashSet::new();
         let mut seen_apps = HashSet::new();
         let mut apps = Vec::new();
         let mut entry_ids = BTreeSet::new();
         for data_dir in data_dirs {
+            let follow = Some(data_dir.as_path()) != untrusted;
             let mut files = Vec::new();
-            scan_applications_dir(&data_dir.join("applications"), "", 0, &mut files);
+            scan_applications_dir(&data_dir.join("applications"), "", 0, follow, &mut files);
             for (id, path) in files {
                 entry_ids.insert(id.clone());
                 if seen_ids.contains(&id) {
                     tracing::debug!(?path, %id, "desktop file id already defined earlier; ignored");
                     continue;
                 }
-                let text = match read_small_file(&path) {
+                let text = match read_small_file(&path, follow) {
                     Ok(text) => text,
                     Err(err) => {
                         tracing::debug!(?path, %err, "unreadable desktop file skipped");
@@ -263,6 +275,7 @@ fn scan_applications_dir(
     dir: &Path,
     id_prefix: &str,
     depth: usize,
+    follow: bool,
     out: &mut Vec<(String, PathBuf)>,
 ) {
     let read_dir = match fs::read_dir(dir) {
@@ -281,15 +294,21 @@ fn scan_applications_dir(
     names.sort();
     for name in names {
         let path = dir.join(&name);
-        // fs::metadata follows symlinks: distributions symlink desktop files around.
-        let Ok(meta) = fs::metadata(&path) else {
+        // fs::metadata follows symlinks: distributions symlink desktop files around (but not
+        // in a directory the desktop's apps can write).
+        let meta = if follow {
+            fs::metadata(&path)
+        } else {
+            fs::symlink_metadata(&path)
+        };
+        let Ok(meta) = meta else {
             tracing::debug!(?path, "dangling or unreadable entry skipped");
             continue;
         };
         if meta.is_dir() {
             if depth < MAX_SUBDIR_DEPTH {
                 let prefix = format!("{id_prefix}{name}-");
-                scan_applications_dir(&path, &prefix, depth + 1, out);
+                scan_applications_dir(&path, &prefix, depth + 1, follow, out);
             }
         } else if meta.is_file() && name.ends_with(".desktop") && name.len() > ".desktop".len() {
             out.push((format!("{id_prefix}{name}"), path));
@@ -297,11 +316,27 @@ fn scan_applications_dir(
     }
 }
 
-/// Reads a `.desktop` file, refusing absurdly large ones; invalid UTF-8 is replaced.
-fn read_small_file(path: &Path) -> std::io::Result<String> {
+/// Reads a `.desktop` file, refusing absurdly large ones, anything but a regular file (opening
+/// a FIFO would wait for a writer), and with `follow` false a symbolic link; invalid UTF-8 is
+/// replaced.
+fn read_small_file(path: &Path, follow: bool) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut flags = rustix::fs::OFlags::NONBLOCK;
+    if !follow {
+        flags |= rustix::fs::OFlags::NOFOLLOW;
+    }
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
     let mut bytes = Vec::new();
-    fs::File::open(path)?
-        .take(MAX_DESKTOP_FILE_BYTES + 1)
+    file.take(MAX_DESKTOP_FILE_BYTES + 1)
         .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_DESKTOP_FILE_BYTES {
         return Err(std::io::Error::new(
@@ -372,6 +407,44 @@ mod tests {
             .iter()
             .map(|a| (a.name.as_str(), a.exec.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn an_untrusted_dir_s_links_and_fifos_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let apps = dir.path().join("home/applications");
+        fs::create_dir_all(&apps).unwrap();
+        let outside = dir.path().join("outside.desktop");
+        fs::write(
+            &outside,
+            "[Desktop Entry]\nType=Application\nName=Outside\nExec=sh\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&outside, apps.join("linked.desktop")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &apps.join("fifo.desktop"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let home = dir.path().join("home");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let data = vec![home.clone()];
+        std::thread::spawn(move || {
+            let untrusted = Catalog::load_untrusting(&data, &[], Some(&home));
+            let trusted = Catalog::load(&data, &[]);
+            let _ = tx.send((untrusted.apps().len(), trusted.apps().len()));
+        });
+        let (untrusted, trusted) = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("a FIFO must not block the catalog");
+        assert_eq!(
+            untrusted, 0,
+            "no link is followed out of an untrusted directory"
+        );
+        assert_eq!(trusted, 1, "system directories keep following their links");
     }
 
     #[test]

@@ -84,7 +84,10 @@ impl Apps {
         // The same PATH the apps will run with, so TryExec is checked where exec will look.
         let path = crate::supervisor::desktop_path();
         let path_dirs = Catalog::path_dirs_from_env(Some(std::ffi::OsStr::new(&path)));
-        Catalog::load(&data_dirs, &path_dirs).restrict(&self.policy)
+        // The home's entries are the apps' to write: read without following their links.
+        let untrusted = user_entries.map(|h| h.join(".local/share"));
+        Catalog::load_untrusting(&data_dirs, &path_dirs, untrusted.as_deref())
+            .restrict(&self.policy)
     }
 
     /// What the desktop's own launchers offer for a session starting now: the start menu, one

@@ -116,7 +116,6 @@ fn prepare_apps(home: &Path) -> anyhow::Result<()> {
             .and_then(|p| p.strip_prefix(&firefox).ok().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("agentdesk"));
         if let Some(profile) = dir_in(&firefox, &profile)? {
-            write(&profile.join("user.js"), FIREFOX_USER_JS)?;
             // A session starts with no Firefox of this desktop running, so a lock in the
             // profile is stale (the last session was killed). In a new PID namespace its pid
             // may name a live process, which Firefox would take for itself still running
@@ -126,6 +125,10 @@ fn prepare_apps(home: &Path) -> anyhow::Result<()> {
                 if std::fs::symlink_metadata(&lock).is_ok_and(|m| !m.is_dir()) {
                     let _ = std::fs::remove_file(&lock);
                 }
+            }
+            // Each app on its own: one that cannot be prepared leaves the others prepared.
+            if let Err(e) = write(&profile.join("user.js"), FIREFOX_USER_JS) {
+                tracing::warn!("Firefox may not start clean: {e:#}");
             }
         }
     }
@@ -174,13 +177,18 @@ fn dir_in(base: &Path, relative: impl AsRef<Path>) -> anyhow::Result<Option<Path
 /// A file's text, unless it is a symlink (or missing, or unreadable).
 fn read(path: &Path) -> Option<String> {
     use std::io::Read as _;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
+    // What the desktop's apps wrote; agentdesk's own files are a few KiB.
     open_no_follow(path, false)
         .ok()?
-        .read_to_string(&mut text)
+        .take(MAX_READ)
+        .read_to_end(&mut bytes)
         .ok()?;
-    Some(text)
+    String::from_utf8(bytes).ok()
 }
+
+/// The most of a file in the home that agentdesk reads back.
+const MAX_READ: u64 = 256 * 1024;
 
 /// Writes `text` to `path` (0600), never through a symlink.
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -190,16 +198,25 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("error writing {}", path.display()))
 }
 
+/// Opens a regular file of the home, never through a symlink, and never blocking: the apps can
+/// put a FIFO where agentdesk expects a file, and opening one would wait for its other end.
 fn open_no_follow(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = std::fs::OpenOptions::new()
         .read(!write)
         .write(write)
         .create(write)
-        .truncate(write)
         .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
+        .custom_flags(flags.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if write {
+        file.set_len(0)?;
+    }
+    Ok(file)
 }
 
 /// The directory of the default profile a `profiles.ini` names (`Default=1`), if any and if it
@@ -294,6 +311,46 @@ mod tests {
     use super::*;
 
     const KEYS: &[(&str, &str)] = &[("session-restore", "'never'"), ("autosave-timer", "0")];
+
+    #[test]
+    fn fifos_and_links_an_app_left_in_the_home_neither_block_nor_lead_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "untouched").unwrap();
+        let profile = home.join(".mozilla/firefox/agentdesk");
+        std::fs::create_dir_all(&profile).unwrap();
+        let fifo = |path: &Path| {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                path,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .unwrap()
+        };
+        fifo(&home.join(".mozilla/firefox/profiles.ini"));
+        fifo(&profile.join("user.js"));
+        std::os::unix::fs::symlink(&outside, profile.join("lock")).unwrap();
+        std::fs::create_dir_all(home.join(".config/glib-2.0/settings")).unwrap();
+        std::os::unix::fs::symlink(&outside, home.join(".config/glib-2.0/settings/keyfile"))
+            .unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let target = home.clone();
+        std::thread::spawn(move || {
+            prepare(&target);
+            let _ = done_tx.send(());
+        });
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("preparing a home with FIFOs in it must not block");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");
+        assert!(
+            std::fs::symlink_metadata(profile.join("lock")).is_err(),
+            "a stale lock goes"
+        );
+    }
     const GROUP: &str = "org/xfce/mousepad/preferences/file";
 
     #[test]
