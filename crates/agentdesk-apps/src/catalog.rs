@@ -423,7 +423,7 @@ mod tests {
         std::os::unix::fs::symlink(&outside, apps.join("linked.desktop")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &apps.join("fifo.desktop"),
+            apps.join("fifo.desktop"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
