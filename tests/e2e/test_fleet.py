@@ -766,3 +766,13 @@ def test_the_cli_speaks_https_with_the_servers_certificate_and_says_what_is_wron
                                   "http://127.0.0.1:9"], capture_output=True, text=True,
                                  timeout=30, env={"PATH": os.environ["PATH"]})
     assert unreachable.returncode != 0 and "agentdesk serve" in unreachable.stderr
+
+
+def test_without_the_sandbox_the_server_says_so_and_refuses_what_needs_it(tmp_path):
+    with running_server(tmp_path / "server", "--no-sandbox") as srv:
+        log = srv.log.read_text()
+        assert "--no-sandbox: desktops run without the sandbox" in log, log
+        refused = cli(srv, "create", "offline", "--network", "off")
+        assert refused.returncode != 0 and "sandbox" in refused.stderr, refused.stderr
+        assert cli(srv, "create", "online").returncode == 0
+        assert not any(p.comm == "bwrap" for p in descendants(srv.process.pid))
