@@ -93,7 +93,7 @@ impl Apps {
     /// What the desktop's own launchers offer for a session starting now: the start menu, one
     /// item per app of [`Apps::catalog`]; and, under a launch policy, a data directory that
     /// hides every other desktop entry from the apps' own launchers (see [`Launchers`]).
-    pub(crate) fn launchers(&self, home: &Path, runtime_dir: &Path) -> anyhow::Result<Launchers> {
+    pub(crate) fn launchers(&self, home: &Path, conf_dir: &Path) -> anyhow::Result<Launchers> {
         let catalog = self.catalog(home);
         let menu = catalog
             .apps()
@@ -109,7 +109,7 @@ impl Apps {
                 data_home: None,
             });
         }
-        let data_home = runtime_dir.join("policy-data");
+        let data_home = conf_dir.join("policy-data");
         let hidden: Vec<(&str, &[u8])> = catalog
             .ids_hidden_from_apps()
             .into_iter()

@@ -93,6 +93,14 @@ impl DesktopConfig {
     pub(crate) fn home(&self) -> PathBuf {
         self.data_dir.join("home")
     }
+
+    /// What agentdesk writes for the desktop's processes to read: the X cookie, the bus's and
+    /// the window manager's configuration, hidden desktop entries. Beside the runtime directory
+    /// (`<runtime>.conf`), never in it: a sandbox can write its runtime directory, and sees
+    /// this one read-only.
+    pub(crate) fn conf_dir(&self) -> PathBuf {
+        self.runtime_dir.with_extension("conf")
+    }
 }
 
 /// One live session: what exists between an X server start and its exit.
@@ -184,7 +192,12 @@ impl Desktop {
         // and downloaded, the runtime directory the X cookie. Existing directories (from an
         // older agentdesk) are narrowed too.
         let home = config.home();
-        for dir in [&config.data_dir, &home, &config.runtime_dir] {
+        for dir in [
+            &config.data_dir,
+            &home,
+            &config.runtime_dir,
+            &config.conf_dir(),
+        ] {
             private_dir(dir)?;
         }
         let apps = Apps::new(config.data_dir.join("apps"), config.app_policy.clone())?;

@@ -479,7 +479,9 @@ impl DesktopManager {
                 tracing::warn!(desktop = %id, %e, "error removing the desktop's directory");
             }
         }
-        let _ = agentdesk_display::remove_tree(&self.config.runtime_dir.join(id.as_str()));
+        let runtime = self.config.runtime_dir.join(id.as_str());
+        let _ = agentdesk_display::remove_tree(&runtime.with_extension("conf"));
+        let _ = agentdesk_display::remove_tree(&runtime);
         tracing::info!(desktop = %id, kept_home = kept_home.is_some(), "desktop destroyed");
         Ok(Destroyed { kept_home })
     }

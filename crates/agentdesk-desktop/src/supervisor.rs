@@ -40,6 +40,7 @@ async fn launcher(config: &DesktopConfig) -> anyhow::Result<Launcher> {
     let sandbox = Sandbox::start(&SandboxConfig {
         id: config.id.to_string(),
         runtime_dir: config.runtime_dir.clone(),
+        conf_dir: config.conf_dir(),
         home: config.home(),
         hide_dirs: policy.hide_dirs.clone(),
         hide_files: policy.hide_files.clone(),
@@ -111,15 +112,17 @@ fn base_env(
 
 /// The desktop's Xauthority file, in its private runtime directory.
 pub(crate) fn xauthority_path(config: &DesktopConfig) -> std::path::PathBuf {
-    config.runtime_dir.join("Xauthority")
+    config.conf_dir().join("Xauthority")
 }
 
 async fn start_session(inner: &Inner, display_hint: Option<u32>) -> anyhow::Result<Running> {
     let config = &inner.config;
     // Made new at every start: the last session's sandbox could write there (a symlink in
     // place of a file agentdesk writes, or of a directory bwrap binds, would reach out of it).
-    agentdesk_display::fresh_dir(&config.runtime_dir)
-        .with_context(|| format!("error preparing {}", config.runtime_dir.display()))?;
+    for dir in [config.runtime_dir.clone(), config.conf_dir()] {
+        agentdesk_display::fresh_dir(&dir)
+            .with_context(|| format!("error preparing {}", dir.display()))?;
+    }
     // The apps' settings, and no stale locks from a session that was killed.
     crate::home::prepare(&config.home());
     // The cookie is the desktop's for its whole life; its file is written at every start.
@@ -182,17 +185,23 @@ async fn start_processes(
             .await
             .context("the X connection task failed")??
     };
-    let launchers = inner.apps.launchers(&config.home(), &config.runtime_dir)?;
+    let launchers = inner.apps.launchers(&config.home(), &config.conf_dir())?;
     let mut env = base_env(config, display, launchers.data_home.as_deref());
     let bus = if config.session_bus {
-        let bus = start_bus(&launcher, &config.runtime_dir.join("bus"), &env).await?;
+        let bus = start_bus(
+            &launcher,
+            &config.runtime_dir.join("bus"),
+            &config.conf_dir().join("bus"),
+            &env,
+        )
+        .await?;
         env.push(("DBUS_SESSION_BUS_ADDRESS".into(), bus.address.clone()));
         Some(bus.child)
     } else {
         None
     };
     let wm_config = WindowManagerConfig {
-        config_dir: config.runtime_dir.join("icewm"),
+        config_dir: config.conf_dir().join("icewm"),
         menu: launchers.menu,
     };
     let wm = if config.window_manager {
@@ -385,10 +394,16 @@ async fn watch_session(
             () = sleep_until_opt(bus_retry) => {
                 bus_retry = None;
                 let socket = inner.config.runtime_dir.join("bus");
+                let bus_conf = inner.config.conf_dir().join("bus");
                 let _ = std::fs::remove_file(&socket);
                 // Same socket path, so the address apps already hold stays valid.
                 let started = tokio::select! {
-                    started = start_bus(&running.session.launcher, &socket, &running.session.env) => started,
+                    started = start_bus(
+                        &running.session.launcher,
+                        &socket,
+                        &bus_conf,
+                        &running.session.env,
+                    ) => started,
                     () = inner.shutdown.cancelled() => return std::ops::ControlFlow::Break(()),
                 };
                 match started {

@@ -57,9 +57,9 @@ const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bu
 pub async fn start_bus(
     launcher: &Launcher,
     socket: &Path,
+    config_dir: &Path,
     env: &[(String, String)],
 ) -> Result<Bus> {
-    let config_dir = socket.with_extension("d");
     // The socket's path is ours (the runtime directory's); escaped all the same, for XML.
     let listen = socket
         .display()
@@ -69,7 +69,7 @@ pub async fn start_bus(
         .replace('>', "&gt;");
     let text = BUS_CONFIG.replace("SOCKET", &listen);
     crate::write_read_only_dir(
-        &config_dir,
+        config_dir,
         &[("session.conf", text.as_bytes())],
         "the bus configuration",
     )?;

@@ -38,6 +38,9 @@ use crate::cmd::{Cmd, Io};
 use crate::spawn::{async_fd, spawn, Child};
 use crate::{Error, Result};
 
+/// The descriptor bwrap reads its arguments from (`--args`).
+const ARGS_FD: i32 = 4;
+
 /// Where the init binary appears inside the sandbox.
 const INIT_PATH: &str = "/tmp/.agentdesk-init";
 
@@ -49,9 +52,13 @@ const SPAWN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SandboxConfig {
     /// The desktop's id (the sandbox's host name).
     pub id: String,
-    /// The desktop's runtime directory (sockets, cookie, configuration): bound read-write at
-    /// its own path.
+    /// The desktop's runtime directory (its sockets, and the apps' own runtime files): bound
+    /// read-write at its own path.
     pub runtime_dir: PathBuf,
+    /// What agentdesk writes for the desktop's processes (the X cookie, the bus's and the
+    /// window manager's configuration, hidden desktop entries): bound read-only at its own path,
+    /// so that nothing agentdesk writes there, at any time, can be redirected from inside.
+    pub conf_dir: PathBuf,
     /// The desktop's home: bound read-write at its own path; the only persistent place apps
     /// can write.
     pub home: PathBuf,
@@ -193,13 +200,42 @@ impl Sandbox {
         let join: Vec<OwnedFd> = cgroup.as_ref().map(Cgroup::procs_files).unwrap_or_default();
         let data_limit = cgroup.is_none().then_some(config.limits.memory_bytes);
         let mut cmd = std::process::Command::new("bwrap");
-        cmd.args(bwrap_args(config))
+        // The arguments go through a pipe (bwrap --args), not the command line: the sandbox's
+        // own /proc/1/cmdline would show them (the server's paths, what it hides).
+        let (args_read, args_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| fail("arguments", e.into()))?;
+        // (Options only: bwrap takes the command from its command line.)
+        let mut options = bwrap_args(config);
+        let command = options.split_off(
+            options
+                .iter()
+                .position(|a| a == "--")
+                .unwrap_or(options.len()),
+        );
+        let mut listed = Vec::new();
+        for arg in options {
+            listed.extend_from_slice(arg.as_bytes());
+            listed.push(0);
+        }
+        if listed.len() > 60 * 1024 {
+            return Err(fail(
+                "arguments",
+                std::io::Error::other("too long for a pipe"),
+            ));
+        }
+        rustix::io::write(&args_write, &listed).map_err(|e| fail("arguments", e.into()))?;
+        drop(args_write);
+        cmd.args(["--args", &ARGS_FD.to_string()])
+            .args(command)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         let theirs_raw = theirs.as_raw_fd();
+        let args_raw = args_read.as_raw_fd();
+        // Moved into the closure: open until the command is dropped, after the fork.
+        let theirs_child = theirs;
         // SAFETY: runs between fork and exec; write, dup2, fcntl and setrlimit are
         // async-signal-safe system calls on descriptors this closure owns (moved in), touching
         // no memory shared with the parent.
@@ -219,20 +255,22 @@ impl Sandbox {
                         },
                     )?;
                 }
-                let mut target =
-                    <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(crate::cmd::KEPT_FD);
-                let result = if theirs_raw == crate::cmd::KEPT_FD {
-                    rustix::io::fcntl_setfd(&target, rustix::io::FdFlags::empty())
-                } else {
-                    rustix::io::dup2(std::os::fd::BorrowedFd::borrow_raw(theirs_raw), &mut target)
+                // Both descriptors up high first, so that placing one cannot overwrite the other.
+                let _keep = (&theirs_child, &args_read);
+                let high = |raw: i32| {
+                    rustix::io::fcntl_dupfd_cloexec(std::os::fd::BorrowedFd::borrow_raw(raw), 64)
                 };
-                std::mem::forget(target);
-                result?;
+                let (socket, args) = (high(theirs_raw)?, high(args_raw)?);
+                for (from, to) in [(socket, crate::cmd::KEPT_FD), (args, ARGS_FD)] {
+                    let mut target = <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(to);
+                    let result = rustix::io::dup2(&from, &mut target);
+                    std::mem::forget(target);
+                    result?;
+                }
                 Ok(())
             });
         }
         let mut bwrap = spawn(cmd, format!("sandbox {}", config.id))?;
-        drop(theirs);
         let said = Arc::new(Mutex::new(String::new()));
         if let Some(stderr) = bwrap.take_stderr() {
             keep_last_words(stderr, format!("sandbox {}", config.id), said.clone());
@@ -419,7 +457,8 @@ fn keep_last_words(fd: OwnedFd, name: String, said: Arc<Mutex<String>>) {
     tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(receiver).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            let line: String = line.chars().take(512).collect();
+            // The sandbox's apps can write to this pipe too (/proc/1/fd/2): printable text only.
+            let line: String = line.chars().filter(|c| !c.is_control()).take(512).collect();
             tracing::debug!(target: "agentdesk::child", child = %name, "{line}");
             let mut kept = lock(&said);
             if kept.len() + line.len() > 1024 {
@@ -583,7 +622,22 @@ fn bwrap_args(config: &SandboxConfig) -> Vec<std::ffi::OsString> {
         }
     }
     add(&[s("--tmpfs"), s("/tmp"), s("--tmpfs"), s("/var/tmp")]);
-    let mut hide: Vec<PathBuf> = ["/home", "/root", "/run/user"]
+    // /run holds the host's service sockets (the system bus, systemd's, a container engine's):
+    // a read-only mount does not stop connect(), and as root a desktop would be root there. It
+    // gets an empty /run; only the resolver configuration comes back, if /etc/resolv.conf
+    // points into /run (systemd-resolved), so that the network still has names.
+    add(&[s("--tmpfs"), s("/run")]);
+    if let Ok(target) = std::fs::canonicalize("/etc/resolv.conf") {
+        if target.starts_with("/run") && target.is_file() {
+            args.extend([
+                "--ro-bind".into(),
+                target.clone().into_os_string(),
+                target.into_os_string(),
+            ]);
+        }
+    }
+    let mut add = |parts: &[&std::ffi::OsStr]| args.extend(parts.iter().map(|p| p.to_os_string()));
+    let mut hide: Vec<PathBuf> = ["/home", "/root", "/var/run"]
         .iter()
         .map(PathBuf::from)
         .collect();
@@ -593,7 +647,9 @@ fn bwrap_args(config: &SandboxConfig) -> Vec<std::ffi::OsString> {
     for dir in &hide {
         // Under /tmp there is nothing to hide: it is new. A directory that does not exist has
         // nothing to hide either (and bwrap could not mount over it).
-        if dir.starts_with("/tmp") || !dir.is_dir() {
+        // (Nor a link: /var/run is /run on Debian, already empty.)
+        let real_dir = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+        if dir.starts_with("/tmp") || !real_dir {
             continue;
         }
         add(&[s("--tmpfs"), dir.as_os_str()]);
@@ -606,6 +662,9 @@ fn bwrap_args(config: &SandboxConfig) -> Vec<std::ffi::OsString> {
     }
     let x11 = SandboxConfig::x11_dir(&config.runtime_dir);
     add(&[
+        s("--ro-bind"),
+        config.conf_dir.as_os_str(),
+        config.conf_dir.as_os_str(),
         s("--bind"),
         config.runtime_dir.as_os_str(),
         config.runtime_dir.as_os_str(),
@@ -636,6 +695,7 @@ mod tests {
         SandboxConfig {
             id: "d1".into(),
             runtime_dir: "/tmp/agentdesk-x/d1".into(),
+            conf_dir: "/tmp/agentdesk-x/d1.conf".into(),
             home: "/srv/data/desktops/d1/home".into(),
             hide_dirs: vec!["/srv/data".into()],
             hide_files: vec![],
