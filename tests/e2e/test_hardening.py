@@ -28,6 +28,7 @@ from conftest import (
     audit_lines,
     connect,
     descendants,
+    desktop_home,
     error_text,
     is_alive,
     ok_text,
@@ -312,15 +313,22 @@ def test_apps_own_launchers_start_nothing_the_policy_withholds(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
+def conf_dir(srv: Server) -> Path:
+    """What agentdesk writes for the desktop's processes (read-only in its sandbox)."""
+    return Path(f"{runtime_dir(srv)}.conf")
+
+
 def test_a_menu_file_put_in_the_window_managers_place_is_never_read(tmp_path):
-    """Modes stop an editor from saving over IceWM's files, not a file chooser from renaming
-    their directory and making another: the menu must already be loaded by then."""
-    marker = tmp_path / "planted-menu-ran"
+    """Its directory is read-only to the desktop's apps (and, without the sandbox, its files'
+    modes stop an editor from saving over them, not a file chooser from renaming the directory
+    and making another): in any case the menu must already be loaded. The swap here is made
+    from outside, by the test."""
     with running_server(tmp_path, "--allow-app", "galculator") as srv:
+        marker = desktop_home(srv) / "planted-menu-ran"
         # The agent's first input waits until agentdesk has loaded the menu (no app could have
         # planted anything before: planting takes input). Then, the swap.
         assert not mcp_result(srv, "key_press", {"keys": "shift"}).get("isError")
-        config = runtime_dir(srv) / "icewm"
+        config = conf_dir(srv) / "icewm"
         config.rename(config.with_name("icewm.moved"))
         config.mkdir()
         (config / "menu").write_text(f"prog 'Planted' - /bin/sh -c 'touch {marker}'\n")
@@ -339,7 +347,7 @@ def test_a_menu_file_put_in_the_window_managers_place_is_never_read(tmp_path):
 
 def test_the_window_managers_files_are_read_only(tmp_path):
     with running_server(tmp_path, "--allow-app", "mousepad") as srv:
-        config = runtime_dir(srv) / "icewm"
+        config = conf_dir(srv) / "icewm"
         assert stat.S_IMODE(config.stat().st_mode) == 0o500
         names = sorted(p.name for p in config.iterdir())
         assert names == ["keys", "menu", "preferences", "prefoverride", "programs", "toolbar",
