@@ -5,9 +5,10 @@
 //! Input: a token file, then U+001E, then an `Authorization` header value, which is also tried
 //! as a `Cookie` header.
 //!
-//! Beyond "never panics": every token of an accepted file verifies as its own name and a
-//! parsed bearer token is one printable word; errors never quote a token; a cookie opens a
-//! session only if it is the value that session was given.
+//! Beyond "never panics": every token of an accepted file verifies as its own name (an `admin`
+//! after it marks the name, and nothing else may follow), and a parsed bearer token is one
+//! printable word; errors never quote a token; a cookie opens a session only if it is the value
+//! that session was given.
 #![no_main]
 
 use agentdesk_security::{bearer_token, cookie_values, Sessions, TokenSet, MIN_TOKEN_LEN};
@@ -29,9 +30,15 @@ fuzz_target!(|input: &str| {
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
-                let (name, token) = line.split_once(':').expect("accepted lines have a colon");
-                assert!(token.trim().len() >= MIN_TOKEN_LEN);
-                assert_eq!(set.verify(token.trim()), Some(name.trim()));
+                let (name, rest) = line.split_once(':').expect("accepted lines have a colon");
+                let mut words = rest.split_whitespace();
+                let token = words.next().expect("accepted lines have a token");
+                let admin = words.next();
+                assert!(admin.is_none() || admin == Some("admin"));
+                assert!(words.next().is_none());
+                assert_eq!(set.is_admin(name.trim()), admin.is_some());
+                assert!(token.len() >= MIN_TOKEN_LEN);
+                assert_eq!(set.verify(token), Some(name.trim()));
             }
             if let Some(token) = bearer_token(header) {
                 if let Some(name) = set.verify(token) {
@@ -43,7 +50,8 @@ fuzz_target!(|input: &str| {
             let opened = file
                 .lines()
                 .find_map(|l| l.split_once(':'))
-                .and_then(|(_, token)| sessions.open(&set, token.trim(), [7; 32], now));
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .and_then(|token| sessions.open(&set, token, [7; 32], now));
             for cookie in cookie_values(header, "agentdesk_session") {
                 let name = sessions.check(&set, cookie, now);
                 let issued = opened.as_ref().map(|(_, c)| c.as_str());
@@ -57,8 +65,8 @@ fuzz_target!(|input: &str| {
                 .filter_map(|l| l.split_once(':').map(|(n, _)| n.trim()))
                 .collect();
             for line in file.lines() {
-                if let Some((_, token)) = line.split_once(':') {
-                    let token = token.trim();
+                if let Some((_, rest)) = line.split_once(':') {
+                    let token = rest.split_whitespace().next().unwrap_or("");
                     // A token that could be real (long enough, one printable word) never shows
                     // up in an error, unless the text is also a name, which errors may quote.
                     let plausible = token.len() >= MIN_TOKEN_LEN
