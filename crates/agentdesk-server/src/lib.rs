@@ -1,8 +1,9 @@
 //! The only crate that knows HTTP, JSON-RPC and MCP.
 //!
 //! It serves a [`DesktopManager`]'s desktops as GhostDesk-compatible MCP tools over Streamable
-//! HTTP (`/mcp`, plus `/healthz`; optionally TLS) and over stdio, using rmcp (pinned; see
-//! Cargo.toml). Every HTTP request passes the gate (`guard`: tokens, body size, rate limit);
+//! HTTP (`/mcp` for the default desktop and the fleet tools, `/desktops/{id}/mcp` for each
+//! desktop; optionally TLS) and over stdio, using rmcp (pinned; see Cargo.toml), the fleet as a
+//! REST API (`/api/desktops`, and [`ApiClient`] for the CLI), and the live view's pages. Every HTTP request passes the gate (`guard`: tokens, body size, rate limit);
 //! every tool call is bounded in time and written to the desktop's audit log (`audit`). Tool
 //! arguments and results are converted to and from `agentdesk-proto` types here and nowhere
 //! else.
