@@ -277,6 +277,10 @@ async fn load_menu(x: &XHandle) {
     );
 }
 
+/// A component that ran this long before it died was not crash-looping: its next restart is
+/// quick again.
+const HEALTHY: Duration = Duration::from_secs(30);
+
 /// Restart delays: quick for a one-off crash, slower for a crash loop.
 fn backoff(failures: u32) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << failures.min(5)).min(8_000))
@@ -346,6 +350,9 @@ async fn watch_session(
     let x = running.session.x.clone();
     let mut wm_failures = 0u32;
     let mut bus_failures = 0u32;
+    // When each was last (re)started: one that ran a while before dying starts its backoff over.
+    let mut wm_since = Instant::now();
+    let mut bus_since = Instant::now();
     // When a component is down, the time to try starting it again.
     let mut wm_retry: Option<tokio::time::Instant> = None;
     let mut bus_retry: Option<tokio::time::Instant> = None;
@@ -362,12 +369,18 @@ async fn watch_session(
                 // Take the exited child out, or waiting on it would fire again at once.
                 running.wm = None;
                 tracing::warn!("window manager exited ({status}); restarting it");
+                if wm_since.elapsed() > HEALTHY {
+                    wm_failures = 0;
+                }
                 wm_failures += 1;
                 wm_retry = Some(tokio::time::Instant::now() + backoff(wm_failures - 1));
             }
             status = wait_opt(&mut running.bus) => {
                 running.bus = None;
                 tracing::warn!("session bus exited ({status}); restarting it");
+                if bus_since.elapsed() > HEALTHY {
+                    bus_failures = 0;
+                }
                 bus_failures += 1;
                 bus_retry = Some(tokio::time::Instant::now() + backoff(bus_failures - 1));
             }
@@ -381,6 +394,7 @@ async fn watch_session(
                 .await
                 {
                     Ok(wm) => {
+                        wm_since = Instant::now();
                         running.wm = Some(wm);
                         load_menu_soon(inner, &running.session.x).await;
                     }
@@ -407,7 +421,10 @@ async fn watch_session(
                     () = inner.shutdown.cancelled() => return std::ops::ControlFlow::Break(()),
                 };
                 match started {
-                    Ok(bus) => running.bus = Some(bus.child),
+                    Ok(bus) => {
+                        bus_since = Instant::now();
+                        running.bus = Some(bus.child);
+                    }
                     Err(e) => {
                         bus_failures += 1;
                         tracing::warn!("error restarting the session bus (attempt {bus_failures}): {e}");
