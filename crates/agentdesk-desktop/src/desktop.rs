@@ -482,41 +482,44 @@ impl Desktop {
             return Ok(false);
         }
         // Only a running session: one being started or replaced has processes coming and going.
-        let session = self.session()?;
-        match session.launcher.sandbox() {
+        let sandbox = self.session()?.launcher.sandbox().cloned();
+        let runtime_dir = self.inner.config.runtime_dir.clone();
+        // Off the async threads: freezing waits for the kernel, and SIGSTOP scans /proc.
+        *paused = tokio::task::spawn_blocking(move || match sandbox {
             Some(sandbox) if sandbox.freeze(true) => {
                 tracing::info!("desktop paused (cgroup freezer)");
-                *paused = Paused::Freezer(sandbox.clone());
+                Paused::Freezer(sandbox)
             }
             _ => {
-                let stopped = agentdesk_display::freeze_desktop_processes(
-                    &self.inner.config.runtime_dir,
-                    true,
-                );
+                let stopped = agentdesk_display::freeze_desktop_processes(&runtime_dir, true);
                 tracing::info!(processes = stopped, "desktop paused (SIGSTOP)");
-                *paused = Paused::Signals;
+                Paused::Signals
             }
-        }
+        })
+        .await
+        .map_err(|e| DesktopError::Internal(format!("pausing failed: {e}")))?;
         Ok(true)
     }
 
     /// Continues a paused desktop's processes. `Ok(false)` if it was not paused.
     pub async fn resume(&self) -> Result<bool> {
         let mut paused = self.inner.freeze.write().await;
-        match std::mem::replace(&mut *paused, Paused::No) {
-            Paused::No => return Ok(false),
+        let how = std::mem::replace(&mut *paused, Paused::No);
+        if matches!(how, Paused::No) {
+            return Ok(false);
+        }
+        let runtime_dir = self.inner.config.runtime_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || match how {
             Paused::Freezer(sandbox) => {
                 sandbox.freeze(false);
                 tracing::info!("desktop resumed");
             }
-            Paused::Signals => {
-                let continued = agentdesk_display::freeze_desktop_processes(
-                    &self.inner.config.runtime_dir,
-                    false,
-                );
+            _ => {
+                let continued = agentdesk_display::freeze_desktop_processes(&runtime_dir, false);
                 tracing::info!(processes = continued, "desktop resumed");
             }
-        }
+        })
+        .await;
         *lock(&self.inner.last_used) = Instant::now();
         Ok(true)
     }

@@ -62,6 +62,17 @@ struct Slot {
     starting: Arc<tokio::sync::Mutex<()>>,
 }
 
+impl Slot {
+    /// A desktop known by its record, not started.
+    fn new(record: DesktopRecord) -> Slot {
+        Slot {
+            record,
+            desktop: None,
+            starting: Default::default(),
+        }
+    }
+}
+
 /// Owns every desktop of the process.
 #[derive(Debug)]
 pub struct DesktopManager {
@@ -94,14 +105,7 @@ impl DesktopManager {
             let Ok(id) = DesktopId::parse(&record.id) else {
                 continue;
             };
-            slots.insert(
-                id,
-                Slot {
-                    record,
-                    desktop: None,
-                    starting: Default::default(),
-                },
-            );
+            slots.insert(id, Slot::new(record));
         }
         if !slots.is_empty() {
             tracing::info!(
@@ -112,11 +116,9 @@ impl DesktopManager {
         let default = config.default_desktop.then(DesktopId::default_id);
         if let Some(id) = &default {
             let size = config.template.size;
-            let slot = slots.entry(id.clone()).or_insert_with(|| Slot {
-                record: new_record(id, None, size, Network::On, vec![]),
-                desktop: None,
-                starting: Default::default(),
-            });
+            let slot = slots
+                .entry(id.clone())
+                .or_insert_with(|| Slot::new(new_record(id, None, size, Network::On, vec![])));
             // The default desktop follows the command line's screen size.
             slot.record.width = size.width;
             slot.record.height = size.height;
@@ -355,14 +357,7 @@ impl DesktopManager {
                         });
                     }
                 }
-                slots.insert(
-                    id.clone(),
-                    Slot {
-                        record: record.clone(),
-                        desktop: None,
-                        starting: Default::default(),
-                    },
-                );
+                slots.insert(id.clone(), Slot::new(record.clone()));
             }
             // A new desktop starts with nothing: a directory left under its id (a crash
             // between a destroy's steps) is moved aside for the operator, never adopted.
@@ -398,7 +393,7 @@ impl DesktopManager {
             // Nothing of it is left: no record, no directory.
             lock(&self.slots).remove(&id);
             let _ = self.store.remove(id.as_str());
-            let _ = std::fs::remove_dir_all(self.desktop_dir(&id));
+            let _ = agentdesk_display::remove_tree(&self.desktop_dir(&id));
             return Err(e);
         }
         self.status(&id, caller)
@@ -432,14 +427,7 @@ impl DesktopManager {
         let result = self.dismantle(id, &slot, keep_home).await;
         if result.is_err() {
             // Nothing was lost: the desktop is back, stopped, as it was.
-            lock(&self.slots).insert(
-                id.clone(),
-                Slot {
-                    record: slot.record,
-                    desktop: None,
-                    starting: Default::default(),
-                },
-            );
+            lock(&self.slots).insert(id.clone(), Slot::new(slot.record));
         }
         lock(&self.destroying).remove(id);
         result
@@ -623,47 +611,23 @@ impl DesktopManager {
         Ok(())
     }
 
-    /// Pauses desktops idle for longer than `--idle-pause` with no viewer, lapses expired
-    /// leases, and records when each desktop was last used.
+    /// Pauses desktops idle for longer than `--idle-pause` with no viewer, gives back idle
+    /// desktops' screenshot memory, lapses expired leases, and records when each desktop was
+    /// last used.
     async fn sweep_once(&self) {
-        let now = fleet::now();
         let mut to_pause = Vec::new();
         let mut to_trim = Vec::new();
-        let mut changed = Vec::new();
-        {
-            let mut slots = lock(&self.slots);
-            for slot in slots.values_mut() {
-                let mut record = slot.record.clone();
-                if record.lease.as_ref().is_some_and(|l| l.expires <= now) {
-                    tracing::info!(desktop = %record.id, "lease expired; the desktop is free again");
-                    record.lease = None;
-                }
-                if let Some(desktop) = &slot.desktop {
-                    let idle = desktop.idle_for();
-                    // Written when it moved by a minute or more, not on every call.
-                    let used = used_at(desktop);
-                    if used >= record.last_used + 60 {
-                        record.last_used = used;
-                    }
-                    let pause_due = self.config.idle_pause.is_some_and(|limit| idle >= limit);
-                    if pause_due && !desktop.is_paused() && desktop.viewers() == 0 {
-                        to_pause.push(desktop.clone());
-                    }
-                    if idle >= TRIM_AFTER {
-                        to_trim.push(desktop.clone());
-                    }
-                }
-                if record != slot.record {
-                    slot.record = record.clone();
-                    changed.push(record);
-                }
+        for desktop in lock(&self.slots).values().filter_map(|s| s.desktop.clone()) {
+            let idle = desktop.idle_for();
+            let pause_due = self.config.idle_pause.is_some_and(|limit| idle >= limit);
+            if pause_due && !desktop.is_paused() && desktop.viewers() == 0 {
+                to_pause.push(desktop.clone());
+            }
+            if idle >= TRIM_AFTER {
+                to_trim.push(desktop);
             }
         }
-        if !changed.is_empty() {
-            if let Err(e) = self.store.put_all(&changed) {
-                tracing::warn!("{e}");
-            }
-        }
+        self.persist(fleet::now());
         for desktop in to_trim {
             desktop.trim().await;
         }
@@ -674,11 +638,39 @@ impl DesktopManager {
         }
     }
 
+    /// Lapses expired leases and records last use (moved by a minute or more), in the store.
+    fn persist(&self, now: u64) {
+        let mut changed = Vec::new();
+        for slot in lock(&self.slots).values_mut() {
+            let mut record = slot.record.clone();
+            if record.lease.as_ref().is_some_and(|l| l.expires <= now) {
+                tracing::info!(desktop = %record.id, "lease expired; the desktop is free again");
+                record.lease = None;
+            }
+            if let Some(desktop) = &slot.desktop {
+                // Written when it moved by a minute or more, not on every call.
+                let used = used_at(desktop);
+                if used >= record.last_used + 60 {
+                    record.last_used = used;
+                }
+            }
+            if record != slot.record {
+                slot.record = record.clone();
+                changed.push(record);
+            }
+        }
+        if !changed.is_empty() {
+            if let Err(e) = self.store.put_all(&changed) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
     /// Stops every desktop and everything running on it; their records stay, so they come
     /// back at the next start.
     pub async fn shutdown(&self) {
         self.stop.cancel();
-        self.sweep_once().await;
+        self.persist(fleet::now());
         let desktops: Vec<Desktop> = lock(&self.slots)
             .values_mut()
             .filter_map(|s| s.desktop.take())

@@ -145,22 +145,33 @@ impl Cmd {
             unsafe {
                 cmd.pre_exec(move || {
                     let _keep = &fd;
-                    if raw == KEPT_FD {
-                        let borrowed = std::os::fd::BorrowedFd::borrow_raw(raw);
-                        return rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::empty())
-                            .map_err(std::io::Error::from);
-                    }
-                    // dup2 leaves the copy without CLOEXEC: it survives exec. The target is
-                    // wrapped only to name it, and forgotten, never closed here.
-                    let mut target = <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(KEPT_FD);
-                    let result =
-                        rustix::io::dup2(std::os::fd::BorrowedFd::borrow_raw(raw), &mut target);
-                    std::mem::forget(target);
-                    result.map_err(std::io::Error::from)
+                    place_fd(raw, KEPT_FD)
                 });
             }
         }
         cmd
+    }
+}
+
+/// Makes descriptor `from` available as `to` across exec (dup2, which leaves the copy without
+/// close-on-exec; or, when it already is `to`, clearing that flag). For `pre_exec` closures.
+///
+/// # Safety
+/// Between fork and exec only, in the child: `to` is overwritten whatever it held.
+#[allow(unsafe_code)]
+pub(crate) unsafe fn place_fd(from: i32, to: i32) -> std::io::Result<()> {
+    use std::os::fd::{BorrowedFd, FromRawFd as _};
+    // SAFETY: the caller runs between fork and exec, where these numbers are its to use; the
+    // target is wrapped only to name it for dup2, and never closed here.
+    unsafe {
+        if from == to {
+            return Ok(rustix::io::fcntl_setfd(
+                BorrowedFd::borrow_raw(from),
+                rustix::io::FdFlags::empty(),
+            )?);
+        }
+        let mut target = std::mem::ManuallyDrop::new(OwnedFd::from_raw_fd(to));
+        Ok(rustix::io::dup2(BorrowedFd::borrow_raw(from), &mut target)?)
     }
 }
 

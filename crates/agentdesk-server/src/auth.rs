@@ -33,8 +33,11 @@ pub enum Tokens {
 /// The outcome of authenticating one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Identity {
-    /// The caller presented a valid token with this name, or none was needed ([`ANONYMOUS`]).
-    Known(Arc<str>),
+    /// The caller presented a valid token with this name, or none was needed ([`ANONYMOUS`]);
+    /// and whether that token sees and manages every desktop (an open listener's callers and
+    /// the single `AGENTDESK_AUTH_TOKEN` do; in a token file, the lines marked `admin`). Both
+    /// from the one version of the token file the request was checked against.
+    Known(Arc<str>, bool),
     /// No `Authorization: Bearer` header.
     Missing,
     /// A token that is not (or no longer) valid.
@@ -82,7 +85,7 @@ impl Tokens {
     /// Names the caller of a request with this `Authorization` header value.
     pub(crate) fn identify(&self, authorization: Option<&str>) -> Identity {
         let set = match self.current() {
-            Current::Open => return Identity::Known(Arc::from(ANONYMOUS)),
+            Current::Open => return Identity::Known(Arc::from(ANONYMOUS), true),
             Current::Set(set) => set,
             Current::Unavailable => return Identity::Unavailable,
         };
@@ -90,30 +93,22 @@ impl Tokens {
             return Identity::Missing;
         };
         match agentdesk_security::bearer_token(header).and_then(|t| set.verify(t)) {
-            Some(name) => Identity::Known(Arc::from(name)),
+            Some(name) => Identity::Known(Arc::from(name), set.is_admin(name)),
             None => Identity::Invalid,
-        }
-    }
-
-    /// Whether the caller named `name` sees and manages every desktop: on an open listener and
-    /// with the single `AGENTDESK_AUTH_TOKEN` there is nobody to keep apart; in a token file,
-    /// the tokens marked `admin`.
-    pub(crate) fn is_admin(&self, name: &str) -> bool {
-        match self.current() {
-            Current::Open => true,
-            Current::Set(set) => set.is_admin(name),
-            Current::Unavailable => false,
         }
     }
 
     /// Names the caller of a request carrying a live-view session cookie.
     pub(crate) fn identify_session(&self, sessions: &Mutex<Sessions>, cookie: &str) -> Identity {
         match self.current() {
-            Current::Open => Identity::Known(Arc::from(ANONYMOUS)),
+            Current::Open => Identity::Known(Arc::from(ANONYMOUS), true),
             Current::Unavailable => Identity::Unavailable,
             Current::Set(set) => {
                 match crate::lock(sessions).check(&set, cookie, std::time::Instant::now()) {
-                    Some(name) => Identity::Known(Arc::from(name)),
+                    Some(name) => {
+                        let admin = set.is_admin(&name);
+                        Identity::Known(Arc::from(name), admin)
+                    }
                     None => Identity::Invalid,
                 }
             }
@@ -223,7 +218,10 @@ mod tests {
     fn no_tokens_means_anonymous() {
         let tokens = Tokens::configure(None, None).unwrap();
         assert!(!tokens.configured());
-        assert_eq!(tokens.identify(None), Identity::Known(ANONYMOUS.into()));
+        assert_eq!(
+            tokens.identify(None),
+            Identity::Known(ANONYMOUS.into(), true)
+        );
     }
 
     #[test]
@@ -231,7 +229,7 @@ mod tests {
         let tokens = Tokens::configure(Some(A.into()), None).unwrap();
         assert_eq!(
             tokens.identify(Some(&bearer(A))),
-            Identity::Known(ENV_TOKEN_NAME.into())
+            Identity::Known(ENV_TOKEN_NAME.into(), true)
         );
         assert_eq!(tokens.identify(None), Identity::Missing);
         assert_eq!(tokens.identify(Some(&bearer(B))), Identity::Invalid);
@@ -248,7 +246,7 @@ mod tests {
         let tokens = Tokens::configure(None, Some(path.clone())).unwrap();
         assert_eq!(
             tokens.identify(Some(&bearer(B))),
-            Identity::Known("bob".into())
+            Identity::Known("bob".into(), false)
         );
         // Rotate bob's token in place, same length, same instant: the contents tell.
         std::fs::write(&path, format!("alice: {A}\nbob: {}\n", "c".repeat(B.len()))).unwrap();
@@ -258,7 +256,7 @@ mod tests {
         assert_eq!(tokens.identify(Some(&bearer(B))), Identity::Invalid);
         assert_eq!(
             tokens.identify(Some(&bearer(A))),
-            Identity::Known("alice".into())
+            Identity::Known("alice".into(), false)
         );
         // A broken file lets nobody in, then recovers.
         std::fs::write(&path, "alice no colon\n").unwrap();
@@ -268,7 +266,7 @@ mod tests {
         std::fs::write(&path, format!("alice: {A}\n")).unwrap();
         assert_eq!(
             tokens.identify(Some(&bearer(A))),
-            Identity::Known("alice".into())
+            Identity::Known("alice".into(), false)
         );
     }
 

@@ -207,7 +207,7 @@ impl Gate {
             };
             for value in agentdesk_security::cookie_values(header, &self.cookie_name) {
                 match self.tokens.identify_session(&self.sessions, value) {
-                    known @ Identity::Known(_) => {
+                    known @ Identity::Known(..) => {
                         return (known, Credential::Session(Arc::from(value)))
                     }
                     other => refused = Some(other),
@@ -227,7 +227,7 @@ impl Gate {
             Credential::Bearer(value) => self.tokens.identify(Some(value)),
             Credential::Session(value) => self.tokens.identify_session(&self.sessions, value),
         };
-        matches!(identity, Identity::Known(_))
+        matches!(identity, Identity::Known(..))
     }
 
     /// `Some(403)` for a request a page from another site made (Origin) or that reached us under
@@ -406,8 +406,8 @@ pub(crate) async fn gate(
     {
         return to_login(request.uri().path());
     }
-    let principal: Arc<str> = match identity {
-        Identity::Known(name) => name,
+    let (principal, admin): (Arc<str>, bool) = match identity {
+        Identity::Known(name, admin) => (name, admin),
         Identity::Missing => {
             tracing::info!(%peer, "refused a request without a token");
             return unauthorized(None);
@@ -429,19 +429,23 @@ pub(crate) async fn gate(
         return refusal.into_response();
     }
     let principal = Principal {
-        admin: app.gate.tokens.is_admin(&principal),
+        admin,
         name: principal,
     };
     let caller = principal.caller();
     // A desktop the caller may not see does not exist, on every surface under its path (its
     // MCP endpoint, view, WebSocket, control): the answer is the same as for an unknown id.
-    let desktop = match &route.desktop {
-        Some(Ok(id)) if app.manager.data_dir_of(id, &caller).is_some() => Some(id.clone()),
-        Some(_) => return text(StatusCode::NOT_FOUND, "no such desktop here"),
-        None if route.mcp => app.manager.default_id().cloned(),
+    let named = match &route.desktop {
+        Some(Ok(id)) => match app.manager.data_dir_of(id, &caller) {
+            Some(dir) => Some(Place {
+                dir,
+                desktop: id.to_string(),
+            }),
+            None => return text(StatusCode::NOT_FOUND, "no such desktop here"),
+        },
+        Some(Err(())) => return text(StatusCode::NOT_FOUND, "no such desktop here"),
         None => None,
     };
-    let place = Place::of(&app.manager, desktop.as_ref(), &caller);
     let principal_name = principal.name.clone();
     parts.extensions.insert(principal);
     parts.extensions.insert(credential);
@@ -450,6 +454,12 @@ pub(crate) async fn gate(
     if !changes || (route.mcp && parts.method != http::Method::POST) {
         return next.run(Request::from_parts(parts, body)).await;
     }
+    // Where a refusal of this request is counted.
+    let place = match named {
+        Some(place) => place,
+        None if route.mcp => Place::of(&app.manager, app.manager.default_id(), &caller),
+        None => Place::server(&app.manager),
+    };
     let principal = principal_name;
     // The live view's POSTs (take control, answer help) and the REST API's changes write the
     // audit log: they count against a rate of their own, per token and kind of credential.

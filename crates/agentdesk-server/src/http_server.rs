@@ -247,7 +247,7 @@ async fn health(
         "status": "ok",
         "desktop": if display.is_some() { "running" } else { "not ready" },
     });
-    if matches!(app.gate.identify(&headers), Identity::Known(_)) {
+    if matches!(app.gate.identify(&headers), Identity::Known(..)) {
         // Lets local tools (and `agentdesk bench`'s conventional comparison) reach the
         // same X server. The Xauthority file itself is readable only by agentdesk's user.
         body["display"] = serde_json::json!(display);

@@ -82,7 +82,7 @@ pub(crate) async fn form(
         );
     }
     // Nothing to log in to, or already logged in: go on.
-    if matches!(app.gate.identify_browser(&headers).0, Identity::Known(_)) {
+    if matches!(app.gate.identify_browser(&headers).0, Identity::Known(..)) {
         return see_other(&next);
     }
     page(StatusCode::OK, &next, None)

@@ -171,11 +171,7 @@ fn spawn(message: &[u8], fds: Vec<OwnedFd>) -> Result<(Child, OwnedFd), String> 
             rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
             if let Some(raw) = kept_raw {
-                let mut target = OwnedFd::from_raw_fd(crate::cmd::KEPT_FD);
-                let result =
-                    rustix::io::dup2(std::os::fd::BorrowedFd::borrow_raw(raw), &mut target);
-                std::mem::forget(target);
-                result?;
+                crate::cmd::place_fd(raw, crate::cmd::KEPT_FD)?;
             }
             Ok(())
         });

@@ -262,10 +262,7 @@ impl Sandbox {
                 };
                 let (socket, args) = (high(theirs_raw)?, high(args_raw)?);
                 for (from, to) in [(socket, crate::cmd::KEPT_FD), (args, ARGS_FD)] {
-                    let mut target = <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(to);
-                    let result = rustix::io::dup2(&from, &mut target);
-                    std::mem::forget(target);
-                    result?;
+                    crate::cmd::place_fd(from.as_raw_fd(), to)?;
                 }
                 Ok(())
             });
@@ -682,8 +679,8 @@ fn bwrap_args(config: &SandboxConfig) -> Vec<std::ffi::OsString> {
         s("--"),
         s(INIT_PATH),
         s("sandbox-init"),
-        s("3"),
     ]);
+    args.push(crate::cmd::KEPT_FD.to_string().into());
     args
 }
 

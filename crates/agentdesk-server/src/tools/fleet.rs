@@ -30,22 +30,36 @@ const HEARTBEAT: &str = "Renew your lease on a desktop for another lease_seconds
 
 /// The fleet tools, in a fixed order.
 pub(crate) fn list() -> Vec<Tool> {
+    let [create, list, status, destroy, pause, resume, acquire, release, heartbeat] = NAMES;
     vec![
-        tool::<DesktopCreateArgs>("desktop_create", CREATE, acting().idempotent(false)),
-        tool::<NoArgs>("desktop_list", LIST, read_only()),
-        tool::<DesktopIdArgs>("desktop_status", STATUS, read_only()),
-        tool::<DesktopDestroyArgs>("desktop_destroy", DESTROY, acting()),
-        tool::<DesktopIdArgs>("desktop_pause", PAUSE, harmless().idempotent(true)),
-        tool::<DesktopIdArgs>("desktop_resume", RESUME, harmless().idempotent(true)),
-        tool::<DesktopAcquireArgs>("desktop_acquire", ACQUIRE, harmless()),
-        tool::<DesktopIdArgs>("desktop_release", RELEASE, harmless().idempotent(true)),
-        tool::<DesktopIdArgs>("desktop_heartbeat", HEARTBEAT, harmless().idempotent(true)),
+        tool::<DesktopCreateArgs>(create, CREATE, acting().idempotent(false)),
+        tool::<NoArgs>(list, LIST, read_only()),
+        tool::<DesktopIdArgs>(status, STATUS, read_only()),
+        tool::<DesktopDestroyArgs>(destroy, DESTROY, acting()),
+        tool::<DesktopIdArgs>(pause, PAUSE, harmless().idempotent(true)),
+        tool::<DesktopIdArgs>(resume, RESUME, harmless().idempotent(true)),
+        tool::<DesktopAcquireArgs>(acquire, ACQUIRE, harmless()),
+        tool::<DesktopIdArgs>(release, RELEASE, harmless().idempotent(true)),
+        tool::<DesktopIdArgs>(heartbeat, HEARTBEAT, harmless().idempotent(true)),
     ]
 }
 
+/// The fleet tools' names, in [`list`]'s order.
+const NAMES: [&str; 9] = [
+    "desktop_create",
+    "desktop_list",
+    "desktop_status",
+    "desktop_destroy",
+    "desktop_pause",
+    "desktop_resume",
+    "desktop_acquire",
+    "desktop_release",
+    "desktop_heartbeat",
+];
+
 /// Whether `name` is a fleet tool.
 pub(crate) fn is_fleet_tool(name: &str) -> bool {
-    name.starts_with("desktop_") && list().iter().any(|t| t.name == name)
+    NAMES.contains(&name)
 }
 
 /// The operation a fleet tool call asks for.

@@ -100,7 +100,8 @@ pub(crate) fn list_main() -> Vec<Tool> {
                 DESKTOP_ARG.into(),
                 serde_json::json!({
                     "type": "string",
-                    "description": "The desktop to act on (desktop_list shows them); default:                         the default desktop."
+                    "description": "The desktop to act on (desktop_list shows them); default: \
+                                    the default desktop."
                 }),
             );
         }
