@@ -11,7 +11,7 @@ use agentdesk_desktop::{
 use agentdesk_proto::{DesktopCreateArgs, NetworkArg};
 use serde_json::{json, Value};
 
-use crate::audit::Audit;
+use crate::audit::{self, Audit, Outcome};
 
 /// One fleet operation.
 #[derive(Debug, Clone)]
@@ -140,6 +140,43 @@ pub(crate) async fn run(
         Op::Release(text) => info_json(&manager.release(&id(&text)?, caller)?),
         Op::Heartbeat(text) => info_json(&manager.heartbeat(&id(&text)?, caller)?),
     })
+}
+
+/// How a fleet operation ended, for the audit log: refused as asked, or failed inside.
+pub(crate) fn outcome(result: &Result<Value, FleetError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Ok,
+        Err(e) if e.is_rejection() => Outcome::Rejected,
+        Err(_) => Outcome::Error,
+    }
+}
+
+/// A fleet operation (`tool`, as MCP or REST named it) to record in the server's audit log,
+/// under the desktop it named, once it has ended.
+pub(crate) struct Audited<'a> {
+    pub(crate) manager: &'a DesktopManager,
+    pub(crate) token: &'a str,
+    pub(crate) tool: &'a str,
+    pub(crate) target: Option<&'a str>,
+    pub(crate) arguments: audit::Recorded,
+    pub(crate) started: std::time::Instant,
+}
+
+impl Audited<'_> {
+    pub(crate) fn record(self, audit: &Audit, outcome: Outcome, error: Option<&str>) {
+        audit.call_at(
+            self.manager.data_dir(),
+            self.target.unwrap_or("-"),
+            audit::Call {
+                token: self.token,
+                tool: self.tool,
+                arguments: self.arguments,
+                outcome,
+                elapsed: self.started.elapsed(),
+                error,
+            },
+        );
+    }
 }
 
 fn time(unix: u64) -> String {

@@ -436,30 +436,21 @@ impl AgentDesk {
                 }
             }
         };
-        let (outcome, result) = match result {
-            Ok(value) => (Outcome::Ok, tools::fleet::result(value)),
-            Err(e) => (
-                if e.is_rejection() {
-                    Outcome::Rejected
-                } else {
-                    Outcome::Error
-                },
-                tools::error_text(crate::fleet::agent_message(&e)),
-            ),
+        let outcome = crate::fleet::outcome(&result);
+        let result = match result {
+            Ok(value) => tools::fleet::result(value),
+            Err(e) => tools::error_text(crate::fleet::agent_message(&e)),
         };
         let error = (result.is_error == Some(true)).then(|| error_message(&result));
-        self.config.audit.call_at(
-            self.manager.data_dir(),
-            target.as_deref().unwrap_or("-"),
-            audit::Call {
-                token: &principal.name,
-                tool: name,
-                arguments: audit_args,
-                outcome,
-                elapsed: started.elapsed(),
-                error: error.as_deref(),
-            },
-        );
+        crate::fleet::Audited {
+            manager: &self.manager,
+            token: &principal.name,
+            tool: name,
+            target: target.as_deref(),
+            arguments: audit_args,
+            started,
+        }
+        .record(&self.config.audit, outcome, error.as_deref());
         result
     }
 }

@@ -22,7 +22,7 @@ use axum::{Extension, Json};
 use http::StatusCode;
 use serde_json::json;
 
-use crate::audit::{self, Outcome};
+use crate::audit;
 use crate::fleet::{self, Op};
 use crate::guard::Principal;
 use crate::state::AppState;
@@ -59,24 +59,16 @@ async fn answer(app: &AppState, principal: &Principal, op: Op, created: bool) ->
         arguments.insert("id".into(), target.clone().into());
     }
     let result = fleet::run(op, &app.manager, &app.audit, &principal.caller()).await;
-    let outcome = match &result {
-        Ok(_) => Outcome::Ok,
-        Err(e) if e.is_rejection() => Outcome::Rejected,
-        Err(_) => Outcome::Error,
-    };
     let message = result.as_ref().err().map(ToString::to_string);
-    app.audit.call_at(
-        app.manager.data_dir(),
-        target.as_deref().unwrap_or("-"),
-        audit::Call {
-            token: &principal.name,
-            tool: &format!("api.{name}"),
-            arguments: audit::Recorded::of(&arguments),
-            outcome,
-            elapsed: started.elapsed(),
-            error: message.as_deref(),
-        },
-    );
+    fleet::Audited {
+        manager: &app.manager,
+        token: &principal.name,
+        tool: &format!("api.{name}"),
+        target: target.as_deref(),
+        arguments: audit::Recorded::of(&arguments),
+        started,
+    }
+    .record(&app.audit, fleet::outcome(&result), message.as_deref());
     match result {
         Ok(value) if created => (StatusCode::CREATED, Json(value)).into_response(),
         Ok(value) => Json(value).into_response(),
