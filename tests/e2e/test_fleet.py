@@ -369,8 +369,12 @@ def test_a_paused_desktop_uses_no_cpu_and_a_destroyed_one_leaves_no_process(tmp_
                                {"command": "xterm -e sh -c \"while :; do :; done\""},
                                desktop="busy"))
         assert not launched.get("isError"), text(launched)
-        pids = wait_for(lambda: desktop_processes(srv, "busy") if len(
-            desktop_processes(srv, "busy")) >= 5 else None, 10, "the busy desktop's processes")
+        def with_the_loop():
+            pids = desktop_processes(srv, "busy")
+            comms = {Path(f"/proc/{p}/comm").read_text().strip() for p in pids if running(p)}
+            return pids if "sh" in comms else None
+
+        pids = wait_for(with_the_loop, 10, "the busy desktop's loop")
         before = cpu_ticks(pids)
         time.sleep(1)
         assert cpu_ticks(pids) - before > 20, "the loop burns CPU while running"

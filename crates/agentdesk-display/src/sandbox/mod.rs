@@ -229,6 +229,10 @@ impl Sandbox {
             .args(command)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            // The desktop's tag (see kill_desktop_processes): bwrap changes its credentials,
+            // which clears the parent-death signal agentdesk gave it, and a bwrap whose child
+            // died during set-up waits forever; tagged, the next start's sweep finds it.
+            .env("XDG_RUNTIME_DIR", &config.runtime_dir)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
