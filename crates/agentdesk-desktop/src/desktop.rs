@@ -481,11 +481,18 @@ impl Desktop {
         if !matches!(*paused, Paused::No) {
             return Ok(false);
         }
+        *paused = self.freeze_processes().await?;
+        Ok(true)
+    }
+
+    /// Stops every process of the running session: its sandbox's freezer, or SIGSTOP.
+    /// The caller holds the write guard of `freeze`.
+    async fn freeze_processes(&self) -> Result<Paused> {
         // Only a running session: one being started or replaced has processes coming and going.
         let sandbox = self.session()?.launcher.sandbox().cloned();
         let runtime_dir = self.inner.config.runtime_dir.clone();
         // Off the async threads: freezing waits for the kernel, and SIGSTOP scans /proc.
-        *paused = tokio::task::spawn_blocking(move || match sandbox {
+        tokio::task::spawn_blocking(move || match sandbox {
             Some(sandbox) if sandbox.freeze(true) => {
                 tracing::info!("desktop paused (cgroup freezer)");
                 Paused::Freezer(sandbox)
@@ -497,8 +504,51 @@ impl Desktop {
             }
         })
         .await
-        .map_err(|e| DesktopError::Internal(format!("pausing failed: {e}")))?;
-        Ok(true)
+        .map_err(|e| DesktopError::Internal(format!("pausing failed: {e}")))
+    }
+
+    /// Continues what [`Desktop::freeze_processes`] stopped.
+    async fn thaw_processes(&self, how: Paused) {
+        let runtime_dir = self.inner.config.runtime_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || match how {
+            Paused::No => {}
+            Paused::Freezer(sandbox) => {
+                sandbox.freeze(false);
+                tracing::info!("desktop resumed");
+            }
+            Paused::Signals => {
+                let continued = agentdesk_display::freeze_desktop_processes(&runtime_dir, false);
+                tracing::info!(processes = continued, "desktop resumed");
+            }
+        })
+        .await;
+    }
+
+    /// Runs `work` (on a blocking thread) while every process of the desktop is stopped, so
+    /// that what they write holds still: a snapshot of the home. Operations wait meanwhile,
+    /// as for a pause. A paused desktop stays paused; a running one runs again after, even if
+    /// the caller stops waiting (the work then runs to its end in the background: give it a
+    /// way to stop early).
+    pub(crate) async fn frozen<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let desktop = self.clone();
+        tokio::spawn(async move {
+            let paused = desktop.inner.freeze.write().await;
+            let froze = match *paused {
+                Paused::No => Some(desktop.freeze_processes().await?),
+                _ => None,
+            };
+            let done = tokio::task::spawn_blocking(work).await;
+            if let Some(how) = froze {
+                desktop.thaw_processes(how).await;
+            }
+            drop(paused);
+            done.map_err(|e| DesktopError::Internal(format!("the work failed: {e}")))
+        })
+        .await
+        .map_err(|e| DesktopError::Internal(format!("the work failed: {e}")))?
     }
 
     /// Continues a paused desktop's processes. `Ok(false)` if it was not paused.
@@ -508,18 +558,7 @@ impl Desktop {
         if matches!(how, Paused::No) {
             return Ok(false);
         }
-        let runtime_dir = self.inner.config.runtime_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || match how {
-            Paused::Freezer(sandbox) => {
-                sandbox.freeze(false);
-                tracing::info!("desktop resumed");
-            }
-            _ => {
-                let continued = agentdesk_display::freeze_desktop_processes(&runtime_dir, false);
-                tracing::info!(processes = continued, "desktop resumed");
-            }
-        })
-        .await;
+        self.thaw_processes(how).await;
         *lock(&self.inner.last_used) = Instant::now();
         Ok(true)
     }
@@ -576,9 +615,21 @@ impl Desktop {
     /// cleanly (a killed Mousepad greets the next start with "restore the previous
     /// session?"). What is still running after [`CLOSE_GRACE`] gets SIGTERM, then SIGKILL.
     pub async fn stop(&self) {
+        self.stop_with(true).await;
+    }
+
+    /// Stops the desktop at once, without asking its windows to close first: for when what
+    /// the apps would save is about to be replaced (a snapshot being restored).
+    pub(crate) async fn stop_now(&self) {
+        self.stop_with(false).await;
+    }
+
+    async fn stop_with(&self, politely: bool) {
         // Stopped processes would not act on SIGTERM; this also makes the windows answer.
         let _ = self.resume().await;
-        self.close_windows().await;
+        if politely {
+            self.close_windows().await;
+        }
         self.inner.apps.stop_all().await;
         self.inner.shutdown.cancel();
         let task = lock(&self.inner.supervisor).take();

@@ -116,6 +116,8 @@ pub struct CreateRequest {
     pub network: Option<Network>,
     /// The apps it offers, within the operator's policy; all when empty.
     pub apps: Vec<String>,
+    /// A snapshot (id or label) whose home it starts with; an empty home when `None`.
+    pub from_snapshot: Option<String>,
 }
 
 /// A desktop as the caller may see it.
@@ -214,13 +216,37 @@ pub enum FleetError {
     /// The store failed; nothing was changed.
     #[error("{0}")]
     Store(#[from] agentdesk_store::StoreError),
+    /// No snapshot by that id or label that this caller may see.
+    #[error("no snapshot named {snapshot:?}")]
+    SnapshotNotFound {
+        /// The id or label asked for.
+        snapshot: String,
+    },
+    /// Saving, restoring or checking a snapshot failed (a damaged one names the file).
+    #[error("{0}")]
+    Snapshot(#[from] agentdesk_snapshot::SnapshotError),
+    /// Would lose something the caller may not mean to: asked again with `force`, it is done.
+    #[error("{what}")]
+    NeedsForce {
+        /// What would be lost, and how to ask.
+        what: String,
+    },
+    /// No file or directory at that path in the desktop's home.
+    #[error("no file or directory {path:?} in the desktop's home")]
+    NoSuchFile {
+        /// The path asked for.
+        path: String,
+    },
 }
 
 impl FleetError {
     /// Whether the caller's request was refused as asked (as opposed to a failure inside the
     /// server): the audit log counts these as refusals.
     pub fn is_rejection(&self) -> bool {
-        !matches!(self, FleetError::Start { .. } | FleetError::Store(_))
+        !matches!(
+            self,
+            FleetError::Start { .. } | FleetError::Store(_) | FleetError::Snapshot(_)
+        )
     }
 }
 

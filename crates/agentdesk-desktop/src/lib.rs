@@ -12,14 +12,18 @@ mod control;
 mod desktop;
 mod error;
 mod feedback;
+pub mod files;
 mod fleet;
 mod help;
 mod home;
 mod manager;
+mod snapshots;
 mod supervisor;
 mod viewer;
 
 pub use agentdesk_apps::AppPolicy;
+pub use agentdesk_snapshot::{Progress, SnapshotError, Verified};
+pub use agentdesk_store::SnapshotRecord;
 pub use control::{ControlView, Viewer};
 pub use desktop::{
     Desktop, DesktopConfig, SandboxPolicy, Shot, MAX_CLIPBOARD_BYTES, MAX_STATUS_LINES,
@@ -33,6 +37,7 @@ pub use fleet::{
 };
 pub use help::{HelpAnswer, HelpRequest, MAX_HELP_CHARS};
 pub use manager::{DesktopManager, Destroyed, FleetConfig, MAX_CREATED_PIXELS};
+pub use snapshots::{quiet, Report, MAX_LABEL_CHARS};
 pub use viewer::RFB_VERSION;
 
 pub use agentdesk_display::{

@@ -41,6 +41,8 @@ pub struct FleetConfig {
     pub lease_seconds: u64,
     /// The most desktops one (non-admin) token may own; `None`: only `max_desktops` applies.
     pub max_per_token: Option<usize>,
+    /// How many snapshots each desktop keeps (the oldest go first).
+    pub snapshot_keep: usize,
 }
 
 /// The largest screen a desktop created at run time may have, in pixels (3840x2400): each
@@ -55,9 +57,9 @@ pub struct Destroyed {
 }
 
 #[derive(Debug)]
-struct Slot {
-    record: DesktopRecord,
-    desktop: Option<Desktop>,
+pub(crate) struct Slot {
+    pub(crate) record: DesktopRecord,
+    pub(crate) desktop: Option<Desktop>,
     /// Held while the desktop's processes start, so two first calls start it once.
     starting: Arc<tokio::sync::Mutex<()>>,
 }
@@ -77,8 +79,9 @@ impl Slot {
 #[derive(Debug)]
 pub struct DesktopManager {
     config: FleetConfig,
-    store: Store,
-    slots: Mutex<BTreeMap<DesktopId, Slot>>,
+    pub(crate) store: Store,
+    pub(crate) slots: Mutex<BTreeMap<DesktopId, Slot>>,
+    pub(crate) snapshots: crate::snapshots::Snapshots,
     /// Serializes creations, so the limit and the id check hold.
     creating: tokio::sync::Mutex<()>,
     /// Ids being destroyed: gone for every caller, but not free to create again until their
@@ -100,11 +103,14 @@ impl DesktopManager {
         for id in unreadable {
             tracing::warn!(%id, "a desktop record in the store could not be read (written by a newer agentdesk?); it is kept but not served");
         }
+        let snapshots =
+            crate::snapshots::Snapshots::open(&config.data_dir, &store, config.snapshot_keep)?;
         let mut slots = BTreeMap::new();
         for record in records {
             let Ok(id) = DesktopId::parse(&record.id) else {
                 continue;
             };
+            crate::snapshots::clean_restores(&config.data_dir.join("desktops").join(id.as_str()));
             slots.insert(id, Slot::new(record));
         }
         if !slots.is_empty() {
@@ -128,6 +134,7 @@ impl DesktopManager {
             config,
             store,
             slots: Mutex::new(slots),
+            snapshots,
             creating: Default::default(),
             destroying: Default::default(),
             default,
@@ -175,8 +182,16 @@ impl DesktopManager {
             .then(|| self.desktop_dir(id))
     }
 
-    fn desktop_dir(&self, id: &DesktopId) -> PathBuf {
+    pub(crate) fn desktop_dir(&self, id: &DesktopId) -> PathBuf {
         self.config.data_dir.join("desktops").join(id.as_str())
+    }
+
+    /// The home of desktop `id`, for `caller`'s file operations (started or not; a lease by
+    /// another token keeps them out, as it keeps out tool calls).
+    pub fn home_for_files(&self, id: &DesktopId, caller: &Caller) -> Result<PathBuf, FleetError> {
+        self.visible(id, caller)?;
+        self.check_lease(id, caller)?;
+        Ok(self.desktop_dir(id).join("home"))
     }
 
     /// The desktop `id` for `caller`, started if it was not (after a restart). Not found if
@@ -186,7 +201,18 @@ impl DesktopManager {
         self.running(id).await
     }
 
-    fn visible(&self, id: &DesktopId, caller: &Caller) -> Result<(), FleetError> {
+    /// The lock a desktop's start holds: held, the desktop is kept from starting.
+    pub(crate) fn slot_starting(
+        &self,
+        id: &DesktopId,
+    ) -> Result<Arc<tokio::sync::Mutex<()>>, FleetError> {
+        lock(&self.slots)
+            .get(id)
+            .map(|s| s.starting.clone())
+            .ok_or_else(|| not_found(id))
+    }
+
+    pub(crate) fn visible(&self, id: &DesktopId, caller: &Caller) -> Result<(), FleetError> {
         let slots = lock(&self.slots);
         match slots.get(id) {
             Some(slot) if caller.sees(slot.record.owner.as_deref()) => Ok(()),
@@ -194,7 +220,7 @@ impl DesktopManager {
         }
     }
 
-    async fn running(&self, id: &DesktopId) -> Result<Desktop, FleetError> {
+    pub(crate) async fn running(&self, id: &DesktopId) -> Result<Desktop, FleetError> {
         let starting = {
             let slots = lock(&self.slots);
             let slot = slots.get(id).ok_or_else(|| not_found(id))?;
@@ -300,6 +326,7 @@ impl DesktopManager {
         &self,
         request: CreateRequest,
         caller: &Caller,
+        report: crate::Report,
     ) -> Result<DesktopInfo, FleetError> {
         let network = request.network.unwrap_or(Network::On);
         if network == Network::Off && self.config.template.sandbox.is_none() {
@@ -329,6 +356,10 @@ impl DesktopManager {
         let id = match &request.id {
             Some(id) => DesktopId::parse(id)?,
             None => DesktopId::generate(),
+        };
+        let snapshot = match &request.from_snapshot {
+            Some(reference) => Some(self.snapshot_for_create(reference, caller)?),
+            None => None,
         };
         let record = {
             let _creating = self.creating.lock().await;
@@ -389,7 +420,14 @@ impl DesktopManager {
             record
         };
         tracing::info!(desktop = %id, owner = record.owner.as_deref().unwrap_or("shared"), "desktop created");
-        if let Err(e) = self.running(&id).await {
+        let started = match &snapshot {
+            Some(snapshot) => self.clone_home(&id, snapshot, report).await,
+            None => Ok(()),
+        };
+        if let Err(e) = match started {
+            Ok(()) => self.running(&id).await.map(drop),
+            Err(e) => Err(e),
+        } {
             // Nothing of it is left: no record, no directory.
             lock(&self.slots).remove(&id);
             let _ = self.store.remove(id.as_str());
@@ -540,7 +578,9 @@ impl DesktopManager {
             None => match self.free_desktop(caller, seconds)? {
                 Some(id) => id,
                 None => {
-                    let info = self.create(CreateRequest::default(), caller).await?;
+                    let info = self
+                        .create(CreateRequest::default(), caller, crate::snapshots::quiet())
+                        .await?;
                     info.id
                 }
             },

@@ -36,6 +36,10 @@ pub struct DesktopCreateArgs {
     /// Only these apps (names as app_list shows them, or executables); default: all.
     #[serde(default)]
     pub apps: Vec<String>,
+    /// Start with the home of this snapshot (its id, or a label only one of your snapshots
+    /// has): a clone of the desktop it was taken of.
+    #[serde(default)]
+    pub from_snapshot: Option<String>,
 }
 
 /// Arguments naming one desktop.

@@ -14,8 +14,10 @@ mod fleet;
 mod lenient;
 mod results;
 mod schema;
+mod snapshots;
 
 pub use args::*;
 pub use fleet::*;
 pub use results::*;
 pub use schema::input_schema;
+pub use snapshots::*;

@@ -6,7 +6,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use agentdesk_desktop::{
-    Caller, CreateRequest, DesktopId, DesktopInfo, DesktopManager, FleetError, Network, Size,
+    Caller, CreateRequest, DesktopId, DesktopInfo, DesktopManager, FleetError, Network, Report,
+    Size, SnapshotRecord,
 };
 use agentdesk_proto::{DesktopCreateArgs, NetworkArg};
 use serde_json::{json, Value};
@@ -31,6 +32,23 @@ pub(crate) enum Op {
     },
     Release(String),
     Heartbeat(String),
+    SnapshotSave {
+        desktop: Option<String>,
+        label: Option<String>,
+    },
+    SnapshotList {
+        desktop: Option<String>,
+    },
+    SnapshotStatus(String),
+    SnapshotRestore {
+        desktop: Option<String>,
+        snapshot: String,
+    },
+    SnapshotDelete {
+        snapshot: String,
+        force: bool,
+    },
+    SnapshotVerify(String),
 }
 
 impl Op {
@@ -46,6 +64,12 @@ impl Op {
             Op::Acquire { .. } => "desktop_acquire",
             Op::Release(_) => "desktop_release",
             Op::Heartbeat(_) => "desktop_heartbeat",
+            Op::SnapshotSave { .. } => "snapshot_save",
+            Op::SnapshotList { .. } => "snapshot_list",
+            Op::SnapshotStatus(_) => "snapshot_status",
+            Op::SnapshotRestore { .. } => "snapshot_restore",
+            Op::SnapshotDelete { .. } => "snapshot_delete",
+            Op::SnapshotVerify(_) => "snapshot_verify",
         }
     }
 
@@ -61,7 +85,22 @@ impl Op {
             | Op::Resume(id)
             | Op::Release(id)
             | Op::Heartbeat(id) => Some(id),
+            Op::SnapshotSave { desktop, .. }
+            | Op::SnapshotList { desktop }
+            | Op::SnapshotRestore { desktop, .. } => desktop.as_deref(),
+            Op::SnapshotStatus(_) | Op::SnapshotDelete { .. } | Op::SnapshotVerify(_) => None,
         }
+    }
+
+    /// Whether it may take long enough to report progress (it reads or writes a home).
+    pub(crate) fn is_long(&self) -> bool {
+        matches!(
+            self,
+            Op::Create(_)
+                | Op::SnapshotSave { .. }
+                | Op::SnapshotRestore { .. }
+                | Op::SnapshotVerify(_)
+        )
     }
 }
 
@@ -83,6 +122,7 @@ pub(crate) fn create_request(args: DesktopCreateArgs) -> Result<CreateRequest, F
             NetworkArg::Off => Network::Off,
         }),
         apps: args.apps,
+        from_snapshot: args.from_snapshot,
     })
 }
 
@@ -103,15 +143,33 @@ fn id(text: &str) -> Result<DesktopId, FleetError> {
     DesktopId::parse(text)
 }
 
+/// The desktop named, or else the default desktop.
+pub(crate) fn desktop_or_default(
+    manager: &DesktopManager,
+    named: Option<&str>,
+) -> Result<DesktopId, FleetError> {
+    match named {
+        Some(text) => id(text),
+        None => manager.default_id().cloned().ok_or_else(|| {
+            FleetError::BadRequest(
+                "this server has no default desktop; name one with desktop (desktop_list \
+                 shows yours)"
+                    .into(),
+            )
+        }),
+    }
+}
+
 /// Runs `op` for `caller`; the JSON answer is the same on every surface.
 pub(crate) async fn run(
     op: Op,
     manager: &DesktopManager,
     audit: &Audit,
     caller: &Caller,
+    report: Report,
 ) -> Result<Value, FleetError> {
     Ok(match op {
-        Op::Create(request) => info_json(&manager.create(request, caller).await?),
+        Op::Create(request) => info_json(&manager.create(request, caller, report).await?),
         Op::List => {
             let desktops: Vec<Value> = manager.list(caller).iter().map(info_json).collect();
             json!({
@@ -139,11 +197,57 @@ pub(crate) async fn run(
         }
         Op::Release(text) => info_json(&manager.release(&id(&text)?, caller)?),
         Op::Heartbeat(text) => info_json(&manager.heartbeat(&id(&text)?, caller)?),
+        Op::SnapshotSave { desktop, label } => {
+            let desktop = desktop_or_default(manager, desktop.as_deref())?;
+            snapshot_json(
+                &manager
+                    .snapshot_save(&desktop, label, caller, report)
+                    .await?,
+            )
+        }
+        Op::SnapshotList { desktop } => {
+            let list = manager.snapshot_list(desktop.as_deref(), caller);
+            json!({ "snapshots": list.iter().map(snapshot_json).collect::<Vec<_>>() })
+        }
+        Op::SnapshotStatus(snapshot) => snapshot_json(&manager.snapshot_status(&snapshot, caller)?),
+        Op::SnapshotRestore { desktop, snapshot } => {
+            let desktop = desktop_or_default(manager, desktop.as_deref())?;
+            let (record, info) = manager
+                .snapshot_restore(&desktop, &snapshot, caller, report)
+                .await?;
+            json!({ "restored": snapshot_json(&record), "desktop": info_json(&info) })
+        }
+        Op::SnapshotDelete { snapshot, force } => {
+            let record = manager.snapshot_delete(&snapshot, force, caller).await?;
+            json!({ "deleted": record.id })
+        }
+        Op::SnapshotVerify(snapshot) => {
+            let (record, verified) = manager.snapshot_verify(&snapshot, caller, report).await?;
+            json!({
+                "snapshot": snapshot_json(&record),
+                "ok": verified.damaged.is_empty(),
+                "damaged_files": verified.damaged,
+            })
+        }
+    })
+}
+
+/// A snapshot as JSON: what the snapshot tools and the REST API answer.
+pub(crate) fn snapshot_json(record: &SnapshotRecord) -> Value {
+    json!({
+        "id": record.id,
+        "label": record.label,
+        "desktop": record.desktop,
+        "owner": record.owner,
+        "created": time(record.created),
+        "files": record.files,
+        "bytes": record.bytes,
+        "added_bytes": record.added,
     })
 }
 
 /// How a fleet operation ended, for the audit log: refused as asked, or failed inside.
-pub(crate) fn outcome(result: &Result<Value, FleetError>) -> Outcome {
+pub(crate) fn outcome<T>(result: &Result<T, FleetError>) -> Outcome {
     match result {
         Ok(_) => Outcome::Ok,
         Err(e) if e.is_rejection() => Outcome::Rejected,
@@ -233,6 +337,15 @@ pub(crate) fn agent_message(e: &FleetError) -> String {
         ),
         FleetError::Start { .. } | FleetError::Store(_) => {
             format!("{e}; try again, and tell the operator if it keeps failing")
+        }
+        FleetError::SnapshotNotFound { snapshot } => {
+            format!("no snapshot named {snapshot:?} that you can use; snapshot_list shows yours")
+        }
+        FleetError::Snapshot(agentdesk_desktop::SnapshotError::Cancelled) => {
+            "the snapshot operation was cancelled before it finished (it did not finish within \
+             the per-call limit, --call-timeout, or the server is stopping); nothing was \
+             changed"
+                .into()
         }
         other => other.to_string(),
     }

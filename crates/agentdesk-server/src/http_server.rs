@@ -27,7 +27,7 @@ use crate::mcp::{AgentDesk, ServiceConfig, Transport};
 use crate::state::AppState;
 use crate::tls::{self, TlsFiles, TlsListener};
 use crate::web::{self, WebConfig};
-use crate::{live, login, rest};
+use crate::{files, live, login, rest};
 
 /// The largest request body accepted by default: a maximal clipboard_set (2 MiB of text) with
 /// room for JSON escaping. A request costs the server a few times its body while it runs.
@@ -194,8 +194,23 @@ pub fn router(
             get(rest::status_of).delete(rest::destroy),
         )
         .route("/api/desktops/{id}/{action}", post(rest::action))
+        .route("/api/snapshots", get(rest::snapshots))
+        .route(
+            "/api/snapshots/{snapshot}",
+            get(rest::snapshot).delete(rest::delete_snapshot),
+        )
+        .route(
+            "/api/snapshots/{snapshot}/verify",
+            post(rest::verify_snapshot),
+        )
         .route("/api/{*rest}", any(rest::unknown))
-        .layer(DefaultBodyLimit::max(rest::MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(rest::MAX_BODY_BYTES))
+        // Files are streamed, whatever their size (`files.rs`).
+        .route("/api/desktops/{id}/files", get(files::get_home))
+        .route(
+            "/api/desktops/{id}/files/{*path}",
+            get(files::get).put(files::put),
+        );
     let guarded = Router::new()
         .nest_service("/mcp", mcp.clone())
         .route_service("/desktops/{id}/mcp", mcp)

@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod client;
 mod envelope;
+mod files;
 mod fleet;
 mod guard;
 mod http_server;

@@ -298,7 +298,13 @@ impl ServerHandler for AgentDesk {
         let endpoint = self.endpoint(&context);
         let mut args = request.arguments.unwrap_or_default();
         if endpoint == Endpoint::Main && tools::fleet::is_fleet_tool(&name) {
-            return Ok(self.fleet_call(&name, args, &principal).await.into());
+            return Ok(self
+                .fleet_call(&name, args, &principal, &context)
+                .await
+                .into());
+        }
+        if endpoint == Endpoint::Main && tools::files::is_file_tool(&name) {
+            return Ok(self.files_call(&name, args, &principal).await.into());
         }
         let audit_args = audit::Recorded::of(&args);
         let started = std::time::Instant::now();
@@ -406,12 +412,15 @@ impl ServerHandler for AgentDesk {
 }
 
 impl AgentDesk {
-    /// A fleet tool call: parsed, run for the caller, audited in the server's log.
+    /// A fleet tool call: parsed, run for the caller, audited in the server's log. Long ones
+    /// (snapshots, a create from one) report progress when the client sent a progress token,
+    /// and stop (cleaning up) at the per-call limit or when the client cancels.
     async fn fleet_call(
         &self,
         name: &str,
         args: serde_json::Map<String, serde_json::Value>,
         principal: &Principal,
+        context: &RequestContext<RoleServer>,
     ) -> rmcp::model::CallToolResult {
         let started = std::time::Instant::now();
         let audit_args = audit::Recorded::of(&args);
@@ -425,9 +434,26 @@ impl AgentDesk {
             Err(e) => Err(e),
             Ok(op) => {
                 let caller = principal.caller();
-                let run = crate::fleet::run(op, &self.manager, &self.config.audit, &caller);
-                match tokio::time::timeout(limit, run).await {
+                let long = op.is_long();
+                let (report, reporter) = progress(context);
+                let run = crate::fleet::run(op, &self.manager, &self.config.audit, &caller, report);
+                let result = tokio::select! {
+                    result = tokio::time::timeout(limit, run) => result,
+                    () = context.ct.cancelled() => Ok(Err(agentdesk_desktop::FleetError::BadRequest(
+                        format!("{name} was cancelled by the client")
+                    ))),
+                };
+                if let Some(reporter) = reporter {
+                    reporter.abort();
+                }
+                match result {
                     Ok(result) => result,
+                    Err(_) if long => Err(agentdesk_desktop::FleetError::BadRequest(format!(
+                        "{name} did not finish within {} s (--call-timeout) and was cancelled; \
+                         nothing was changed. A home this large needs a longer --call-timeout \
+                         (ask the operator)",
+                        limit.as_secs()
+                    ))),
                     Err(_) => Err(agentdesk_desktop::FleetError::BadRequest(format!(
                         "{name} did not finish within {} s (--call-timeout); desktop_status \
                          says where it got to",
@@ -436,9 +462,65 @@ impl AgentDesk {
                 }
             }
         };
+        let result = result.map(tools::fleet::result);
+        self.audited(
+            name,
+            target.as_deref(),
+            audit_args,
+            principal,
+            started,
+            result,
+        )
+    }
+
+    /// A file tool call: run for the caller, audited in the server's log, bounded by the
+    /// per-call limit.
+    async fn files_call(
+        &self,
+        name: &str,
+        args: serde_json::Map<String, serde_json::Value>,
+        principal: &Principal,
+    ) -> rmcp::model::CallToolResult {
+        let started = std::time::Instant::now();
+        let audit_args = audit::Recorded::of(&args);
+        let target = args
+            .get(tools::DESKTOP_ARG)
+            .and_then(|d| d.as_str())
+            .map(str::to_owned);
+        let limit = self.config.call_timeout;
+        let caller = principal.caller();
+        let run = tools::files::call(&self.manager, &caller, name, args);
+        let result = match tokio::time::timeout(limit, run).await {
+            Ok(result) => result,
+            Err(_) => Err(agentdesk_desktop::FleetError::BadRequest(format!(
+                "{name} did not finish within {} s (--call-timeout); for large files use the \
+                 REST API (/api/desktops/{{id}}/files/{{path}})",
+                limit.as_secs()
+            ))),
+        };
+        self.audited(
+            name,
+            target.as_deref(),
+            audit_args,
+            principal,
+            started,
+            result,
+        )
+    }
+
+    /// A fleet or file tool's result, after writing its audit line.
+    fn audited(
+        &self,
+        name: &str,
+        target: Option<&str>,
+        arguments: audit::Recorded,
+        principal: &Principal,
+        started: std::time::Instant,
+        result: Result<rmcp::model::CallToolResult, agentdesk_desktop::FleetError>,
+    ) -> rmcp::model::CallToolResult {
         let outcome = crate::fleet::outcome(&result);
         let result = match result {
-            Ok(value) => tools::fleet::result(value),
+            Ok(result) => result,
             Err(e) => tools::error_text(crate::fleet::agent_message(&e)),
         };
         let error = (result.is_error == Some(true)).then(|| error_message(&result));
@@ -446,13 +528,51 @@ impl AgentDesk {
             manager: &self.manager,
             token: &principal.name,
             tool: name,
-            target: target.as_deref(),
-            arguments: audit_args,
+            target,
+            arguments,
             started,
         }
         .record(&self.config.audit, outcome, error.as_deref());
         result
     }
+}
+
+/// A progress reporter for a call: `notifications/progress` to the client, at most five a
+/// second, when it sent a progress token; else one that ignores progress. The task it
+/// returns is aborted when the call ends, so nothing is sent after the result.
+fn progress(
+    context: &RequestContext<RoleServer>,
+) -> (
+    agentdesk_desktop::Report,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    let Some(token) = context.meta.get_progress_token() else {
+        return (agentdesk_desktop::quiet(), None);
+    };
+    let (tx, mut rx) = tokio::sync::watch::channel(None::<agentdesk_desktop::Progress>);
+    let peer = context.peer.clone();
+    let task = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let Some(p) = *rx.borrow_and_update() else {
+                continue;
+            };
+            let note = rmcp::model::ProgressNotificationParam::new(token.clone(), p.done as f64)
+                .with_total(p.total as f64)
+                .with_message(format!(
+                    "{} of {} MB",
+                    p.done / 1_000_000,
+                    p.total.div_ceil(1_000_000)
+                ));
+            if peer.notify_progress(note).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let report: agentdesk_desktop::Report = std::sync::Arc::new(move |p| {
+        let _ = tx.send(Some(p));
+    });
+    (report, Some(task))
 }
 
 /// Appended to the agent's first tool result after a human handed control back.

@@ -1,5 +1,5 @@
-//! The fleet's records on disk: one [`DesktopRecord`] per desktop, in a redb database
-//! (`<data-dir>/fleet.redb`).
+//! The fleet's records on disk: one [`DesktopRecord`] per desktop and one [`SnapshotRecord`]
+//! per snapshot, in a redb database (`<data-dir>/fleet.redb`).
 //!
 //! Why redb: it is pure Rust (no C toolchain, a fast build), one file, and every write is a
 //! transaction that is either wholly on disk or not at all (copy-on-write pages, a checksummed
@@ -18,6 +18,34 @@ use serde::{Deserialize, Serialize};
 
 /// Desktop id → JSON of its [`DesktopRecord`].
 const DESKTOPS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("desktops");
+
+/// Snapshot id → JSON of its [`SnapshotRecord`].
+const SNAPSHOTS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("snapshots");
+
+/// What is remembered of a snapshot of a desktop's home (its files are in the snapshot store,
+/// `agentdesk-snapshot`). Written once the snapshot is whole on disk: a record means a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    /// `[a-z0-9-]{1,40}`.
+    pub id: String,
+    /// The token name that made it.
+    pub owner: String,
+    /// The desktop it was taken of (which may since have been destroyed).
+    pub desktop: String,
+    /// The caller's name for it, if any.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Unix seconds.
+    pub created: u64,
+    /// BLAKE3 of its manifest, in hex: a manifest that changed on disk is found out.
+    pub manifest: String,
+    /// Regular files in it.
+    pub files: u64,
+    /// The files' bytes.
+    pub bytes: u64,
+    /// What it added to the store when made (new chunks, compressed).
+    pub added: u64,
+}
 
 /// What is remembered of a desktop across restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,12 +146,59 @@ impl Store {
         &self,
         f: impl FnOnce(&mut redb::Table<'_, &str, &[u8]>) -> Result<(), redb::StorageError>,
     ) -> Result<(), StoreError> {
+        self.write_in(DESKTOPS, f)
+    }
+
+    fn write_in(
+        &self,
+        table: TableDefinition<'static, &str, &[u8]>,
+        f: impl FnOnce(&mut redb::Table<'_, &str, &[u8]>) -> Result<(), redb::StorageError>,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
         {
-            let mut table = txn.open_table(DESKTOPS).map_err(|e| self.fail(e))?;
+            let mut table = txn.open_table(table).map_err(|e| self.fail(e))?;
             f(&mut table).map_err(|e| self.fail(e))?;
         }
         txn.commit().map_err(|e| self.fail(e))
+    }
+
+    /// Every snapshot record, in id order; unreadable ones skipped with their ids in the
+    /// second list, never deleted (as [`Store::all`]).
+    pub fn snapshots(&self) -> Result<(Vec<SnapshotRecord>, Vec<String>), StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.fail(e))?;
+        let table = match txn.open_table(SNAPSHOTS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((vec![], vec![])),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let mut records = Vec::new();
+        let mut unreadable = Vec::new();
+        for row in table.iter().map_err(|e| self.fail(e))? {
+            let (key, value) = row.map_err(|e| self.fail(e))?;
+            match serde_json::from_slice::<SnapshotRecord>(value.value()) {
+                Ok(record) if record.id == key.value() => records.push(record),
+                _ => unreadable.push(key.value().to_string()),
+            }
+        }
+        Ok((records, unreadable))
+    }
+
+    /// Adds or replaces a snapshot record.
+    pub fn put_snapshot(&self, record: &SnapshotRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(record).map_err(|e| self.fail(e))?;
+        self.write_in(SNAPSHOTS, |table| {
+            table.insert(record.id.as_str(), json.as_slice()).map(drop)
+        })
+    }
+
+    /// Removes snapshot records, in one transaction.
+    pub fn remove_snapshots(&self, ids: &[String]) -> Result<(), StoreError> {
+        self.write_in(SNAPSHOTS, |table| {
+            for id in ids {
+                table.remove(id.as_str())?;
+            }
+            Ok(())
+        })
     }
 
     /// Every record, in id order. A record that cannot be read (written by a newer agentdesk
@@ -220,6 +295,42 @@ mod tests {
         );
         assert_eq!(records[0].lease.as_ref().unwrap().holder, "bob");
         assert!(unreadable.is_empty());
+    }
+
+    #[test]
+    fn snapshot_records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleet.redb");
+        let snapshot = |id: &str| SnapshotRecord {
+            id: id.into(),
+            owner: "alice".into(),
+            desktop: "d".into(),
+            label: Some("logged in".into()),
+            created: 5,
+            manifest: "ab".repeat(32),
+            files: 3,
+            bytes: 100,
+            added: 40,
+        };
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.snapshots().unwrap().0, vec![]);
+            store.put_snapshot(&snapshot("s1")).unwrap();
+            store.put_snapshot(&snapshot("s2")).unwrap();
+            store.put_snapshot(&snapshot("s3")).unwrap();
+            store
+                .remove_snapshots(&["s2".into(), "gone".into()])
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (records, unreadable) = store.snapshots().unwrap();
+        assert_eq!(records, vec![snapshot("s1"), snapshot("s3")]);
+        assert!(unreadable.is_empty());
+        assert_eq!(
+            store.all().unwrap().0,
+            vec![],
+            "desktops are a table of their own"
+        );
     }
 
     #[test]

@@ -271,6 +271,10 @@ pub(crate) struct Serve {
     #[arg(long, env = "AGENTDESK_LEASE_TTL", default_value = "600", value_parser = parse_lease)]
     pub(crate) lease_ttl: u64,
 
+    /// Snapshots each desktop keeps: saving one more deletes that desktop's oldest.
+    #[arg(long, env = "AGENTDESK_SNAPSHOT_KEEP", default_value = "10", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub(crate) snapshot_keep: u16,
+
     /// Never these applications, whatever --allow-app says (same forms).
     #[arg(long = "deny-app", env = "AGENTDESK_DENY_APPS", value_delimiter = ',')]
     pub(crate) deny_apps: Vec<String>,

@@ -225,6 +225,7 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
         idle_pause: (args.idle_pause > 0).then(|| std::time::Duration::from_secs(args.idle_pause)),
         lease_seconds: args.lease_ttl,
         max_per_token: args.max_desktops_per_token,
+        snapshot_keep: usize::from(args.snapshot_keep),
     };
     let service = ServiceConfig {
         default_space: args.model_space,

@@ -5,6 +5,7 @@ mod apps;
 
 pub(crate) use apps::entries as app_entries;
 mod clipboard;
+pub(crate) mod files;
 pub(crate) mod fleet;
 mod help;
 mod input;
@@ -108,6 +109,7 @@ pub(crate) fn list_main() -> Vec<Tool> {
         tool.input_schema = Arc::new(schema);
     }
     tools.extend(fleet::list());
+    tools.extend(files::list());
     tools
 }
 

@@ -25,8 +25,10 @@ const ALICE: &str = "alice-token-0123456789abcdef";
 const BOB: &str = "bob-token-0123456789abcdef00";
 const OPS: &str = "ops-token-0123456789abcdef000";
 
+mod snapshots;
+
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     router: axum::Router,
     manager: Arc<DesktopManager>,
 }
@@ -89,6 +91,7 @@ async fn fixture(with_tokens: bool) -> Fixture {
         idle_pause: None,
         lease_seconds: 600,
         max_per_token: None,
+        snapshot_keep: 3,
     })
     .await
     .unwrap();
@@ -126,7 +129,7 @@ async fn fixture(with_tokens: bool) -> Fixture {
         CancellationToken::new(),
     );
     Fixture {
-        _dir: dir,
+        dir,
         router,
         manager,
     }
@@ -139,6 +142,39 @@ struct Answer {
 }
 
 impl Fixture {
+    /// A desktop's home, made (its desktop never starts here: the test fills it).
+    fn home(&self, id: &str) -> std::path::PathBuf {
+        let home = self.dir.path().join("data/desktops").join(id).join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        home
+    }
+
+    /// A request with a raw body and headers; the status and the body's bytes.
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Vec<u8>) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1:3000")
+            .header("authorization", format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request.body(Body::from(body)).unwrap();
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, bytes.to_vec())
+    }
+
     async fn send(
         &self,
         method: &str,
@@ -358,7 +394,7 @@ async fn only_owners_and_admins_destroy_and_a_destroyed_desktop_is_gone_from_the
     // The store agrees: a restarted server would not bring them back.
     let data = f.manager.data_dir().to_path_buf();
     let Fixture {
-        _dir: dir,
+        dir,
         router,
         manager,
     } = f;

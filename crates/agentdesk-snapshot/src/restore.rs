@@ -1,0 +1,185 @@
+//! Reading a snapshot back: its manifest (checked against the recorded hash), a restore into
+//! a new directory (every chunk checked as it is written), and a check of every chunk.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::{Read as _, Write as _};
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::Path;
+
+use rustix::fs::{AtFlags, Mode, Timestamps};
+
+use crate::chunks::Chunks;
+use crate::{Entry, Kind, Manifest, Progress, SnapshotError, Totals, Verified, Watch};
+
+/// The largest manifest read (decompressed): about a million entries.
+const MAX_MANIFEST: u64 = 512 * 1024 * 1024;
+
+pub(crate) fn read_manifest(path: &Path, hash: &[u8; 32]) -> Result<Manifest, SnapshotError> {
+    let frame = match std::fs::read(path) {
+        Ok(frame) => frame,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SnapshotError::Damaged(format!(
+                "its manifest ({}) is missing",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(SnapshotError::store(path)(e)),
+    };
+    let mut json = Vec::new();
+    let read = zstd::stream::read::Decoder::new(frame.as_slice())
+        .and_then(|d| d.take(MAX_MANIFEST).read_to_end(&mut json));
+    if read.is_err() || blake3::hash(&json).as_bytes() != hash {
+        return Err(SnapshotError::Damaged(format!(
+            "its manifest ({}) is not what was saved",
+            path.display()
+        )));
+    }
+    Manifest::parse(&json)
+}
+
+pub(crate) fn restore(
+    chunks: &Chunks,
+    manifest: &Manifest,
+    into: &Path,
+    watch: Watch<'_>,
+) -> Result<Totals, SnapshotError> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(into)
+        .map_err(SnapshotError::store(into))?;
+    let written = write_tree(chunks, manifest, into, watch);
+    if written.is_err() {
+        // Every directory is still 0700 here (modes are set last), so this removes it all.
+        let _ = std::fs::remove_dir_all(into);
+    }
+    written
+}
+
+fn write_tree(
+    chunks: &Chunks,
+    manifest: &Manifest,
+    into: &Path,
+    watch: Watch<'_>,
+) -> Result<Totals, SnapshotError> {
+    let totals = manifest.totals();
+    let mut done = 0;
+    for entry in &manifest.entries {
+        watch.check()?;
+        let path = into.join(OsStr::from_bytes(&entry.path.0));
+        let failed = SnapshotError::home(&entry.path.0);
+        match &entry.kind {
+            Kind::Dir => std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&path)
+                .map_err(failed)?,
+            Kind::File { chunks: refs, .. } => {
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                    .open(&path)
+                    .map_err(SnapshotError::home(&entry.path.0))?;
+                for chunk in refs {
+                    watch.check()?;
+                    let data = chunks.get(chunk).map_err(|fault| {
+                        SnapshotError::Damaged(format!(
+                            "the contents of {} (a chunk {fault})",
+                            entry.path
+                        ))
+                    })?;
+                    file.write_all(&data)
+                        .map_err(SnapshotError::home(&entry.path.0))?;
+                    done += u64::from(chunk.len);
+                    (watch.progress)(Progress {
+                        done,
+                        total: totals.bytes,
+                    });
+                }
+                rustix::fs::fchmod(&file, Mode::from_raw_mode(entry.mode & 0o777))
+                    .and_then(|()| rustix::fs::futimens(&file, &times(entry)))
+                    .map_err(|e| SnapshotError::home(&entry.path.0)(e.into()))?;
+            }
+            Kind::Symlink { target } => {
+                std::os::unix::fs::symlink(OsStr::from_bytes(&target.0), &path).map_err(failed)?;
+                rustix::fs::utimensat(
+                    rustix::fs::CWD,
+                    &path,
+                    &times(entry),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| SnapshotError::home(&entry.path.0)(e.into()))?;
+            }
+        }
+    }
+    // Directories last, deepest first: a read-only one must not stop what goes in it.
+    for entry in manifest
+        .entries
+        .iter()
+        .rev()
+        .filter(|e| matches!(e.kind, Kind::Dir))
+    {
+        let path = into.join(OsStr::from_bytes(&entry.path.0));
+        rustix::fs::chmod(&path, Mode::from_raw_mode(entry.mode & 0o777))
+            .and_then(|()| {
+                rustix::fs::utimensat(rustix::fs::CWD, &path, &times(entry), AtFlags::empty())
+            })
+            .map_err(|e| SnapshotError::home(&entry.path.0)(e.into()))?;
+    }
+    crate::sync_fs(into)?;
+    Ok(totals)
+}
+
+fn times(entry: &Entry) -> Timestamps {
+    let (sec, nsec) = entry.mtime;
+    let at = rustix::fs::Timespec {
+        tv_sec: sec,
+        tv_nsec: i64::from(nsec.min(999_999_999)),
+    };
+    Timestamps {
+        last_access: at,
+        last_modification: at,
+    }
+}
+
+pub(crate) fn verify(
+    chunks: &Chunks,
+    manifest: &Manifest,
+    watch: Watch<'_>,
+) -> Result<Verified, SnapshotError> {
+    let totals = manifest.totals();
+    let mut checked: HashMap<[u8; 32], bool> = HashMap::new();
+    let mut damaged = Vec::new();
+    let mut damaged_files = 0usize;
+    let mut done = 0;
+    for entry in &manifest.entries {
+        let Kind::File { chunks: refs, .. } = &entry.kind else {
+            continue;
+        };
+        let mut whole = true;
+        for chunk in refs {
+            watch.check()?;
+            let good = *checked
+                .entry(chunk.hash)
+                .or_insert_with(|| chunks.get(chunk).is_ok());
+            whole &= good;
+            done += u64::from(chunk.len);
+            (watch.progress)(Progress {
+                done,
+                total: totals.bytes,
+            });
+        }
+        if !whole {
+            damaged_files += 1;
+            if damaged.len() < 100 {
+                damaged.push(entry.path.to_string());
+            }
+        }
+    }
+    if damaged_files > damaged.len() {
+        damaged.push(format!("… and {} more", damaged_files - damaged.len()));
+    }
+    Ok(Verified { totals, damaged })
+}
