@@ -62,6 +62,14 @@ FLEET_TOOL_NAMES = [
     "desktop_acquire",
     "desktop_release",
     "desktop_heartbeat",
+    "snapshot_save",
+    "snapshot_list",
+    "snapshot_restore",
+    "snapshot_delete",
+    "snapshot_verify",
+    "file_upload",
+    "file_download",
+    "file_list",
 ]
 """On /mcp only, after the desktop tools (which there also take an optional `desktop`)."""
 

@@ -1,4 +1,5 @@
-//! A client of the REST API, for `agentdesk desktops ...`: one request per command, over
+//! A client of the REST API, for `agentdesk desktops ...` and `agentdesk snapshots ...`: one
+//! request per command (a long one read as it reports progress), over
 //! HTTP or HTTPS (rustls; the system's CA certificates, or `--ca-cert` for a private one).
 
 use std::path::Path;
@@ -88,12 +89,80 @@ impl ApiClient {
             })?
     }
 
+    /// Sends a long operation (a snapshot save, restore or verify, a create from a snapshot)
+    /// and reads its answer as it comes: `progress` is called with each progress line's bytes
+    /// done and in all, until the result. Waits as long as the server keeps the connection.
+    pub async fn request_with_progress(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<Value>,
+        mut progress: impl FnMut(u64, u64),
+    ) -> anyhow::Result<ApiAnswer> {
+        let response = self
+            .exchange_with(method, path, body, "application/x-ndjson")
+            .await?;
+        let status = response.status().as_u16();
+        let ndjson = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/x-ndjson"));
+        if !ndjson {
+            return read_answer(status, response).await;
+        }
+        let mut body = response.into_body();
+        let mut pending = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.context("the answer was cut off")?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(data);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let Ok(value) = serde_json::from_slice::<Value>(&line) else {
+                    continue;
+                };
+                if let Some(p) = value.get("progress") {
+                    progress(
+                        p["done"].as_u64().unwrap_or(0),
+                        p["total"].as_u64().unwrap_or(0),
+                    );
+                } else if let Some(result) = value.get("result") {
+                    return Ok(ApiAnswer {
+                        status,
+                        body: result.clone(),
+                    });
+                } else if let Some(error) = value.get("error") {
+                    return Ok(ApiAnswer {
+                        status: value["status"].as_u64().map_or(500, |s| s as u16),
+                        body: serde_json::json!({ "error": error }),
+                    });
+                }
+            }
+        }
+        bail!("the server ended the answer before the result (was it stopped?)")
+    }
+
     async fn send(
         &self,
         method: http::Method,
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<ApiAnswer> {
+        let response = self
+            .exchange_with(method, path, body, "application/json")
+            .await?;
+        read_answer(response.status().as_u16(), response).await
+    }
+
+    async fn exchange_with(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<Value>,
+        accept: &str,
+    ) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
         let address = format!("{}:{}", self.host, self.port);
         let server = format!("{}://{address}", self.scheme);
         let tcp = tokio::net::TcpStream::connect(&address).await.with_context(|| {
@@ -108,7 +177,7 @@ impl ApiClient {
             .method(method)
             .uri(path)
             .header(http::header::HOST, host_header)
-            .header(http::header::ACCEPT, "application/json");
+            .header(http::header::ACCEPT, accept);
         if let Some(token) = &self.token {
             request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         }
@@ -132,19 +201,26 @@ impl ApiClient {
                 exchange(TokioIo::new(tls), request).await?
             }
         };
-        let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .context("the answer was cut off")?
-            .to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            // The gate answers some refusals (401, 403) in plain text.
-            serde_json::json!({ "error": String::from_utf8_lossy(&bytes).trim() })
-        });
-        Ok(ApiAnswer { status, body })
+        Ok(response)
     }
+}
+
+/// Reads a whole JSON answer.
+async fn read_answer(
+    status: u16,
+    response: http::Response<hyper::body::Incoming>,
+) -> anyhow::Result<ApiAnswer> {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .context("the answer was cut off")?
+        .to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        // The gate answers some refusals (401, 403) in plain text.
+        serde_json::json!({ "error": String::from_utf8_lossy(&bytes).trim() })
+    });
+    Ok(ApiAnswer { status, body })
 }
 
 async fn exchange<IO>(

@@ -23,10 +23,14 @@ pub(crate) enum Command {
     /// Manage the desktops of a running server: create, list, status, destroy, pause, resume,
     /// acquire, release, heartbeat (through its REST API).
     Desktops(Desktops),
+    /// Save, list, restore, delete and check snapshots of desktops' homes on a running server.
+    Snapshots(Snapshots),
 }
 
+/// Where `agentdesk desktops` and `agentdesk snapshots` send their requests, and how they
+/// print the answers.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Desktops {
+pub(crate) struct Remote {
     /// The server, e.g. http://127.0.0.1:3000 or https://desk.example.com.
     #[arg(
         long,
@@ -45,9 +49,67 @@ pub(crate) struct Desktops {
     /// Print the server's JSON instead of a table.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Desktops {
+    #[command(flatten)]
+    pub(crate) remote: Remote,
 
     #[command(subcommand)]
     pub(crate) command: DesktopsCommand,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Snapshots {
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+
+    #[command(subcommand)]
+    pub(crate) command: SnapshotsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum SnapshotsCommand {
+    /// Save a desktop's home as a snapshot (the desktop is frozen for the copy).
+    Save {
+        /// The desktop's id.
+        desktop: String,
+        /// A name to restore it by, e.g. logged-into-crm.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List your snapshots.
+    List {
+        /// Only this desktop's.
+        #[arg(long)]
+        desktop: Option<String>,
+    },
+    /// One snapshot.
+    Status {
+        /// Its id or label.
+        snapshot: String,
+    },
+    /// Replace a desktop's home with a snapshot's (its apps are closed; it starts again).
+    Restore {
+        /// The desktop's id.
+        desktop: String,
+        /// The snapshot's id or label.
+        snapshot: String,
+    },
+    /// Delete a snapshot (a desktop's most recent one needs --force).
+    Delete {
+        /// Its id or label.
+        snapshot: String,
+        /// Delete it even if it is its desktop's most recent.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Read every byte of a snapshot and check it.
+    Verify {
+        /// Its id or label.
+        snapshot: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -66,6 +128,9 @@ pub(crate) enum DesktopsCommand {
         /// Only these apps (repeatable or comma-separated).
         #[arg(long = "app", value_delimiter = ',')]
         apps: Vec<String>,
+        /// Start with this snapshot's home (its id or label): a clone.
+        #[arg(long)]
+        from_snapshot: Option<String>,
     },
     /// List the desktops you can use.
     List,

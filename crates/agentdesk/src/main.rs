@@ -4,6 +4,7 @@
 
 mod cli;
 mod desktops;
+mod snapshots;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
             cli::Command::Serve(args) => serve(*args).await,
             cli::Command::Bench(args) => bench(args).await,
             cli::Command::Desktops(args) => desktops::run(args).await,
+            cli::Command::Snapshots(args) => snapshots::run(args).await,
         }
     });
     match result {
