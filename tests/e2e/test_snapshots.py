@@ -258,3 +258,35 @@ def test_links_the_agents_own_apps_plant_never_lead_the_file_tools_out(tmp_path)
         assert got.status_code == 200 and got.content == data
         listing = api(srv, "GET", "/api/desktops/default/files/in").json()
         assert [e["name"] for e in listing["entries"]] == ["big.bin"]
+
+
+def test_an_evidence_trail_keeps_each_calls_line_and_the_screen_after_it(tmp_path):
+    # Outside /tmp (every sandbox has its own): an app must not see it even where it could
+    # see the host's files.
+    evidence = Path(f"/var/tmp/agentdesk-evidence-{secrets.token_hex(4)}")
+    try:
+        with running_server(tmp_path / "server", "--evidence-dir", str(evidence),
+                            "--record-screens") as srv:
+            for name, args in [("mouse_move", {"x": 10, "y": 10}), ("screen_shot", {}),
+                               ("key_type", {"text": "hunter2", "secret": True})]:
+                res = result(call(srv, name, args))
+                assert not res.get("isError"), text(res)
+            assert api(srv, "GET", "/api/desktops").status_code == 200
+            seen = run_in(srv, "default", f"ls {evidence} 2>&1; echo done")
+            assert "done" in seen and "default" not in seen, seen
+        lines = [json.loads(l) for l in (evidence / "default/calls.jsonl").read_text().splitlines()]
+        tools = [l["tool"] for l in lines]
+        assert tools[-3:] == ["mouse_move", "screen_shot", "key_type"] or \
+            tools[-4:-1] == ["mouse_move", "screen_shot", "key_type"], tools
+        typed = next(l for l in lines if l["tool"] == "key_type")
+        assert "hunter2" not in json.dumps(typed), typed
+        for line in lines:
+            assert line["desktop"] == "default"
+            screen = evidence / "default" / line["screen"]
+            assert screen.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", screen
+            assert screen.stat().st_mode & 0o777 == 0o600
+        assert (evidence / "default").stat().st_mode & 0o777 == 0o700
+        assert any(json.loads(l)["tool"] == "api.desktop_list"
+                   for l in (evidence / "_server/calls.jsonl").read_text().splitlines())
+    finally:
+        subprocess.run(["rm", "-rf", str(evidence)], check=False)

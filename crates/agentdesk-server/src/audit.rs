@@ -17,6 +17,12 @@
 //!
 //! Writing never fails a tool call: an unwritable audit log is reported in the server log,
 //! once per desktop until it works again.
+//!
+//! With `--evidence-dir DIR`, every line is also appended to `DIR/<desktop>/calls.jsonl`
+//! (fleet operations not about one desktop to `DIR/_server/calls.jsonl`), never rotated: a QA
+//! run's trail, kept where the operator chose. With `--record-screens`, the screen after each
+//! desktop tool call is saved as `DIR/<desktop>/screens/<time>-<n>-<tool>.png`, and the call's
+//! line names it (`"screen"`). Files are 0600 in 0700 directories.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -78,6 +84,15 @@ impl Outcome {
     }
 }
 
+/// Creates `dir` and its missing parents with mode 0700.
+fn private_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Entry<'a> {
@@ -93,6 +108,9 @@ pub(crate) struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
     pub(crate) ms: u64,
+    /// The screen after the call, in the evidence directory (`--record-screens`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) screen: Option<&'a str>,
 }
 
 impl<'a> Entry<'a> {
@@ -114,6 +132,7 @@ impl<'a> Entry<'a> {
             outcome,
             error: None,
             ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            screen: None,
         }
     }
 }
@@ -130,6 +149,8 @@ pub(crate) struct Call<'a> {
     pub(crate) elapsed: Duration,
     /// The error's text, if it failed.
     pub(crate) error: Option<&'a str>,
+    /// The screen saved after it, relative to the desktop's evidence directory.
+    pub(crate) screen: Option<&'a str>,
 }
 
 /// A call's arguments in the two forms the log may record, made from the arguments before the
@@ -345,10 +366,22 @@ impl Place {
     }
 }
 
+/// Where the evidence trail goes (`--evidence-dir`), and whether it has screens.
+#[derive(Debug, Clone)]
+pub struct EvidenceConfig {
+    /// The directory: one subdirectory per desktop.
+    pub dir: PathBuf,
+    /// Save the screen after each desktop tool call (`--record-screens`).
+    pub record_screens: bool,
+}
+
 /// The audit logs of all desktops.
 #[derive(Default)]
 pub struct Audit {
     max_bytes: u64,
+    evidence: Option<EvidenceConfig>,
+    /// Numbers the screens saved by this process, so that two in the same millisecond differ.
+    screens: std::sync::atomic::AtomicU64,
     files: Mutex<HashMap<PathBuf, Result<Open, ()>>>,
     /// Refusals being counted, per (desktop directory, token).
     tallies: Mutex<HashMap<(PathBuf, String), Tally>>,
@@ -367,8 +400,51 @@ impl Audit {
     pub fn new(max_bytes: u64) -> Audit {
         Audit {
             max_bytes: max_bytes.max(4096),
+            evidence: None,
+            screens: Default::default(),
             files: Mutex::new(HashMap::new()),
             tallies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Keeps an evidence trail too (see the module's documentation).
+    pub fn with_evidence(mut self, evidence: EvidenceConfig) -> Audit {
+        self.evidence = Some(evidence);
+        self
+    }
+
+    /// Whether the screen after each desktop tool call is to be saved.
+    pub(crate) fn records_screens(&self) -> bool {
+        self.evidence.as_ref().is_some_and(|e| e.record_screens)
+    }
+
+    /// Saves a screen (PNG bytes) taken after `tool` on `desktop` into its evidence
+    /// directory; its name there, or `None` if it could not be written (reported in the log).
+    pub(crate) fn save_screen(&self, desktop: &str, tool: &str, png: &[u8]) -> Option<String> {
+        let evidence = self.evidence.as_ref()?;
+        let n = self
+            .screens
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let time = humantime::format_rfc3339_millis(SystemTime::now())
+            .to_string()
+            .replace([':', '-'], "");
+        let name = format!("screens/{time}-{n}-{}.png", cut(tool));
+        let dir = evidence.dir.join(desktop);
+        let written = private_dirs(&dir.join("screens")).and_then(|()| {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(dir.join(&name))?
+                .write_all(png)
+        });
+        match written {
+            Ok(()) => Some(name),
+            Err(e) => {
+                tracing::warn!(%e, dir = %dir.display(), "error saving a screen to the evidence directory");
+                None
+            }
         }
     }
 
@@ -396,6 +472,7 @@ impl Audit {
             call.elapsed,
         );
         entry.error = call.error.map(cut);
+        entry.screen = call.screen;
         self.record(dir, &entry);
     }
 
@@ -420,6 +497,7 @@ impl Audit {
                 outcome,
                 elapsed: Duration::ZERO,
                 error: Some(error),
+                screen: None,
             },
         );
     }
@@ -511,6 +589,21 @@ impl Audit {
             smaller.arguments =
                 serde_json::json!({"…": format!("{} bytes of arguments omitted", line.len())});
             line = serde_json::to_vec(&smaller).unwrap_or_default();
+        }
+        if let Some(evidence) = &self.evidence {
+            let desktop = if entry.desktop == "-" {
+                "_server"
+            } else {
+                entry.desktop
+            };
+            let dir = evidence.dir.join(desktop);
+            match private_dirs(&dir) {
+                // Never rotated: the trail is the operator's to keep or clear.
+                Ok(()) => self.append(&dir.join("calls.jsonl"), line.clone(), u64::MAX),
+                Err(e) => {
+                    tracing::warn!(%e, dir = %dir.display(), "error creating an evidence directory")
+                }
+            }
         }
         self.append(&desktop_dir.join(FILE_NAME), line, self.max_bytes);
     }

@@ -278,6 +278,7 @@ impl Audited<'_> {
                 outcome,
                 elapsed: self.started.elapsed(),
                 error,
+                screen: None,
             },
         );
     }

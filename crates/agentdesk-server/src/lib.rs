@@ -29,7 +29,7 @@ mod tools;
 mod web;
 
 pub use agentdesk_security::RateLimit;
-pub use audit::{Audit, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_MAX_BYTES};
+pub use audit::{Audit, EvidenceConfig, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_MAX_BYTES};
 pub use auth::Tokens;
 pub use client::{ApiAnswer, ApiClient};
 pub use guard::Peer;

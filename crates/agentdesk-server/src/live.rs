@@ -280,6 +280,7 @@ fn audit(
             outcome,
             elapsed: std::time::Duration::ZERO,
             error: refused.map(ToString::to_string).as_deref(),
+            screen: None,
         },
     );
 }

@@ -282,6 +282,7 @@ impl ServerHandler for AgentDesk {
                 outcome,
                 elapsed: started.elapsed(),
                 error: result.as_ref().err().map(|e| e.message.as_ref()),
+                screen: None,
             },
         );
         result
@@ -385,6 +386,14 @@ impl ServerHandler for AgentDesk {
             .as_ref()
             .filter(|r| r.is_error == Some(true))
             .map(error_message);
+        let screen = match outcome {
+            Outcome::Ok | Outcome::Error | Outcome::Timeout
+                if self.config.audit.records_screens() =>
+            {
+                evidence_screen(&self.config.audit, &desktop, &name).await
+            }
+            _ => None,
+        };
         self.config.audit.call(
             &desktop,
             audit::Call {
@@ -394,6 +403,7 @@ impl ServerHandler for AgentDesk {
                 outcome,
                 elapsed,
                 error: error.as_deref(),
+                screen: screen.as_deref(),
             },
         );
         // Arguments and results are agent data: never logged (typed text, clipboard, images).
@@ -535,6 +545,16 @@ impl AgentDesk {
         .record(&self.config.audit, outcome, error.as_deref());
         result
     }
+}
+
+/// The screen after a call, saved in the evidence directory (`--record-screens`): as it is
+/// (no waiting for it to settle), in PNG, at full size; its name there.
+async fn evidence_screen(audit: &Audit, desktop: &Desktop, tool: &str) -> Option<String> {
+    let shot = desktop
+        .screenshot(None, agentdesk_desktop::Format::Png, false)
+        .await
+        .ok()?;
+    audit.save_screen(desktop.id().as_str(), tool, &shot.bytes)
 }
 
 /// A progress reporter for a call: `notifications/progress` to the client, at most five a

@@ -336,6 +336,16 @@ pub(crate) struct Serve {
     #[arg(long, env = "AGENTDESK_LEASE_TTL", default_value = "600", value_parser = parse_lease)]
     pub(crate) lease_ttl: u64,
 
+    /// Keep an evidence trail here: per desktop, every call's audit line
+    /// (<DIR>/<desktop>/calls.jsonl), and with --record-screens the screen after each call.
+    #[arg(long, env = "AGENTDESK_EVIDENCE_DIR")]
+    pub(crate) evidence_dir: Option<PathBuf>,
+
+    /// Save the screen after each desktop tool call into the evidence directory (PNG; needs
+    /// --evidence-dir).
+    #[arg(long, env = "AGENTDESK_RECORD_SCREENS", requires = "evidence_dir")]
+    pub(crate) record_screens: bool,
+
     /// Snapshots each desktop keeps: saving one more deletes that desktop's oldest.
     #[arg(long, env = "AGENTDESK_SNAPSHOT_KEEP", default_value = "10", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub(crate) snapshot_keep: u16,

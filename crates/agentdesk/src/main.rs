@@ -111,6 +111,23 @@ fn init_logging() {
 async fn serve(args: cli::Serve) -> anyhow::Result<()> {
     let size = args.screen;
     let data_dir = args.data_dir.clone().unwrap_or_else(cli::default_data_dir);
+    // Made now, private, and by its real path: the sandboxes hide it.
+    let evidence_dir = match &args.evidence_dir {
+        Some(dir) => {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| {
+                    format!("error creating the evidence directory {}", dir.display())
+                })?;
+            Some(std::fs::canonicalize(dir).with_context(|| {
+                format!("error opening the evidence directory {}", dir.display())
+            })?)
+        }
+        None => None,
+    };
     // What a server killed with SIGKILL left behind: its runtime directory, and processes its
     // desktops' apps had detached.
     let tmp = std::env::temp_dir();
@@ -172,6 +189,7 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
             cgroups.describe(&limits)
         );
         let mut hide_dirs = vec![data_dir.clone()];
+        hide_dirs.extend(evidence_dir.clone());
         if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
             hide_dirs.push(home.into());
         }
@@ -232,7 +250,19 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
     let service = ServiceConfig {
         default_space: args.model_space,
         call_timeout: args.call_timeout,
-        audit: Arc::new(Audit::new(agentdesk_server::DEFAULT_AUDIT_MAX_BYTES)),
+        audit: Arc::new({
+            let audit = Audit::new(agentdesk_server::DEFAULT_AUDIT_MAX_BYTES);
+            match evidence_dir {
+                Some(dir) => {
+                    tracing::info!(dir = %dir.display(), screens = args.record_screens, "keeping an evidence trail");
+                    audit.with_evidence(agentdesk_server::EvidenceConfig {
+                        dir,
+                        record_screens: args.record_screens,
+                    })
+                }
+                None => audit,
+            }
+        }),
     };
     // Tokens and TLS are checked before the desktop starts: a refused posture fails at once.
     let http = if args.stdio {
