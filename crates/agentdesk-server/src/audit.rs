@@ -781,6 +781,7 @@ mod tests {
             outcome,
             elapsed: Duration::ZERO,
             error: Some("invalid arguments for key_type: unknown field `Secret`"),
+            screen: None,
         };
         audit.count_refusal(dir, "default", &call);
     }
