@@ -182,6 +182,16 @@ impl Client {
         }
     }
 
+    /// One HTTP exchange with a raw body: the status and the raw answer.
+    pub(crate) async fn raw(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.http(method, path, body).await
+    }
+
     /// GETs a JSON document, such as `/healthz`.
     pub(crate) async fn get_json(&mut self, path: &str) -> anyhow::Result<Value> {
         let (status, body) = self.http("GET", path, &[]).await?;

@@ -18,6 +18,7 @@ mod fleet;
 mod memory;
 mod report;
 mod sampling;
+mod snapshots;
 mod under_test;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -118,7 +119,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     let cold_runs = if config.quick { 1 } else { 3 };
     // One step per cold start, 13 fixed ones, two per screenshot format (3 until tools/list
     // says otherwise).
-    let mut progress = Progress::new(cold_runs + 14 + 2 * 3);
+    let mut progress = Progress::new(cold_runs + 15 + 2 * 3);
     let mut report = Report::new(
         env!("CARGO_PKG_VERSION"),
         config.quick,
@@ -175,6 +176,10 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
             plan.creates, plan.idle
         ));
         bench.report.fleet = Some(fleet::measure(server.addr, server.pid(), plan).await);
+        bench.progress.step("snapshots and files");
+        let data_dir = work.path().join(format!("data-{cold_runs}"));
+        bench.report.snapshots =
+            Some(snapshots::measure(server.addr, server.pid(), &data_dir, config.quick).await);
     }
     bench.progress.step("stop the server (SIGTERM)");
     let shutdown = server.stop().await;

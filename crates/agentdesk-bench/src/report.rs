@@ -342,6 +342,8 @@ pub(crate) struct Report {
     pub(crate) concurrency: Option<Concurrency>,
     /// Many desktops in the one server.
     pub(crate) fleet: Option<crate::fleet::FleetReport>,
+    /// Snapshots and file transfers.
+    pub(crate) snapshots: Option<crate::snapshots::SnapshotReport>,
     /// Server and descendants right after the cold start, before any app.
     pub(crate) memory_idle: Option<Snapshot>,
     /// The same after the run (Firefox and xterm open).
@@ -381,6 +383,7 @@ impl Report {
             operations: Vec::new(),
             concurrency: None,
             fleet: None,
+            snapshots: None,
             memory_idle: None,
             memory_after: None,
             memory_ghostdesk_idle: String::new(),
@@ -454,6 +457,10 @@ impl Report {
         match &self.fleet {
             None => problems.push("the fleet: not measured".to_string()),
             Some(fleet) => problems.extend(fleet.problems()),
+        }
+        match &self.snapshots {
+            None => problems.push("snapshots: not measured".to_string()),
+            Some(snapshots) => problems.extend(snapshots.problems()),
         }
         if self.memory_idle.is_none() || self.memory_after.is_none() {
             problems.push("memory: not measured".to_string());
@@ -534,6 +541,9 @@ impl Report {
         out.push_str(&self.render_memory());
         if let Some(fleet) = &self.fleet {
             out.push_str(&fleet.render());
+        }
+        if let Some(snapshots) = &self.snapshots {
+            out.push_str(&snapshots.render());
         }
 
         if let Some(s) = &self.shutdown {
@@ -836,6 +846,7 @@ mod tests {
             idle_answered: 5,
             ..Default::default()
         });
+        report.snapshots = Some(Default::default());
         assert_eq!(report.problems(), Vec::<String>::new());
         assert!(report.render().contains("create to first screenshot"));
         assert!(report.render().contains("| screen_shot.png.no_stabilize"));

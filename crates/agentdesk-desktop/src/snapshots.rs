@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use agentdesk_snapshot::{Progress, Repo, Verified, Watch};
+use agentdesk_snapshot::{Keyspace, Progress, Repo, Verified, Watch};
 use agentdesk_store::SnapshotRecord;
 
 use crate::fleet::{self, Caller, DesktopInfo, FleetError};
@@ -202,7 +202,11 @@ impl DesktopManager {
             let desktop = lock(&self.slots).get(id).and_then(|s| s.desktop.clone());
             let repo = self.snapshots.repo.clone();
             let name = snapshot.clone();
-            run(report, desktop, move |watch| repo.save(&home, &name, watch)).await?
+            let keys = Keyspace::of(&caller.name);
+            run(report, desktop, move |watch| {
+                repo.save(&home, &name, keys, watch)
+            })
+            .await?
         };
         let record = SnapshotRecord {
             id: snapshot.clone(),
@@ -316,7 +320,11 @@ impl DesktopManager {
         let _files = self.snapshots.files.read().await;
         let repo = self.snapshots.repo.clone();
         let id = record.id.clone();
-        let verified = run(report, None, move |watch| repo.verify(&id, &hash, watch)).await?;
+        let keys = Keyspace::of(&record.owner);
+        let verified = run(report, None, move |watch| {
+            repo.verify(&id, &hash, keys, watch)
+        })
+        .await?;
         Ok((record, verified))
     }
 
@@ -425,8 +433,9 @@ impl DesktopManager {
         let hash = manifest_of(record)?;
         let repo = self.snapshots.repo.clone();
         let (name, into) = (record.id.clone(), into.to_path_buf());
+        let keys = Keyspace::of(&record.owner);
         run(report, None, move |watch| {
-            repo.restore(&name, &hash, &into, watch)
+            repo.restore(&name, &hash, keys, &into, watch)
         })
         .await?;
         Ok(())

@@ -492,7 +492,17 @@ impl AgentDesk {
         principal: &Principal,
     ) -> rmcp::model::CallToolResult {
         let started = std::time::Instant::now();
-        let audit_args = audit::Recorded::of(&args);
+        // A file's contents are never recorded, only their length.
+        let recorded: serde_json::Map<String, serde_json::Value> = args
+            .iter()
+            .map(|(key, value)| match (key.as_str(), value) {
+                ("text" | "content_base64", serde_json::Value::String(s)) => {
+                    (key.clone(), format!("[{} characters]", s.len()).into())
+                }
+                _ => (key.clone(), value.clone()),
+            })
+            .collect();
+        let audit_args = audit::Recorded::of(&recorded);
         let target = args
             .get(tools::DESKTOP_ARG)
             .and_then(|d| d.as_str())

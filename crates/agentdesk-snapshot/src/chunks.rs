@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{hex, ChunkRef, SnapshotError};
+use crate::{hex, ChunkRef, Keyspace, SnapshotError};
 
 /// zstd's level for chunks: level 1 compresses a home's mix (a browser profile's databases,
 /// text, already-compressed downloads) at several hundred MB/s on one core, and higher levels
@@ -72,8 +72,8 @@ impl Chunks {
         Ok(frame.len() as u64)
     }
 
-    /// The bytes of `chunk`, checked against its hash and length.
-    pub(crate) fn get(&self, chunk: &ChunkRef) -> Result<Vec<u8>, Fault> {
+    /// The bytes of `chunk`, checked against its hash (in `keys`) and length.
+    pub(crate) fn get(&self, chunk: &ChunkRef, keys: Keyspace) -> Result<Vec<u8>, Fault> {
         let frame = match std::fs::read(self.path(&chunk.hash)) {
             Ok(frame) => frame,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Fault::Missing),
@@ -82,7 +82,7 @@ impl Chunks {
         // The length bounds what a damaged frame could make us allocate.
         let data =
             zstd::bulk::decompress(&frame, chunk.len as usize).map_err(|_| Fault::Corrupt)?;
-        if data.len() != chunk.len as usize || blake3::hash(&data).as_bytes() != &chunk.hash {
+        if data.len() != chunk.len as usize || keys.hash(&data) != chunk.hash {
             return Err(Fault::Corrupt);
         }
         Ok(data)

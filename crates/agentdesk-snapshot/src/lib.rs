@@ -3,8 +3,9 @@
 //!
 //! # Layout (`<data-dir>/snapshots/`)
 //!
-//! - `chunks/ab/ab12…` — one file per distinct chunk, named by the BLAKE3 hash of its bytes,
-//!   holding them as one zstd frame (`chunks.rs`).
+//! - `chunks/ab/ab12…` — one file per distinct chunk of one owner, named by the BLAKE3 hash of
+//!   its bytes keyed for that owner ([`Keyspace`]), holding them as one zstd frame
+//!   (`chunks.rs`).
 //! - `manifests/<snapshot id>.json.zst` — the snapshot's [`Manifest`]: every directory, file
 //!   and symbolic link with its mode and time, each file as a list of chunks. Its BLAKE3 (of
 //!   the JSON) is kept by whoever records the snapshot (the server keeps it in its store), so
@@ -53,6 +54,34 @@ pub use error::SnapshotError;
 pub use manifest::{check_relative, hex, parse_hex, ChunkRef, Entry, Kind, Manifest, Name, Totals};
 
 use chunks::Chunks;
+
+/// Whose chunks: each owner's chunks are named by a BLAKE3 hash keyed for that owner, so the
+/// same bytes saved by two owners are two chunks. Deduplication then never crosses owners,
+/// and a save's "bytes added" cannot tell one owner whether another holds some content.
+/// The key needs no secrecy: a caller never chooses whose keyspace its save uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Keyspace([u8; 32]);
+
+impl Keyspace {
+    /// The keyspace of `owner` (a token's name).
+    pub fn of(owner: &str) -> Keyspace {
+        Keyspace(blake3::derive_key(
+            "agentdesk 2026-12 snapshot chunks of one owner",
+            owner.as_bytes(),
+        ))
+    }
+
+    /// The name of `data` in this keyspace.
+    pub(crate) fn hash(&self, data: &[u8]) -> [u8; 32] {
+        *blake3::keyed_hash(&self.0, data).as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Keyspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keyspace(..)")
+    }
+}
 
 /// How far a long operation is, in bytes of file contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,9 +202,15 @@ impl Repo {
 
     /// Saves the home at `home` as snapshot `id` (`[a-z0-9-]{1,64}`, new). The home should
     /// not change meanwhile (the caller freezes its desktop).
-    pub fn save(&self, home: &Path, id: &str, watch: Watch<'_>) -> Result<Saved, SnapshotError> {
+    pub fn save(
+        &self,
+        home: &Path,
+        id: &str,
+        keys: Keyspace,
+        watch: Watch<'_>,
+    ) -> Result<Saved, SnapshotError> {
         let path = self.manifest_path(id)?;
-        save::save(&self.chunks, home, &path, watch)
+        save::save(&self.chunks, home, &path, keys, watch)
     }
 
     /// Reads and checks snapshot `id`'s manifest against the hash recorded for it.
@@ -189,11 +224,12 @@ impl Repo {
         &self,
         id: &str,
         hash: &[u8; 32],
+        keys: Keyspace,
         into: &Path,
         watch: Watch<'_>,
     ) -> Result<Totals, SnapshotError> {
         let manifest = self.manifest(id, hash)?;
-        restore::restore(&self.chunks, &manifest, into, watch)
+        restore::restore(&self.chunks, &manifest, keys, into, watch)
     }
 
     /// Reads every chunk of snapshot `id` and checks it against its hash.
@@ -201,10 +237,11 @@ impl Repo {
         &self,
         id: &str,
         hash: &[u8; 32],
+        keys: Keyspace,
         watch: Watch<'_>,
     ) -> Result<Verified, SnapshotError> {
         let manifest = self.manifest(id, hash)?;
-        restore::verify(&self.chunks, &manifest, watch)
+        restore::verify(&self.chunks, &manifest, keys, watch)
     }
 
     /// Removes snapshot `id`'s manifest; its chunks go at the next [`Repo::collect`].

@@ -11,7 +11,7 @@ use std::path::Path;
 use rustix::fs::{AtFlags, Mode, Timestamps};
 
 use crate::chunks::Chunks;
-use crate::{Entry, Kind, Manifest, Progress, SnapshotError, Totals, Verified, Watch};
+use crate::{Entry, Keyspace, Kind, Manifest, Progress, SnapshotError, Totals, Verified, Watch};
 
 /// The largest manifest read (decompressed): about a million entries.
 const MAX_MANIFEST: u64 = 512 * 1024 * 1024;
@@ -42,6 +42,7 @@ pub(crate) fn read_manifest(path: &Path, hash: &[u8; 32]) -> Result<Manifest, Sn
 pub(crate) fn restore(
     chunks: &Chunks,
     manifest: &Manifest,
+    keys: Keyspace,
     into: &Path,
     watch: Watch<'_>,
 ) -> Result<Totals, SnapshotError> {
@@ -49,7 +50,7 @@ pub(crate) fn restore(
         .mode(0o700)
         .create(into)
         .map_err(SnapshotError::store(into))?;
-    let written = write_tree(chunks, manifest, into, watch);
+    let written = write_tree(chunks, manifest, keys, into, watch);
     if written.is_err() {
         // Every directory is still 0700 here (modes are set last), so this removes it all.
         let _ = std::fs::remove_dir_all(into);
@@ -60,6 +61,7 @@ pub(crate) fn restore(
 fn write_tree(
     chunks: &Chunks,
     manifest: &Manifest,
+    keys: Keyspace,
     into: &Path,
     watch: Watch<'_>,
 ) -> Result<Totals, SnapshotError> {
@@ -84,7 +86,7 @@ fn write_tree(
                     .map_err(SnapshotError::home(&entry.path.0))?;
                 for chunk in refs {
                     watch.check()?;
-                    let data = chunks.get(chunk).map_err(|fault| {
+                    let data = chunks.get(chunk, keys).map_err(|fault| {
                         SnapshotError::Damaged(format!(
                             "the contents of {} (a chunk {fault})",
                             entry.path
@@ -147,6 +149,7 @@ fn times(entry: &Entry) -> Timestamps {
 pub(crate) fn verify(
     chunks: &Chunks,
     manifest: &Manifest,
+    keys: Keyspace,
     watch: Watch<'_>,
 ) -> Result<Verified, SnapshotError> {
     let totals = manifest.totals();
@@ -163,7 +166,7 @@ pub(crate) fn verify(
             watch.check()?;
             let good = *checked
                 .entry(chunk.hash)
-                .or_insert_with(|| chunks.get(chunk).is_ok());
+                .or_insert_with(|| chunks.get(chunk, keys).is_ok());
             whole &= good;
             done += u64::from(chunk.len);
             (watch.progress)(Progress {

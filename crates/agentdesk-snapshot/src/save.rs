@@ -12,7 +12,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::chunks::{write_new, Chunks};
 use crate::{
-    open_beneath, ChunkRef, Entry, Kind, Manifest, Name, Progress, Saved, SnapshotError, Watch,
+    open_beneath, ChunkRef, Entry, Keyspace, Kind, Manifest, Name, Progress, Saved, SnapshotError,
+    Watch,
 };
 
 /// FastCDC's bounds: chunks of 64 KiB to 1 MiB, 256 KiB on average. Smaller chunks find more
@@ -29,6 +30,7 @@ pub(crate) fn save(
     chunks: &Chunks,
     home: &Path,
     manifest_path: &Path,
+    keys: Keyspace,
     watch: Watch<'_>,
 ) -> Result<Saved, SnapshotError> {
     let root = rustix::fs::open(
@@ -75,7 +77,7 @@ pub(crate) fn save(
                 }
             });
         }
-        let read = contents(&root, &mut entries, total, &tx, stop, watch);
+        let read = contents(&root, &mut entries, total, keys, &tx, stop, watch);
         drop(tx);
         read
     });
@@ -190,6 +192,7 @@ fn contents(
     root: &OwnedFd,
     entries: &mut [Entry],
     total: u64,
+    keys: Keyspace,
     tx: &std::sync::mpsc::SyncSender<([u8; 32], Vec<u8>)>,
     stop: &AtomicBool,
     watch: Watch<'_>,
@@ -230,7 +233,7 @@ fn contents(
                     other => std::io::Error::other(other.to_string()),
                 },
             })?;
-            let hash = *blake3::hash(&chunk.data).as_bytes();
+            let hash = keys.hash(&chunk.data);
             let len = chunk.data.len() as u32;
             chunks.push(ChunkRef { hash, len });
             length += u64::from(len);

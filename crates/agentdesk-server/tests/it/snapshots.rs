@@ -399,6 +399,12 @@ async fn the_file_tools_on_mcp_keep_to_the_callers_desktops() {
         .await;
     assert_eq!(up.body["result"]["isError"], false, "{}", up.text);
     assert_eq!(std::fs::read(home.join("a/b.txt")).unwrap(), b"written");
+    let audit = std::fs::read_to_string(f.dir.path().join("data/audit.jsonl")).unwrap();
+    let line = audit.lines().find(|l| l.contains("file_upload")).unwrap();
+    assert!(
+        line.contains("[7 characters]") && !line.contains("written"),
+        "{line}"
+    );
     let down = f
         .tool(
             "/mcp",

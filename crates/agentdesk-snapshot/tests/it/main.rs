@@ -5,7 +5,11 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use agentdesk_snapshot::{open_beneath, Progress, Repo, SnapshotError, Watch};
+use agentdesk_snapshot::{open_beneath, Keyspace, Progress, Repo, SnapshotError, Watch};
+
+fn alice() -> Keyspace {
+    Keyspace::of("alice")
+}
 
 fn quiet() -> (impl Fn(Progress) + Sync, AtomicBool) {
     (|_: Progress| {}, AtomicBool::new(false))
@@ -132,7 +136,7 @@ fn a_restore_is_byte_for_byte_the_home_that_was_saved() {
         progress: &progress,
         cancel: &cancel,
     };
-    let saved = repo.save(&home, "s1", watch).unwrap();
+    let saved = repo.save(&home, "s1", alice(), watch).unwrap();
     assert_eq!(saved.skipped, 1, "the FIFO is skipped");
     assert_eq!(saved.totals.links, 2);
     let last = *seen.lock().unwrap().last().unwrap();
@@ -140,7 +144,9 @@ fn a_restore_is_byte_for_byte_the_home_that_was_saved() {
     assert_eq!(last.total, saved.totals.bytes);
 
     let into = tmp.path().join("restored");
-    let totals = repo.restore("s1", &saved.manifest, &into, watch).unwrap();
+    let totals = repo
+        .restore("s1", &saved.manifest, alice(), &into, watch)
+        .unwrap();
     assert_eq!(totals, saved.totals);
     let mut want = describe(&home);
     want.retain(|line| !line.starts_with("fifo"));
@@ -149,7 +155,7 @@ fn a_restore_is_byte_for_byte_the_home_that_was_saved() {
     assert_eq!(std::fs::metadata(&into).unwrap().mode() & 0o777, 0o700);
     // A second restore into the same place is refused: restores never merge.
     let again = repo
-        .restore("s1", &saved.manifest, &into, watch)
+        .restore("s1", &saved.manifest, alice(), &into, watch)
         .unwrap_err();
     assert!(matches!(again, SnapshotError::Store { .. }), "{again}");
     make_writable(tmp.path());
@@ -165,10 +171,10 @@ fn a_second_snapshot_after_a_small_change_stores_only_the_change() {
     }
     let repo = Repo::open(&tmp.path().join("snapshots")).unwrap();
     let q = quiet();
-    let first = repo.save(&home, "a", watch!(q)).unwrap();
+    let first = repo.save(&home, "a", alice(), watch!(q)).unwrap();
     assert!(first.added > 19_000_000, "{first:?}");
     std::fs::write(home.join("file3"), noise(1_000_000, 99)).unwrap();
-    let second = repo.save(&home, "b", watch!(q)).unwrap();
+    let second = repo.save(&home, "b", alice(), watch!(q)).unwrap();
     assert!(
         second.added < 2_000_000,
         "a 1 MB change added {} bytes",
@@ -179,7 +185,7 @@ fn a_second_snapshot_after_a_small_change_stores_only_the_change() {
     assert_eq!(collected.manifests, 1);
     assert!(collected.chunks >= 1, "{collected:?}");
     let out = tmp.path().join("out");
-    repo.restore("b", &second.manifest, &out, watch!(q))
+    repo.restore("b", &second.manifest, alice(), &out, watch!(q))
         .unwrap();
     assert_eq!(describe(&out), describe(&home));
 }
@@ -194,9 +200,9 @@ fn damage_is_found_and_names_the_file() {
     let root = tmp.path().join("snapshots");
     let repo = Repo::open(&root).unwrap();
     let q = quiet();
-    let saved = repo.save(&home, "s", watch!(q)).unwrap();
+    let saved = repo.save(&home, "s", alice(), watch!(q)).unwrap();
     assert!(repo
-        .verify("s", &saved.manifest, watch!(q))
+        .verify("s", &saved.manifest, alice(), watch!(q))
         .unwrap()
         .damaged
         .is_empty());
@@ -207,11 +213,13 @@ fn damage_is_found_and_names_the_file() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;
     std::fs::write(&chunk, bytes).unwrap();
-    let verified = repo.verify("s", &saved.manifest, watch!(q)).unwrap();
+    let verified = repo
+        .verify("s", &saved.manifest, alice(), watch!(q))
+        .unwrap();
     assert_eq!(verified.damaged, ["docs/report.txt"]);
     let into = tmp.path().join("restored");
     let err = repo
-        .restore("s", &saved.manifest, &into, watch!(q))
+        .restore("s", &saved.manifest, alice(), &into, watch!(q))
         .unwrap_err()
         .to_string();
     assert!(
@@ -223,14 +231,14 @@ fn damage_is_found_and_names_the_file() {
     // A missing chunk, and a manifest that changed.
     std::fs::remove_file(&chunk).unwrap();
     let err = repo
-        .restore("s", &saved.manifest, &into, watch!(q))
+        .restore("s", &saved.manifest, alice(), &into, watch!(q))
         .unwrap_err()
         .to_string();
     assert!(err.contains("report.txt (a chunk is missing)"), "{err}");
     let mut wrong = saved.manifest;
     wrong[0] ^= 1;
     let err = repo
-        .restore("s", &wrong, &into, watch!(q))
+        .restore("s", &wrong, alice(), &into, watch!(q))
         .unwrap_err()
         .to_string();
     assert!(
@@ -239,10 +247,39 @@ fn damage_is_found_and_names_the_file() {
     );
 }
 
-/// The chunk file holding `data` (one chunk: small enough).
+/// The chunk file holding `data` (one chunk: small enough), of alice's.
 fn find_chunk_of(root: &Path, data: &[u8]) -> PathBuf {
-    let name = blake3::hash(data).to_hex().to_string();
+    let key = blake3::derive_key("agentdesk 2026-12 snapshot chunks of one owner", b"alice");
+    let name = blake3::keyed_hash(&key, data).to_hex().to_string();
     root.join("chunks").join(&name[..2]).join(name)
+}
+
+#[test]
+fn owners_never_share_chunks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(home.join("f"), noise(500_000, 3)).unwrap();
+    let repo = Repo::open(&tmp.path().join("snapshots")).unwrap();
+    let q = quiet();
+    let first = repo.save(&home, "a", alice(), watch!(q)).unwrap();
+    let again = repo.save(&home, "b", alice(), watch!(q)).unwrap();
+    let other = repo
+        .save(&home, "c", Keyspace::of("bob"), watch!(q))
+        .unwrap();
+    assert!(again.added < 10_000, "{again:?}");
+    assert!(
+        other.added > 400_000,
+        "bob's save found alice's chunks: {other:?}"
+    );
+    // A snapshot read in another owner's keyspace does not check out.
+    let into = tmp.path().join("into");
+    assert!(repo
+        .restore("c", &other.manifest, alice(), &into, watch!(q))
+        .is_err());
+    assert!(repo
+        .restore("a", &first.manifest, alice(), &into, watch!(q))
+        .is_ok());
 }
 
 #[test]
@@ -253,7 +290,7 @@ fn cancelling_leaves_nothing_behind() {
     std::fs::write(home.join("f"), noise(3_000_000, 7)).unwrap();
     let repo = Repo::open(&tmp.path().join("snapshots")).unwrap();
     let q = quiet();
-    let saved = repo.save(&home, "s", watch!(q)).unwrap();
+    let saved = repo.save(&home, "s", alice(), watch!(q)).unwrap();
     let cancel = AtomicBool::new(true);
     let cancelled = Watch {
         progress: &|_| {},
@@ -261,12 +298,12 @@ fn cancelling_leaves_nothing_behind() {
     };
     let into = tmp.path().join("into");
     assert!(matches!(
-        repo.restore("s", &saved.manifest, &into, cancelled),
+        repo.restore("s", &saved.manifest, alice(), &into, cancelled),
         Err(SnapshotError::Cancelled)
     ));
     assert!(!into.exists());
     assert!(matches!(
-        repo.save(&home, "t", cancelled),
+        repo.save(&home, "t", alice(), cancelled),
         Err(SnapshotError::Cancelled)
     ));
 }
