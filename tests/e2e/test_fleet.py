@@ -546,7 +546,11 @@ def restart_x_server(srv: Server, desktop: str) -> None:
     started a new session."""
     before = desktop_processes(srv, desktop)
     for pid in before:
-        if Path(f"/proc/{pid}/comm").read_text().strip() == "Xvnc":
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue  # exited since it was listed (the probe's shell, say)
+        if comm == "Xvnc":
             os.kill(pid, 9)
 
     def restarted():
