@@ -231,6 +231,12 @@ pub enum FleetError {
         /// What would be lost, and how to ask.
         what: String,
     },
+    /// The caller already has as many of these running as it may; it may try again later.
+    #[error("{what}")]
+    Busy {
+        /// What is running, and the limit.
+        what: String,
+    },
     /// No file or directory at that path in the desktop's home.
     #[error("no file or directory {path:?} in the desktop's home")]
     NoSuchFile {

@@ -37,7 +37,7 @@ pub use fleet::{
 };
 pub use help::{HelpAnswer, HelpRequest, MAX_HELP_CHARS};
 pub use manager::{DesktopManager, Destroyed, FleetConfig, MAX_CREATED_PIXELS};
-pub use snapshots::{quiet, Report, MAX_LABEL_CHARS};
+pub use snapshots::{Job, MAX_LABEL_CHARS};
 pub use viewer::RFB_VERSION;
 
 pub use agentdesk_display::{

@@ -41,8 +41,10 @@ pub struct FleetConfig {
     pub lease_seconds: u64,
     /// The most desktops one (non-admin) token may own; `None`: only `max_desktops` applies.
     pub max_per_token: Option<usize>,
-    /// How many snapshots each desktop keeps (the oldest go first).
+    /// How many snapshots each token keeps of each desktop (the oldest go first).
     pub snapshot_keep: usize,
+    /// How many snapshots one (non-admin) token may hold in all; `None`: no limit of its own.
+    pub max_snapshots_per_token: Option<usize>,
 }
 
 /// The largest screen a desktop created at run time may have, in pixels (3840x2400): each
@@ -103,8 +105,12 @@ impl DesktopManager {
         for id in unreadable {
             tracing::warn!(%id, "a desktop record in the store could not be read (written by a newer agentdesk?); it is kept but not served");
         }
-        let snapshots =
-            crate::snapshots::Snapshots::open(&config.data_dir, &store, config.snapshot_keep)?;
+        let snapshots = crate::snapshots::Snapshots::open(
+            &config.data_dir,
+            &store,
+            config.snapshot_keep,
+            config.max_snapshots_per_token,
+        )?;
         let mut slots = BTreeMap::new();
         for record in records {
             let Ok(id) = DesktopId::parse(&record.id) else {
@@ -326,7 +332,7 @@ impl DesktopManager {
         &self,
         request: CreateRequest,
         caller: &Caller,
-        report: crate::Report,
+        job: crate::Job,
     ) -> Result<DesktopInfo, FleetError> {
         let network = request.network.unwrap_or(Network::On);
         if network == Network::Off && self.config.template.sandbox.is_none() {
@@ -420,16 +426,29 @@ impl DesktopManager {
             record
         };
         tracing::info!(desktop = %id, owner = record.owner.as_deref().unwrap_or("shared"), "desktop created");
-        let started = match &snapshot {
-            Some(snapshot) => self.clone_home(&id, snapshot, report).await,
+        let cloned = match &snapshot {
+            Some(snapshot) => {
+                // Held through the clone and, if it fails, the slot's removal: a call that
+                // comes meanwhile waits, then finds the desktop whole, or gone.
+                let starting = self.slot_starting(&id)?;
+                let _starting = starting.lock().await;
+                let cloned = self.clone_home(&id, snapshot, caller, job).await;
+                if cloned.is_err() {
+                    lock(&self.slots).remove(&id);
+                }
+                cloned
+            }
             None => Ok(()),
         };
-        if let Err(e) = match started {
+        if let Err(e) = match cloned {
             Ok(()) => self.running(&id).await.map(drop),
             Err(e) => Err(e),
         } {
-            // Nothing of it is left: no record, no directory.
-            lock(&self.slots).remove(&id);
+            // Nothing of it is left: no record, no directory, no process.
+            let slot = lock(&self.slots).remove(&id);
+            if let Some(desktop) = slot.and_then(|s| s.desktop) {
+                desktop.stop().await;
+            }
             let _ = self.store.remove(id.as_str());
             let _ = agentdesk_display::remove_tree(&self.desktop_dir(&id));
             return Err(e);
@@ -454,7 +473,7 @@ impl DesktopManager {
             if !caller.manages(slot.record.owner.as_deref()) {
                 return Err(FleetError::Forbidden {
                     what: format!(
-                        "desktop {id:?} is shared; only an admin token destroys shared desktops"
+                        "desktop \"{id}\" is shared; only an admin token destroys shared desktops"
                     ),
                 });
             }
@@ -579,7 +598,7 @@ impl DesktopManager {
                 Some(id) => id,
                 None => {
                     let info = self
-                        .create(CreateRequest::default(), caller, crate::snapshots::quiet())
+                        .create(CreateRequest::default(), caller, crate::Job::quiet())
                         .await?;
                     info.id
                 }

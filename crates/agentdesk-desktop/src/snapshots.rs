@@ -26,13 +26,47 @@ use agentdesk_store::SnapshotRecord;
 use crate::fleet::{self, Caller, DesktopInfo, FleetError};
 use crate::{lock, DesktopId, DesktopManager};
 
-/// Where a long operation reports how far it is (bytes done and in all); called often, from
-/// a blocking thread.
-pub type Report = Arc<dyn Fn(Progress) + Send + Sync>;
+/// A long operation's link to its caller: where it reports how far it is (bytes done and in
+/// all; called often, from a blocking thread), and a flag the caller sets to stop it. A
+/// stopped operation ends with `SnapshotError::Cancelled` at its next check, having removed
+/// what it made; one past the point of no return (a restore swapping homes) finishes first.
+#[derive(Clone)]
+pub struct Job {
+    progress: Arc<dyn Fn(Progress) + Send + Sync>,
+    /// Checked between chunks, on a blocking thread.
+    cancel: Arc<AtomicBool>,
+    /// Awaited where the operation waits for its turn.
+    cancelled: tokio_util::sync::CancellationToken,
+}
 
-/// A [`Report`] that ignores progress.
-pub fn quiet() -> Report {
-    Arc::new(|_| {})
+impl Job {
+    /// A job reporting to `progress`.
+    pub fn new(progress: impl Fn(Progress) + Send + Sync + 'static) -> Job {
+        Job {
+            progress: Arc::new(progress),
+            cancel: Default::default(),
+            cancelled: Default::default(),
+        }
+    }
+
+    /// A job whose progress nobody watches.
+    pub fn quiet() -> Job {
+        Job::new(|_| {})
+    }
+
+    /// Asks the operation to stop.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.cancelled.cancel();
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("cancelled", &self.cancel.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The most characters a snapshot's label may have.
@@ -46,8 +80,41 @@ pub(crate) struct Snapshots {
     /// Saves and restores hold it shared; removing files (a delete's collection) alone, so
     /// that no chunk a save just counted on is removed under it.
     files: tokio::sync::RwLock<()>,
-    /// How many snapshots each desktop keeps (`--snapshot-keep`).
+    /// How many snapshots each token keeps of each desktop (`--snapshot-keep`).
     keep: usize,
+    /// How many snapshots a (non-admin) token may hold in all (`--max-snapshots-per-token`).
+    max_per_token: Option<usize>,
+    /// Saves, restores, checks and clones running at once, server-wide: each reads or writes
+    /// a whole home, and holds a manifest in memory.
+    jobs: tokio::sync::Semaphore,
+    /// Those of each token, running or waiting for their turn.
+    running: Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// Snapshot operations running at once, server-wide (the others wait their turn).
+const JOBS_AT_ONCE: usize = 2;
+
+/// Snapshot operations one token may have running or waiting at once.
+const JOBS_PER_TOKEN: usize = 2;
+
+/// A snapshot operation's turn: while it lives, it counts against its token and holds one of
+/// the server's [`JOBS_AT_ONCE`].
+struct Turn<'a> {
+    snapshots: &'a Snapshots,
+    token: String,
+    _permit: Option<tokio::sync::SemaphorePermit<'a>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut running = lock(&self.snapshots.running);
+        if let Some(n) = running.get_mut(&self.token) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.token);
+            }
+        }
+    }
 }
 
 impl Snapshots {
@@ -57,6 +124,7 @@ impl Snapshots {
         data_dir: &Path,
         store: &agentdesk_store::Store,
         keep: usize,
+        max_per_token: Option<usize>,
     ) -> anyhow::Result<Snapshots> {
         let repo = Repo::open(&data_dir.join("snapshots"))?;
         let (records, unreadable) = store.snapshots()?;
@@ -83,7 +151,43 @@ impl Snapshots {
             records: Mutex::new(records.into_iter().map(|r| (r.id.clone(), r)).collect()),
             files: Default::default(),
             keep: keep.max(1),
+            max_per_token,
+            jobs: tokio::sync::Semaphore::new(JOBS_AT_ONCE),
+            running: Default::default(),
         })
+    }
+
+    /// Waits for a snapshot operation's turn: at most [`JOBS_PER_TOKEN`] per token (more is
+    /// refused at once), [`JOBS_AT_ONCE`] running server-wide (the rest wait, or stop waiting
+    /// when their job is cancelled).
+    async fn turn(&self, caller: &Caller, job: &Job) -> Result<Turn<'_>, FleetError> {
+        {
+            let mut running = lock(&self.running);
+            let n = running.entry(caller.name.clone()).or_default();
+            if *n >= JOBS_PER_TOKEN {
+                return Err(FleetError::Busy {
+                    what: format!(
+                        "you already have {n} snapshot operations (saves, restores, checks, \
+                         clones) running; wait for one to end"
+                    ),
+                });
+            }
+            *n += 1;
+        }
+        let mut turn = Turn {
+            snapshots: self,
+            token: caller.name.clone(),
+            _permit: None,
+        };
+        tokio::select! {
+            permit = self.jobs.acquire() => {
+                turn._permit = Some(permit.expect("the semaphore is never closed"));
+                Ok(turn)
+            }
+            () = job.cancelled.cancelled() => {
+                Err(FleetError::Snapshot(agentdesk_snapshot::SnapshotError::Cancelled))
+            }
+        }
     }
 
     /// The snapshot `reference` names for `caller`: its id, or else a label only one of its
@@ -136,38 +240,37 @@ fn manifest_of(record: &SnapshotRecord) -> Result<[u8; 32], FleetError> {
     })
 }
 
-/// Sets its flag when dropped: the caller stopped waiting (a timeout, a closed connection),
-/// so the work on a blocking thread stops at its next check and cleans up.
-struct CancelOnDrop(Arc<AtomicBool>);
+/// Sets its job's flag when dropped: the caller stopped waiting (a timeout, a closed
+/// connection), so the work on a blocking thread stops at its next check and cleans up.
+struct CancelOnDrop(Job);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.cancel();
     }
 }
 
-/// Runs `work` with a [`Watch`] reporting to `report` and cancelled if the caller stops
-/// waiting; on a blocking thread, or with the desktop frozen when one is given.
+/// Runs `work` with a [`Watch`] on `job`, cancelled if the caller stops waiting; on a blocking
+/// thread, or with the desktop frozen when one is given.
 async fn run<T: Send + 'static>(
-    report: Report,
+    job: Job,
     frozen: Option<crate::Desktop>,
     work: impl FnOnce(Watch<'_>) -> Result<T, agentdesk_snapshot::SnapshotError> + Send + 'static,
 ) -> Result<T, FleetError> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let _guard = CancelOnDrop(cancel.clone());
-    let job = move || {
-        let progress = move |p: Progress| report(p);
+    let _guard = CancelOnDrop(job.clone());
+    let work = move || {
+        let progress = |p: Progress| (job.progress)(p);
         work(Watch {
             progress: &progress,
-            cancel: &cancel,
+            cancel: &job.cancel,
         })
     };
     let done = match frozen {
         Some(desktop) => desktop
-            .frozen(job)
+            .frozen(work)
             .await
             .map_err(|e| FleetError::BadRequest(e.to_string()))?,
-        None => tokio::task::spawn_blocking(job)
+        None => tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| FleetError::BadRequest(format!("the work failed: {e}")))?,
     };
@@ -182,7 +285,7 @@ impl DesktopManager {
         id: &DesktopId,
         label: Option<String>,
         caller: &Caller,
-        report: Report,
+        job: Job,
     ) -> Result<SnapshotRecord, FleetError> {
         self.visible(id, caller)?;
         self.check_lease(id, caller)?;
@@ -190,12 +293,29 @@ impl DesktopManager {
         let home = self.desktop_dir(id).join("home");
         if !home.is_dir() {
             return Err(FleetError::BadRequest(format!(
-                "desktop {id:?} has no home yet (it never started); use it once, then save"
+                "desktop \"{id}\" has no home yet (it never started); use it once, then save"
             )));
         }
+        if let Some(max) = self.snapshots.max_per_token.filter(|_| !caller.admin) {
+            let held = lock(&self.snapshots.records)
+                .values()
+                .filter(|r| r.owner == caller.name)
+                .count();
+            if held >= max {
+                return Err(FleetError::Forbidden {
+                    what: format!(
+                        "your token already holds {held} snapshots, the most one token may \
+                         (--max-snapshots-per-token); snapshot_delete one first"
+                    ),
+                });
+            }
+        }
+        let _turn = self.snapshots.turn(caller, &job).await?;
         let snapshot = new_id();
+        // Held until the snapshot is recorded: a delete's collection, which removes what no
+        // record needs, must not run between the save's new chunks and its record.
+        let _files = self.snapshots.files.read().await;
         let saved = {
-            let _files = self.snapshots.files.read().await;
             // A desktop that is not running is kept from starting meanwhile.
             let starting = self.slot_starting(id)?;
             let _starting = starting.lock().await;
@@ -203,7 +323,7 @@ impl DesktopManager {
             let repo = self.snapshots.repo.clone();
             let name = snapshot.clone();
             let keys = Keyspace::of(&caller.name);
-            run(report, desktop, move |watch| {
+            run(job, desktop, move |watch| {
                 repo.save(&home, &name, keys, watch)
             })
             .await?
@@ -225,6 +345,7 @@ impl DesktopManager {
             return Err(e.into());
         }
         lock(&self.snapshots.records).insert(snapshot.clone(), record.clone());
+        drop(_files);
         tracing::info!(
             desktop = %id,
             snapshot = %snapshot,
@@ -234,17 +355,18 @@ impl DesktopManager {
             skipped = saved.skipped,
             "snapshot saved"
         );
-        self.keep_newest(id).await;
+        self.keep_newest(id, &caller.name).await;
         Ok(record)
     }
 
-    /// Deletes the desktop's oldest snapshots beyond `--snapshot-keep`.
-    async fn keep_newest(&self, id: &DesktopId) {
+    /// Deletes `owner`'s oldest snapshots of the desktop beyond `--snapshot-keep` (another
+    /// token's saves never push out this token's).
+    async fn keep_newest(&self, id: &DesktopId, owner: &str) {
         let old: Vec<String> = {
             let records = lock(&self.snapshots.records);
             let mut of_desktop: Vec<&SnapshotRecord> = records
                 .values()
-                .filter(|r| r.desktop == id.as_str())
+                .filter(|r| r.desktop == id.as_str() && r.owner == owner)
                 .collect();
             of_desktop.sort_by_key(|r| std::cmp::Reverse((r.created, r.id.clone())));
             of_desktop
@@ -265,17 +387,18 @@ impl DesktopManager {
     /// Removes snapshot records, then the files only they needed.
     async fn forget_snapshots(&self, ids: &[String]) -> Result<(), FleetError> {
         self.store.remove_snapshots(ids)?;
-        let keep: Vec<(String, [u8; 32])> = {
+        {
             let mut records = lock(&self.snapshots.records);
             for id in ids {
                 records.remove(id);
             }
-            records
-                .values()
-                .filter_map(|r| Some((r.id.clone(), agentdesk_snapshot::parse_hex(&r.manifest)?)))
-                .collect()
-        };
+        }
+        // What to keep is read once no save is between its chunks and its record.
         let _files = self.snapshots.files.write().await;
+        let keep: Vec<(String, [u8; 32])> = lock(&self.snapshots.records)
+            .values()
+            .filter_map(|r| Some((r.id.clone(), agentdesk_snapshot::parse_hex(&r.manifest)?)))
+            .collect();
         let repo = self.snapshots.repo.clone();
         let collected = tokio::task::spawn_blocking(move || repo.collect(&keep))
             .await
@@ -313,23 +436,21 @@ impl DesktopManager {
         &self,
         snapshot: &str,
         caller: &Caller,
-        report: Report,
+        job: Job,
     ) -> Result<(SnapshotRecord, Verified), FleetError> {
         let record = self.snapshots.find(snapshot, caller)?;
         let hash = manifest_of(&record)?;
+        let _turn = self.snapshots.turn(caller, &job).await?;
         let _files = self.snapshots.files.read().await;
         let repo = self.snapshots.repo.clone();
         let id = record.id.clone();
         let keys = Keyspace::of(&record.owner);
-        let verified = run(report, None, move |watch| {
-            repo.verify(&id, &hash, keys, watch)
-        })
-        .await?;
+        let verified = run(job, None, move |watch| repo.verify(&id, &hash, keys, watch)).await?;
         Ok((record, verified))
     }
 
-    /// Deletes a snapshot `caller` owns (an admin: any). The newest snapshot of a desktop
-    /// (its only one, or the one a restore would most likely want) needs `force`.
+    /// Deletes a snapshot `caller` owns (an admin: any). Its owner's newest snapshot of its
+    /// desktop (the only one, or the one a restore would most likely want) needs `force`.
     pub async fn snapshot_delete(
         &self,
         snapshot: &str,
@@ -341,13 +462,13 @@ impl DesktopManager {
             let records = lock(&self.snapshots.records);
             let of_desktop: Vec<&SnapshotRecord> = records
                 .values()
-                .filter(|r| r.desktop == record.desktop)
+                .filter(|r| r.desktop == record.desktop && r.owner == record.owner)
                 .collect();
             let newest = of_desktop.iter().max_by_key(|r| (r.created, r.id.clone()));
             if newest.is_some_and(|n| n.id == record.id) {
                 return Err(FleetError::NeedsForce {
                     what: format!(
-                        "{} is the {} snapshot of desktop {:?}; deleting it needs force: true",
+                        "{} is its owner's {} snapshot of desktop {:?}; deleting it needs force: true",
                         record.id,
                         if of_desktop.len() == 1 {
                             "only"
@@ -372,7 +493,7 @@ impl DesktopManager {
         id: &DesktopId,
         snapshot: &str,
         caller: &Caller,
-        report: Report,
+        job: Job,
     ) -> Result<(SnapshotRecord, DesktopInfo), FleetError> {
         let owner = {
             let slots = lock(&self.slots);
@@ -386,7 +507,7 @@ impl DesktopManager {
         if !caller.manages(owner.as_deref()) {
             return Err(FleetError::Forbidden {
                 what: format!(
-                    "desktop {id:?} is shared; only an admin token replaces a shared desktop's \
+                    "desktop \"{id}\" is shared; only an admin token replaces a shared desktop's \
                      home"
                 ),
             });
@@ -396,8 +517,9 @@ impl DesktopManager {
         let dir = self.desktop_dir(id);
         let restored = restore_dir(&dir);
         {
+            let _turn = self.snapshots.turn(caller, &job).await?;
             let _files = self.snapshots.files.read().await;
-            self.restore_files(&record, &restored, report).await?;
+            self.restore_files(&record, &restored, job).await?;
         }
         // Cancelling from here on is harmless: a desktop stopped but not started again starts
         // on its next use, the swap runs to its end on its blocking thread, and what is left
@@ -428,13 +550,13 @@ impl DesktopManager {
         &self,
         record: &SnapshotRecord,
         into: &Path,
-        report: Report,
+        job: Job,
     ) -> Result<(), FleetError> {
         let hash = manifest_of(record)?;
         let repo = self.snapshots.repo.clone();
         let (name, into) = (record.id.clone(), into.to_path_buf());
         let keys = Keyspace::of(&record.owner);
-        run(report, None, move |watch| {
+        run(job, None, move |watch| {
             repo.restore(&name, &hash, keys, &into, watch)
         })
         .await?;
@@ -442,18 +564,22 @@ impl DesktopManager {
     }
 
     /// Fills a new desktop's home from a snapshot, before its first start.
+    /// The caller holds the desktop's start lock: nothing starts it meanwhile.
     pub(crate) async fn clone_home(
         &self,
         id: &DesktopId,
         snapshot: &SnapshotRecord,
-        report: Report,
+        caller: &Caller,
+        job: Job,
     ) -> Result<(), FleetError> {
         let dir = self.desktop_dir(id);
         crate::desktop::private_dir(&dir).map_err(|e| FleetError::BadRequest(format!("{e:#}")))?;
         let restored = restore_dir(&dir);
+        let _turn = self.snapshots.turn(caller, &job).await?;
         let _files = self.snapshots.files.read().await;
-        self.restore_files(snapshot, &restored, report).await?;
+        self.restore_files(snapshot, &restored, job).await?;
         std::fs::rename(&restored, dir.join("home")).map_err(|e| {
+            let _ = agentdesk_display::remove_tree(&restored);
             FleetError::BadRequest(format!("error putting the restored home in place: {e}"))
         })?;
         tracing::info!(desktop = %id, snapshot = %snapshot.id, "home restored from a snapshot");

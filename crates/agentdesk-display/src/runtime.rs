@@ -19,7 +19,7 @@
 
 use std::io;
 use std::os::linux::net::SocketAddrExt as _;
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
 use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
 
@@ -164,15 +164,77 @@ pub fn fresh_dir(path: &Path) -> io::Result<()> {
 
 /// Removes `path` and everything below it, making read-only directories (configuration the
 /// desktop's apps must not change) writable first. Symlinks are removed, never followed.
+///
+/// A home is the apps' to shape, so the tree may be deeper than any path the kernel takes
+/// (an app can nest directories without end): the walk never builds a path. It holds one
+/// directory open at a time and the names leading to it, goes down with `openat(O_NOFOLLOW)`
+/// and back up with `..`, so neither its descriptors nor its stack grow with the depth.
 pub fn remove_tree(path: &Path) -> io::Result<()> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
     let meta = std::fs::symlink_metadata(path)?;
     if !meta.is_dir() {
         return std::fs::remove_file(path);
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    for entry in std::fs::read_dir(path)? {
-        remove_tree(&entry?.path())?;
+    let open_dir = |at: &std::os::fd::OwnedFd, name: &std::ffi::CStr| {
+        rustix::fs::openat(
+            at,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let top = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::fchmod(&top, Mode::from_raw_mode(0o700))?;
+    // Removes what in `dir` is not a directory; the names of the directories.
+    let empty_but_dirs = |dir: &std::os::fd::OwnedFd| -> io::Result<Vec<std::ffi::CString>> {
+        let mut dirs = Vec::new();
+        let mut reader = rustix::fs::Dir::read_from(dir)?;
+        while let Some(entry) = reader.read() {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name == c"." || name == c".." {
+                continue;
+            }
+            let is_dir = match entry.file_type() {
+                FileType::Unknown => rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory),
+                kind => kind == FileType::Directory,
+            };
+            if is_dir {
+                dirs.push(name.to_owned());
+            } else {
+                rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
+            }
+        }
+        Ok(dirs)
+    };
+    let mut dir = top;
+    let mut pending = empty_but_dirs(&dir)?;
+    // For each level above `dir`: the name `dir`'s branch has there, and what is left to do.
+    let mut above: Vec<(std::ffi::CString, Vec<std::ffi::CString>)> = Vec::new();
+    loop {
+        if let Some(name) = pending.pop() {
+            let child = open_dir(&dir, &name)?;
+            rustix::fs::fchmod(&child, Mode::from_raw_mode(0o700))?;
+            above.push((name, std::mem::take(&mut pending)));
+            dir = child;
+            pending = empty_but_dirs(&dir)?;
+            continue;
+        }
+        // `dir` is empty: remove it from its parent and go on there.
+        let Some((name, rest)) = above.pop() else {
+            break;
+        };
+        let parent = open_dir(&dir, c"..")?;
+        rustix::fs::unlinkat(&parent, name.as_c_str(), AtFlags::REMOVEDIR)?;
+        dir = parent;
+        pending = rest;
     }
+    drop(dir);
     std::fs::remove_dir(path)
 }
 
@@ -286,7 +348,51 @@ fn signal_desktop_processes(dir: &Path, signal: rustix::process::Signal) -> usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
     use std::process::Command;
+
+    #[test]
+    fn trees_deeper_than_any_path_read_only_dirs_and_links_out_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), b"x").unwrap();
+        let root = tmp.path().join("tree");
+        std::fs::create_dir(&root).unwrap();
+        // 3000 levels: 15 000 bytes of path, past what any one call takes.
+        let mut dir = std::fs::File::open(&root).unwrap();
+        for i in 0..3000 {
+            rustix::fs::mkdirat(&dir, "abcd", rustix::fs::Mode::from_raw_mode(0o700)).unwrap();
+            let next = rustix::fs::openat(
+                &dir,
+                "abcd",
+                rustix::fs::OFlags::DIRECTORY,
+                rustix::fs::Mode::empty(),
+            )
+            .unwrap();
+            if i % 1000 == 0 {
+                rustix::fs::symlinkat(&outside, &next, "out").unwrap();
+                std::fs::write(
+                    format!("/proc/self/fd/{}/f", {
+                        use std::os::fd::AsRawFd as _;
+                        next.as_raw_fd()
+                    }),
+                    b"file",
+                )
+                .unwrap();
+            }
+            dir = std::fs::File::from(next);
+        }
+        for i in 0..50 {
+            std::fs::create_dir(root.join(format!("wide{i}"))).unwrap();
+        }
+        std::fs::set_permissions(root.join("wide7"), std::fs::Permissions::from_mode(0o500))
+            .unwrap();
+        drop(dir);
+        remove_tree(&root).unwrap();
+        assert!(!root.exists());
+        assert!(outside.join("keep").exists());
+    }
 
     #[test]
     fn a_live_directory_is_kept_and_a_dead_ones_removed_with_its_processes() {

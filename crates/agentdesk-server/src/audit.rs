@@ -422,13 +422,19 @@ impl Audit {
     /// directory; its name there, or `None` if it could not be written (reported in the log).
     pub(crate) fn save_screen(&self, desktop: &str, tool: &str, png: &[u8]) -> Option<String> {
         let evidence = self.evidence.as_ref()?;
+        agentdesk_desktop::DesktopId::parse(desktop).ok()?;
         let n = self
             .screens
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let time = humantime::format_rfc3339_millis(SystemTime::now())
             .to_string()
             .replace([':', '-'], "");
-        let name = format!("screens/{time}-{n}-{}.png", cut(tool));
+        let tool: String = tool
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(40)
+            .collect();
+        let name = format!("screens/{time}-{n}-{tool}.png");
         let dir = evidence.dir.join(desktop);
         let written = private_dirs(&dir.join("screens")).and_then(|()| {
             use std::os::unix::fs::OpenOptionsExt as _;
@@ -591,10 +597,11 @@ impl Audit {
             line = serde_json::to_vec(&smaller).unwrap_or_default();
         }
         if let Some(evidence) = &self.evidence {
-            let desktop = if entry.desktop == "-" {
-                "_server"
-            } else {
-                entry.desktop
+            // The name an operation gave may be anything a caller sent (a filter, a desktop
+            // that does not exist): only a valid id names a directory.
+            let desktop = match agentdesk_desktop::DesktopId::parse(entry.desktop) {
+                Ok(_) => entry.desktop,
+                Err(_) => "_server",
             };
             let dir = evidence.dir.join(desktop);
             match private_dirs(&dir) {
@@ -726,6 +733,40 @@ mod tests {
             assert_eq!(redact(&args)["text"], "hello");
         }
         assert_eq!(redact(&map(json!({"text": "hi"})))["text"], "hi");
+    }
+
+    #[test]
+    fn the_evidence_trail_stays_in_its_directory_whatever_a_call_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let evidence = tmp.path().join("evidence");
+        let audit = Audit::new(DEFAULT_MAX_BYTES).with_evidence(EvidenceConfig {
+            dir: evidence.clone(),
+            record_screens: true,
+        });
+        for desktop in ["../../escaped", "default", "/etc", "-"] {
+            audit.call_at(
+                tmp.path(),
+                desktop,
+                Call {
+                    token: "alice",
+                    tool: "snapshot_list",
+                    arguments: Recorded::of(&map(json!({"desktop": desktop}))),
+                    outcome: Outcome::Ok,
+                    elapsed: Duration::ZERO,
+                    error: None,
+                    screen: None,
+                },
+            );
+        }
+        assert_eq!(lines(&evidence.join("_server/calls.jsonl")).len(), 3);
+        assert_eq!(lines(&evidence.join("default/calls.jsonl")).len(), 1);
+        assert!(!tmp.path().join("escaped").exists());
+        assert_eq!(audit.save_screen("../up", "screen_shot", b"png"), None);
+        let saved = audit.save_screen("default", "../../x", b"png").unwrap();
+        assert!(
+            saved.starts_with("screens/") && saved.ends_with("-x.png"),
+            "{saved}"
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //!
 //! Paths are relative to the desktop's home and never leave it (`agentdesk_desktop::files`).
 
-use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 
 use agentdesk_desktop::files::{self, Found};
@@ -104,11 +103,12 @@ async fn download(
     path: &str,
 ) -> Result<Response, FleetError> {
     let home = home(app, principal, id)?;
+    let turn = Transfer::begin(app, principal)?;
     let found = {
         let path = path.to_string();
         blocking(move || files::open_any(&home, &path)).await?
     };
-    let (mut file, size) = match found {
+    let (file, size) = match found {
         Found::Dir(entries, truncated) => {
             return Ok(Json(json!({
                 "path": if path.is_empty() { "." } else { path },
@@ -119,34 +119,29 @@ async fn download(
         }
         Found::File(file, size) => (file, size),
     };
-    // A reader on a blocking thread, a few pieces ahead of the connection at most.
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let mut left = size;
-        while left > 0 {
-            let mut piece = vec![0; PIECE.min(left as usize)];
-            let read = match file.read(&mut piece) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            };
-            piece.truncate(read);
-            left -= read as u64;
-            if tx.blocking_send(Ok(Bytes::from(piece))).is_err() {
-                return;
+    // A piece at a time, as the connection takes them: a client that reads slowly, or not at
+    // all, holds an open file and its transfer's turn, and no thread.
+    let file = tokio::fs::File::from_std(file);
+    let body =
+        futures_util::stream::unfold((file, size, turn), |(mut file, left, turn)| async move {
+            use tokio::io::AsyncReadExt as _;
+            if left == 0 {
+                return None;
             }
-        }
-        if left > 0 {
-            // Shorter than it was when opened: end the response as broken, not short.
-            let _ = tx.blocking_send(Err(std::io::Error::other("the file shrank while read")));
-        }
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|piece| (piece, rx))
-    });
+            let mut piece = vec![0; PIECE.min(left as usize)];
+            match file.read(&mut piece).await {
+                // Shorter than it was when opened: end the response as broken, not short.
+                Ok(0) => Some((
+                    Err(std::io::Error::other("the file shrank while it was read")),
+                    (file, 0, turn),
+                )),
+                Ok(n) => {
+                    piece.truncate(n);
+                    Some((Ok(Bytes::from(piece)), (file, left - n as u64, turn)))
+                }
+                Err(e) => Some((Err(e), (file, 0, turn))),
+            }
+        });
     Ok((
         [
             (
@@ -203,56 +198,87 @@ async fn upload(
         .transpose()
         .map_err(FleetError::BadRequest)?;
     let home = home(app, principal, id)?;
+    let _turn = Transfer::begin(app, principal)?;
     let mut upload = {
         let path = path.to_string();
         blocking(move || files::upload(&home, &path, mode)).await?
     };
-    let file = upload
-        .file()
-        .try_clone()
-        .map_err(|e| FleetError::BadRequest(format!("error writing {path:?}: {e}")))?;
-    // A writer on a blocking thread, a few pieces behind the connection at most.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-    let writer = tokio::task::spawn_blocking(move || {
-        let mut file = file;
-        while let Some(piece) = rx.blocking_recv() {
-            file.write_all(&piece)?;
-        }
-        Ok::<_, std::io::Error>(())
-    });
+    let failed = |e: std::io::Error| FleetError::BadRequest(format!("error writing {path:?}: {e}"));
+    // Each piece is written as it arrives: a client that sends slowly holds a file and its
+    // transfer's turn, and no thread; the server holds a piece or two of the body at a time.
+    let mut file = tokio::fs::File::from_std(upload.file().try_clone().map_err(failed)?);
     let mut stream = body.into_data_stream();
-    let received = loop {
+    loop {
+        use tokio::io::AsyncWriteExt as _;
+        // Dropping `upload` on an error removes what was written so far.
         match tokio::time::timeout(IDLE, stream.next()).await {
-            Ok(Some(Ok(piece))) => {
-                if tx.send(piece).await.is_err() {
-                    break Ok(());
-                }
-            }
-            Ok(None) => break Ok(()),
+            Ok(Some(Ok(piece))) => file.write_all(&piece).await.map_err(failed)?,
+            Ok(None) => break file.flush().await.map_err(failed)?,
             Ok(Some(Err(_))) => {
-                break Err(FleetError::BadRequest(
+                return Err(FleetError::BadRequest(
                     "the request body broke off; nothing was written, send it again".into(),
                 ))
             }
             Err(_) => {
-                break Err(FleetError::BadRequest(format!(
+                return Err(FleetError::BadRequest(format!(
                     "no data arrived for {} s; nothing was written, send it again",
                     IDLE.as_secs()
                 )))
             }
         }
-    };
-    drop(tx);
-    let written = writer
-        .await
-        .map_err(|e| FleetError::BadRequest(format!("the upload failed: {e}")))?;
-    // Dropping `upload` on an error removes what was written so far.
-    received?;
-    written.map_err(|e| FleetError::BadRequest(format!("error writing {path:?}: {e}")))?;
+    }
+    drop(file);
     let size = blocking(move || upload.commit()).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "desktop": id, "path": path, "size": size })),
     )
         .into_response())
+}
+
+/// File transfers one token may have open at once.
+const TRANSFERS_PER_TOKEN: usize = 4;
+
+/// File transfers open at once, server-wide.
+const TRANSFERS: usize = 32;
+
+/// One file transfer's turn, counted against its token and the server while it lives (for a
+/// download: until its last byte is sent or the client goes away).
+pub(crate) struct Transfer {
+    app: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    token: String,
+}
+
+impl Transfer {
+    fn begin(app: &AppState, principal: &Principal) -> Result<Transfer, FleetError> {
+        let mut open = crate::lock(&app.transfers);
+        let all: usize = open.values().sum();
+        let mine = open.get(&*principal.name).copied().unwrap_or(0);
+        if mine >= TRANSFERS_PER_TOKEN || all >= TRANSFERS {
+            return Err(FleetError::Busy {
+                what: format!(
+                    "too many file transfers at once ({TRANSFERS_PER_TOKEN} per token, \
+                     {TRANSFERS} in all); wait for one to end"
+                ),
+            });
+        }
+        *open.entry(principal.name.to_string()).or_default() += 1;
+        drop(open);
+        Ok(Transfer {
+            app: app.transfers.clone(),
+            token: principal.name.to_string(),
+        })
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        let mut open = crate::lock(&self.app);
+        if let Some(n) = open.get_mut(&self.token) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
+    }
 }

@@ -6,8 +6,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use agentdesk_desktop::{
-    Caller, CreateRequest, DesktopId, DesktopInfo, DesktopManager, FleetError, Network, Report,
-    Size, SnapshotRecord,
+    Caller, CreateRequest, DesktopId, DesktopInfo, DesktopManager, FleetError, Job, Network, Size,
+    SnapshotRecord,
 };
 use agentdesk_proto::{DesktopCreateArgs, NetworkArg};
 use serde_json::{json, Value};
@@ -166,10 +166,10 @@ pub(crate) async fn run(
     manager: &DesktopManager,
     audit: &Audit,
     caller: &Caller,
-    report: Report,
+    job: Job,
 ) -> Result<Value, FleetError> {
     Ok(match op {
-        Op::Create(request) => info_json(&manager.create(request, caller, report).await?),
+        Op::Create(request) => info_json(&manager.create(request, caller, job).await?),
         Op::List => {
             let desktops: Vec<Value> = manager.list(caller).iter().map(info_json).collect();
             json!({
@@ -199,11 +199,7 @@ pub(crate) async fn run(
         Op::Heartbeat(text) => info_json(&manager.heartbeat(&id(&text)?, caller)?),
         Op::SnapshotSave { desktop, label } => {
             let desktop = desktop_or_default(manager, desktop.as_deref())?;
-            snapshot_json(
-                &manager
-                    .snapshot_save(&desktop, label, caller, report)
-                    .await?,
-            )
+            snapshot_json(&manager.snapshot_save(&desktop, label, caller, job).await?)
         }
         Op::SnapshotList { desktop } => {
             let list = manager.snapshot_list(desktop.as_deref(), caller);
@@ -213,7 +209,7 @@ pub(crate) async fn run(
         Op::SnapshotRestore { desktop, snapshot } => {
             let desktop = desktop_or_default(manager, desktop.as_deref())?;
             let (record, info) = manager
-                .snapshot_restore(&desktop, &snapshot, caller, report)
+                .snapshot_restore(&desktop, &snapshot, caller, job)
                 .await?;
             json!({ "restored": snapshot_json(&record), "desktop": info_json(&info) })
         }
@@ -222,7 +218,7 @@ pub(crate) async fn run(
             json!({ "deleted": record.id })
         }
         Op::SnapshotVerify(snapshot) => {
-            let (record, verified) = manager.snapshot_verify(&snapshot, caller, report).await?;
+            let (record, verified) = manager.snapshot_verify(&snapshot, caller, job).await?;
             json!({
                 "snapshot": snapshot_json(&record),
                 "ok": verified.damaged.is_empty(),
@@ -244,6 +240,96 @@ pub(crate) fn snapshot_json(record: &SnapshotRecord) -> Value {
         "bytes": record.bytes,
         "added_bytes": record.added,
     })
+}
+
+/// How long a fleet operation asked to stop is awaited for its outcome.
+const WIND_DOWN: Duration = Duration::from_secs(10);
+
+/// Why a fleet operation run by [`run_to_an_end`] gave no value.
+#[derive(Debug)]
+pub(crate) enum Stopped {
+    /// It failed on its own.
+    Failed(FleetError),
+    /// It was asked to stop (why) and did, changing nothing.
+    Cancelled(String),
+    /// It was asked to stop (why) and is still running.
+    StillRunning(String),
+}
+
+impl Stopped {
+    /// The failure to answer with; `limit` names the option that bounded it.
+    pub(crate) fn into_error(self, name: &str, limit: &str) -> FleetError {
+        match self {
+            Stopped::Failed(e) => e,
+            Stopped::Cancelled(why) => FleetError::BadRequest(format!(
+                "{name} {why} and was cancelled; nothing was changed{}",
+                if why.starts_with("did not") {
+                    format!(". A home this large needs a longer {limit} (ask the operator)")
+                } else {
+                    String::new()
+                }
+            )),
+            Stopped::StillRunning(why) => FleetError::BadRequest(format!(
+                "{name} {why}; it goes on in the background: desktop_status and snapshot_list \
+                 say where it got to"
+            )),
+        }
+    }
+}
+
+/// Asks a job to stop when dropped, unless disarmed: a caller that goes away stops its
+/// operation.
+struct StopOnDrop(Option<Job>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(job) = self.0.take() {
+            job.cancel();
+        }
+    }
+}
+
+/// Runs a fleet operation in a task of its own, so that it always ends as a whole: when
+/// `limit` passes, `client_gone` resolves or this future is dropped, the operation is asked to
+/// stop (snapshots and clones stop at their next chunk and remove what they made) and, unless
+/// dropped, awaited a little longer for its true outcome, rather than abandoned halfway.
+pub(crate) async fn run_to_an_end(
+    manager: std::sync::Arc<DesktopManager>,
+    audit: std::sync::Arc<Audit>,
+    op: Op,
+    caller: Caller,
+    job: Job,
+    limit: Duration,
+    client_gone: impl std::future::Future<Output = ()>,
+) -> Result<Value, Stopped> {
+    let mut guard = StopOnDrop(Some(job.clone()));
+    let stop = job.clone();
+    let mut task = tokio::spawn(async move { run(op, &manager, &audit, &caller, job).await });
+    let failed = |e: tokio::task::JoinError| {
+        Stopped::Failed(FleetError::BadRequest(format!("the operation failed: {e}")))
+    };
+    let why = tokio::select! {
+        done = tokio::time::timeout(limit, &mut task) => match done {
+            Ok(done) => {
+                guard.0 = None;
+                return done.map_err(failed)?.map_err(Stopped::Failed);
+            }
+            Err(_) => format!("did not finish within {} s", limit.as_secs()),
+        },
+        () = client_gone => "was cancelled by the client".to_string(),
+    };
+    stop.cancel();
+    guard.0 = None;
+    match tokio::time::timeout(WIND_DOWN, task).await {
+        // Done after all (it had passed the point where it could stop): its own answer.
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(FleetError::Snapshot(agentdesk_desktop::SnapshotError::Cancelled)))) => {
+            Err(Stopped::Cancelled(why))
+        }
+        Ok(Ok(Err(e))) => Err(Stopped::Failed(e)),
+        Ok(Err(e)) => Err(failed(e)),
+        Err(_) => Err(Stopped::StillRunning(why)),
+    }
 }
 
 /// How a fleet operation ended, for the audit log: refused as asked, or failed inside.

@@ -181,6 +181,8 @@ pub fn router(
         login_limiter: Mutex::new(RateLimiter::new(LOGIN_ATTEMPTS)),
         web: config.web,
         secure_cookies: scheme == "https",
+        long_limit: config.service.call_timeout * 10,
+        transfers: Default::default(),
         viewers: live::ViewerLimits::default(),
     });
     // Every surface but /healthz, the login page and the page's own files goes into

@@ -443,33 +443,21 @@ impl AgentDesk {
         let result = match op {
             Err(e) => Err(e),
             Ok(op) => {
-                let caller = principal.caller();
-                let long = op.is_long();
-                let (report, reporter) = progress(context);
-                let run = crate::fleet::run(op, &self.manager, &self.config.audit, &caller, report);
-                let result = tokio::select! {
-                    result = tokio::time::timeout(limit, run) => result,
-                    () = context.ct.cancelled() => Ok(Err(agentdesk_desktop::FleetError::BadRequest(
-                        format!("{name} was cancelled by the client")
-                    ))),
-                };
+                let (job, reporter) = progress(context);
+                let result = crate::fleet::run_to_an_end(
+                    self.manager.clone(),
+                    self.config.audit.clone(),
+                    op,
+                    principal.caller(),
+                    job,
+                    limit,
+                    context.ct.cancelled(),
+                )
+                .await;
                 if let Some(reporter) = reporter {
                     reporter.abort();
                 }
-                match result {
-                    Ok(result) => result,
-                    Err(_) if long => Err(agentdesk_desktop::FleetError::BadRequest(format!(
-                        "{name} did not finish within {} s (--call-timeout) and was cancelled; \
-                         nothing was changed. A home this large needs a longer --call-timeout \
-                         (ask the operator)",
-                        limit.as_secs()
-                    ))),
-                    Err(_) => Err(agentdesk_desktop::FleetError::BadRequest(format!(
-                        "{name} did not finish within {} s (--call-timeout); desktop_status \
-                         says where it got to",
-                        limit.as_secs()
-                    ))),
-                }
+                result.map_err(|stopped| stopped.into_error(name, "--call-timeout"))
             }
         };
         let result = result.map(tools::fleet::result);
@@ -572,12 +560,9 @@ async fn evidence_screen(audit: &Audit, desktop: &Desktop, tool: &str) -> Option
 /// returns is aborted when the call ends, so nothing is sent after the result.
 fn progress(
     context: &RequestContext<RoleServer>,
-) -> (
-    agentdesk_desktop::Report,
-    Option<tokio::task::JoinHandle<()>>,
-) {
+) -> (agentdesk_desktop::Job, Option<tokio::task::JoinHandle<()>>) {
     let Some(token) = context.meta.get_progress_token() else {
-        return (agentdesk_desktop::quiet(), None);
+        return (agentdesk_desktop::Job::quiet(), None);
     };
     let (tx, mut rx) = tokio::sync::watch::channel(None::<agentdesk_desktop::Progress>);
     let peer = context.peer.clone();
@@ -599,10 +584,10 @@ fn progress(
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     });
-    let report: agentdesk_desktop::Report = std::sync::Arc::new(move |p| {
+    let job = agentdesk_desktop::Job::new(move |p| {
         let _ = tx.send(Some(p));
     });
-    (report, Some(task))
+    (job, Some(task))
 }
 
 /// Appended to the agent's first tool result after a human handed control back.

@@ -48,6 +48,7 @@ pub(crate) fn status(e: &FleetError) -> StatusCode {
         | FleetError::SnapshotNotFound { .. }
         | FleetError::NoSuchFile { .. } => StatusCode::NOT_FOUND,
         FleetError::NeedsForce { .. } => StatusCode::CONFLICT,
+        FleetError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
         FleetError::Snapshot(agentdesk_desktop::SnapshotError::Cancelled) => {
             StatusCode::SERVICE_UNAVAILABLE
         }
@@ -70,12 +71,14 @@ pub(crate) fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// Runs `op` for `principal` and audits it in the server's log.
+/// Runs `op` for `principal` to its end (bounded by [`AppState::long_limit`], stopped if the
+/// client goes away) and audits it in the server's log.
 async fn execute(
     app: &AppState,
     principal: &Principal,
     op: Op,
-    report: agentdesk_desktop::Report,
+    job: agentdesk_desktop::Job,
+    client_gone: impl std::future::Future<Output = ()>,
 ) -> Result<serde_json::Value, FleetError> {
     let started = std::time::Instant::now();
     let name = op.name();
@@ -84,7 +87,17 @@ async fn execute(
     if let Some(target) = &target {
         arguments.insert("id".into(), target.clone().into());
     }
-    let result = fleet::run(op, &app.manager, &app.audit, &principal.caller(), report).await;
+    let result = fleet::run_to_an_end(
+        app.manager.clone(),
+        app.audit.clone(),
+        op,
+        principal.caller(),
+        job,
+        app.long_limit,
+        client_gone,
+    )
+    .await
+    .map_err(|stopped| stopped.into_error(name, "--call-timeout (ten times it, over REST)"));
     let message = result.as_ref().err().map(ToString::to_string);
     fleet::Audited {
         manager: &app.manager,
@@ -110,7 +123,9 @@ async fn answer(
     if op.is_long() && wants_ndjson(headers) {
         return streamed(app.clone(), principal.clone(), op);
     }
-    match execute(app, principal, op, agentdesk_desktop::quiet()).await {
+    // A client that goes away drops this future, which stops the operation.
+    let never = std::future::pending::<()>();
+    match execute(app, principal, op, agentdesk_desktop::Job::quiet(), never).await {
         Ok(value) if created => (StatusCode::CREATED, Json(value)).into_response(),
         Ok(value) => Json(value).into_response(),
         Err(e) => error(status(&e), e.to_string()),
@@ -125,12 +140,12 @@ fn wants_ndjson(headers: &http::HeaderMap) -> bool {
         .any(|v| v.contains("application/x-ndjson"))
 }
 
-/// A long operation answered as it runs (see the module's documentation). It runs to its end
-/// even if the client goes away: what it changes is whole either way.
+/// A long operation answered as it runs (see the module's documentation); a client that goes
+/// away stops it, as a plain request's would.
 fn streamed(app: Arc<AppState>, principal: Principal, op: Op) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(4);
     let (progress_tx, mut progress_rx) = tokio::sync::watch::channel(None);
-    let report: agentdesk_desktop::Report = Arc::new(move |p: agentdesk_desktop::Progress| {
+    let job = agentdesk_desktop::Job::new(move |p: agentdesk_desktop::Progress| {
         let _ = progress_tx.send(Some(p));
     });
     tokio::spawn(async move {
@@ -145,7 +160,15 @@ fn streamed(app: Arc<AppState>, principal: Principal, op: Op) -> Response {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         });
-        let result = execute(&app, &principal, op, report).await;
+        let gone = tx.clone();
+        let result = execute(
+            &app,
+            &principal,
+            op,
+            job,
+            async move { gone.closed().await },
+        )
+        .await;
         forward.abort();
         let line = match result {
             Ok(value) => json!({ "result": value }),

@@ -28,4 +28,9 @@ pub(crate) struct AppState {
     pub(crate) login_limiter: Mutex<RateLimiter>,
     /// The listener is HTTPS: session cookies get `Secure`.
     pub(crate) secure_cookies: bool,
+    /// How long a fleet operation over REST may run (a snapshot of a large home): ten times
+    /// `--call-timeout`, since no MCP client is waiting on it with a timeout of its own.
+    pub(crate) long_limit: std::time::Duration,
+    /// File transfers open per token (`files.rs`).
+    pub(crate) transfers: Arc<Mutex<std::collections::HashMap<String, usize>>>,
 }

@@ -34,10 +34,14 @@
 //!   removed. Putting it in place is the caller's single rename.
 //! - Nothing is ever followed out of the home: symbolic links are saved as links, and the
 //!   walk opens each directory and file beneath the home without following links.
-//! - Kept: regular files (contents, permission bits but setuid, setgid and sticky, times),
-//!   directories (permissions, times), symbolic links (targets). Not kept: owners (everything
-//!   restored belongs to the server's user), hard links (saved as separate files, stored once
-//!   by dedup), sockets, FIFOs and devices (counted as skipped).
+//! - Kept: regular files (contents, permission bits but setuid, setgid and sticky, times;
+//!   runs of zeros come back as holes), directories (permissions, times), symbolic links
+//!   (targets). Not kept: owners (everything restored belongs to the server's user), hard
+//!   links (saved as separate files, stored once by dedup), sockets, FIFOs and devices, paths
+//!   longer than 4000 bytes, an upload's unfinished file, files gone between the walk and
+//!   their read (all counted as skipped). A home of more than 250 000 entries is refused.
+//! - A check ([`Repo::verify`]) removes each damaged chunk it finds, so that the next save of
+//!   those bytes stores them again instead of counting on the broken copy.
 
 mod beneath;
 mod chunks;
@@ -258,10 +262,13 @@ impl Repo {
     /// Removes every manifest but those of `keep` (snapshot id and manifest hash: the ones
     /// recorded), and every chunk none of them refers to. No save may run meanwhile (its new
     /// chunks are referred to by nothing yet). A kept manifest that cannot be read keeps
-    /// every chunk: nothing is removed on a guess.
+    /// every chunk: no chunk is removed on a guess.
     pub fn collect(&self, keep: &[(String, [u8; 32])]) -> Result<Collected, SnapshotError> {
         let mut collected = Collected::default();
         let mut live = std::collections::HashSet::new();
+        // A kept manifest that cannot be read keeps every chunk (it may need any of them);
+        // the manifests of snapshots nobody records still go.
+        let mut every_chunk_kept = false;
         for (id, hash) in keep {
             match self.manifest(id, hash) {
                 Ok(manifest) => {
@@ -271,7 +278,7 @@ impl Repo {
                         }
                     }
                 }
-                Err(_) => return Ok(collected),
+                Err(_) => every_chunk_kept = true,
             }
         }
         let dir = self.root.join("manifests");
@@ -291,6 +298,9 @@ impl Repo {
                     collected.bytes += size;
                 }
             }
+        }
+        if every_chunk_kept {
+            return Ok(collected);
         }
         for (hash, size) in self.chunks.all()? {
             if !live.contains(&hash) && self.chunks.remove(&hash).is_ok() {

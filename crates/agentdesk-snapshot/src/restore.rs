@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{Read as _, Write as _};
 use std::os::unix::ffi::OsStrExt as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Mode, Timestamps};
+use rustix::fs::{AtFlags, Mode, OFlags, Timestamps};
 
 use crate::chunks::Chunks;
 use crate::{Entry, Keyspace, Kind, Manifest, Progress, SnapshotError, Totals, Verified, Watch};
@@ -65,25 +65,38 @@ fn write_tree(
     into: &Path,
     watch: Watch<'_>,
 ) -> Result<Totals, SnapshotError> {
+    use std::io::{Seek as _, SeekFrom};
+    // Everything is made relative to the new directory, never through a long absolute path:
+    // a path the save kept (at most 4000 bytes) always fits the kernel's limit this way.
+    let root = rustix::fs::open(
+        into,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| SnapshotError::store(into)(e.into()))?;
     let totals = manifest.totals();
     let mut done = 0;
     for entry in &manifest.entries {
         watch.check()?;
-        let path = into.join(OsStr::from_bytes(&entry.path.0));
-        let failed = SnapshotError::home(&entry.path.0);
+        let rel = OsStr::from_bytes(&entry.path.0);
+        let failed = |e: rustix::io::Errno| SnapshotError::home(&entry.path.0)(e.into());
         match &entry.kind {
-            Kind::Dir => std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&path)
-                .map_err(failed)?,
-            Kind::File { chunks: refs, .. } => {
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                    .open(&path)
-                    .map_err(SnapshotError::home(&entry.path.0))?;
+            Kind::Dir => {
+                rustix::fs::mkdirat(&root, rel, Mode::from_raw_mode(0o700)).map_err(failed)?
+            }
+            Kind::File { chunks: refs, size } => {
+                let fd = rustix::fs::openat(
+                    &root,
+                    rel,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(failed)?;
+                let mut file = std::fs::File::from(fd);
                 for chunk in refs {
                     watch.check()?;
                     let data = chunks.get(chunk, keys).map_err(|fault| {
@@ -92,27 +105,31 @@ fn write_tree(
                             entry.path
                         ))
                     })?;
-                    file.write_all(&data)
-                        .map_err(SnapshotError::home(&entry.path.0))?;
+                    // Zeros become a hole, as they most likely were (a sparse file): a tiny
+                    // snapshot of a large sparse file must not fill the disk when restored.
+                    if data.iter().all(|&b| b == 0) {
+                        file.seek(SeekFrom::Current(data.len() as i64))
+                            .map_err(SnapshotError::home(&entry.path.0))?;
+                    } else {
+                        file.write_all(&data)
+                            .map_err(SnapshotError::home(&entry.path.0))?;
+                    }
                     done += u64::from(chunk.len);
                     (watch.progress)(Progress {
                         done,
                         total: totals.bytes,
                     });
                 }
+                file.set_len(*size)
+                    .map_err(SnapshotError::home(&entry.path.0))?;
                 rustix::fs::fchmod(&file, Mode::from_raw_mode(entry.mode & 0o777))
                     .and_then(|()| rustix::fs::futimens(&file, &times(entry)))
-                    .map_err(|e| SnapshotError::home(&entry.path.0)(e.into()))?;
+                    .map_err(failed)?;
             }
             Kind::Symlink { target } => {
-                std::os::unix::fs::symlink(OsStr::from_bytes(&target.0), &path).map_err(failed)?;
-                rustix::fs::utimensat(
-                    rustix::fs::CWD,
-                    &path,
-                    &times(entry),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| SnapshotError::home(&entry.path.0)(e.into()))?;
+                rustix::fs::symlinkat(OsStr::from_bytes(&target.0), &root, rel).map_err(failed)?;
+                rustix::fs::utimensat(&root, rel, &times(entry), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(failed)?;
             }
         }
     }
@@ -123,12 +140,15 @@ fn write_tree(
         .rev()
         .filter(|e| matches!(e.kind, Kind::Dir))
     {
-        let path = into.join(OsStr::from_bytes(&entry.path.0));
-        rustix::fs::chmod(&path, Mode::from_raw_mode(entry.mode & 0o777))
-            .and_then(|()| {
-                rustix::fs::utimensat(rustix::fs::CWD, &path, &times(entry), AtFlags::empty())
-            })
-            .map_err(|e| SnapshotError::home(&entry.path.0)(e.into()))?;
+        let rel = OsStr::from_bytes(&entry.path.0);
+        rustix::fs::chmodat(
+            &root,
+            rel,
+            Mode::from_raw_mode(entry.mode & 0o777),
+            AtFlags::empty(),
+        )
+        .and_then(|()| rustix::fs::utimensat(&root, rel, &times(entry), AtFlags::empty()))
+        .map_err(|e| SnapshotError::home(&entry.path.0)(e.into()))?;
     }
     crate::sync_fs(into)?;
     Ok(totals)
@@ -164,9 +184,18 @@ pub(crate) fn verify(
         let mut whole = true;
         for chunk in refs {
             watch.check()?;
-            let good = *checked
-                .entry(chunk.hash)
-                .or_insert_with(|| chunks.get(chunk, keys).is_ok());
+            let good = *checked.entry(chunk.hash).or_insert_with(|| {
+                match chunks.get(chunk, keys) {
+                    Ok(_) => true,
+                    Err(crate::chunks::Fault::Corrupt) => {
+                        // Removed, so that the next save of these bytes stores them anew
+                        // rather than counting on a broken copy.
+                        let _ = chunks.remove(&chunk.hash);
+                        false
+                    }
+                    Err(_) => false,
+                }
+            });
             whole &= good;
             done += u64::from(chunk.len);
             (watch.progress)(Progress {

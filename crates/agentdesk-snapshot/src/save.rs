@@ -23,8 +23,17 @@ const MIN_CHUNK: u32 = 64 * 1024;
 const AVG_CHUNK: u32 = 256 * 1024;
 const MAX_CHUNK: u32 = 1024 * 1024;
 
-/// The most entries a home may have to be saved: a bound on the manifest's size in memory.
-pub(crate) const MAX_ENTRIES: usize = 1_000_000;
+/// The most entries a home may have to be saved: a bound on the manifest's size in memory
+/// (about 100 MB for this many).
+pub(crate) const MAX_ENTRIES: usize = 250_000;
+
+/// The longest path (relative to the home) saved; deeper entries are skipped. A restore then
+/// never meets a path the kernel refuses (4096 bytes, relative to the restore's directory).
+pub(crate) const MAX_PATH_BYTES: usize = 4000;
+
+/// What an upload in progress writes to before it renames the file into place
+/// (`agentdesk_desktop::files`): never whole, so never saved.
+const UPLOAD_PREFIX: &[u8] = b".agentdesk-upload-";
 
 pub(crate) fn save(
     chunks: &Chunks,
@@ -81,10 +90,20 @@ pub(crate) fn save(
         drop(tx);
         read
     });
+    let mut skipped = skipped;
     if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    read?;
+    let vanished = read?;
+    if !vanished.is_empty() {
+        // Gone between the walk and the read (an app, an upload): not in the snapshot.
+        skipped += vanished.len() as u64;
+        let mut index = 0;
+        entries.retain(|_| {
+            index += 1;
+            !vanished.contains(&(index - 1))
+        });
+    }
     let manifest = Manifest {
         format: crate::manifest::FORMAT,
         entries,
@@ -134,6 +153,10 @@ fn walk(root: &OwnedFd, watch: Watch<'_>) -> Result<(Vec<Entry>, u64), SnapshotE
                 path.push(b'/');
             }
             path.extend_from_slice(&name);
+            if path.len() > MAX_PATH_BYTES || name.starts_with(UPLOAD_PREFIX) {
+                skipped += 1;
+                continue;
+            }
             let name = std::ffi::CString::new(name).expect("no NUL in a file name");
             let stat = match rustix::fs::statat(&dir, &name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) => stat,
@@ -187,7 +210,7 @@ fn walk(root: &OwnedFd, watch: Watch<'_>) -> Result<(Vec<Entry>, u64), SnapshotE
 }
 
 /// Reads every file, cuts and hashes it here, and sends each chunk the store has not seen in
-/// this save to the workers.
+/// this save to the workers. Returns the indices of files gone since the walk.
 fn contents(
     root: &OwnedFd,
     entries: &mut [Entry],
@@ -196,16 +219,23 @@ fn contents(
     tx: &std::sync::mpsc::SyncSender<([u8; 32], Vec<u8>)>,
     stop: &AtomicBool,
     watch: Watch<'_>,
-) -> Result<(), SnapshotError> {
+) -> Result<HashSet<usize>, SnapshotError> {
     let mut sent = HashSet::new();
+    let mut vanished = HashSet::new();
     let mut done = 0;
-    for entry in entries {
+    for (index, entry) in entries.iter_mut().enumerate() {
         let Kind::File { size, chunks } = &mut entry.kind else {
             continue;
         };
         let path = &entry.path.0;
-        let fd = open_beneath(root, path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())
-            .map_err(SnapshotError::home(path))?;
+        let fd = match open_beneath(root, path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                vanished.insert(index);
+                continue;
+            }
+            Err(e) => return Err(SnapshotError::home(path)(e)),
+        };
         let stat = rustix::fs::fstat(&fd).map_err(|e| SnapshotError::home(path)(e.into()))?;
         if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
             return Err(SnapshotError::Home {
@@ -224,7 +254,7 @@ fn contents(
             watch.check()?;
             if stop.load(Ordering::Relaxed) {
                 // A worker failed; its error is the one reported.
-                return Ok(());
+                return Ok(vanished);
             }
             let chunk = chunk.map_err(|e| SnapshotError::Home {
                 path: entry.path.to_string(),
@@ -239,7 +269,7 @@ fn contents(
             length += u64::from(len);
             done += u64::from(len);
             if sent.insert(hash) && tx.send((hash, chunk.data)).is_err() {
-                return Ok(());
+                return Ok(vanished);
             }
             (watch.progress)(Progress {
                 done,
@@ -248,5 +278,5 @@ fn contents(
         }
         *size = length;
     }
-    Ok(())
+    Ok(vanished)
 }

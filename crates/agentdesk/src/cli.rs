@@ -346,9 +346,13 @@ pub(crate) struct Serve {
     #[arg(long, env = "AGENTDESK_RECORD_SCREENS", requires = "evidence_dir")]
     pub(crate) record_screens: bool,
 
-    /// Snapshots each desktop keeps: saving one more deletes that desktop's oldest.
+    /// Snapshots each token keeps of each desktop: saving one more deletes its oldest.
     #[arg(long, env = "AGENTDESK_SNAPSHOT_KEEP", default_value = "10", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub(crate) snapshot_keep: u16,
+
+    /// Snapshots one (non-admin) token may hold in all, whatever desktops they are of.
+    #[arg(long, env = "AGENTDESK_MAX_SNAPSHOTS_PER_TOKEN", default_value = "100")]
+    pub(crate) max_snapshots_per_token: usize,
 
     /// Never these applications, whatever --allow-app says (same forms).
     #[arg(long = "deny-app", env = "AGENTDESK_DENY_APPS", value_delimiter = ',')]

@@ -22,9 +22,17 @@ pub(crate) fn succeeded(answer: agentdesk_server::ApiAnswer) -> anyhow::Result<V
         let message = answer.body["error"]
             .as_str()
             .map_or_else(|| answer.body.to_string(), str::to_owned);
-        bail!("{message} (HTTP {})", answer.status);
+        bail!("{} (HTTP {})", printable(&message), answer.status);
     }
     Ok(answer.body)
+}
+
+/// `text` safe to print on a terminal: what a server's answer carries can come from a desktop's
+/// files (a file name in an error), and control characters there would drive the terminal.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 /// Sends a long operation, showing its progress on a terminal as one line that is rewritten.
@@ -207,7 +215,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
         cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| format!("{:<w$}", printable(c)))
             .collect::<Vec<_>>()
             .join("  ")
             .trim_end()

@@ -246,6 +246,7 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
         lease_seconds: args.lease_ttl,
         max_per_token: args.max_desktops_per_token,
         snapshot_keep: usize::from(args.snapshot_keep),
+        max_snapshots_per_token: Some(args.max_snapshots_per_token),
     };
     let service = ServiceConfig {
         default_space: args.model_space,

@@ -5,7 +5,7 @@ use http::Method;
 use serde_json::{json, Value};
 
 use crate::cli::{Snapshots, SnapshotsCommand};
-use crate::desktops::{client, encode, succeeded, table, with_progress};
+use crate::desktops::{client, encode, printable, succeeded, table, with_progress};
 
 pub(crate) async fn run(args: Snapshots) -> anyhow::Result<()> {
     let client = client(&args.remote)?;
@@ -76,7 +76,7 @@ pub(crate) async fn run(args: Snapshots) -> anyhow::Result<()> {
             } else {
                 println!("damaged files:");
                 for file in files {
-                    println!("  {}", file.as_str().unwrap_or("?"));
+                    println!("  {}", printable(file.as_str().unwrap_or("?")));
                 }
                 anyhow::bail!("the snapshot is damaged; restore another one");
             }

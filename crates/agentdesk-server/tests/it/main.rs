@@ -92,6 +92,7 @@ async fn fixture(with_tokens: bool) -> Fixture {
         lease_seconds: 600,
         max_per_token: None,
         snapshot_keep: 3,
+        max_snapshots_per_token: Some(5),
     })
     .await
     .unwrap();

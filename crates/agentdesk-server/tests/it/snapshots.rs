@@ -472,3 +472,139 @@ async fn the_file_tools_on_mcp_keep_to_the_callers_desktops() {
     let entries = &listed.body["result"]["structuredContent"]["entries"];
     assert_eq!(entries.as_array().unwrap().len(), 3, "{}", listed.text);
 }
+
+#[tokio::test]
+async fn another_tokens_saves_never_push_out_yours_and_a_token_holds_a_bounded_number() {
+    let f = fixture(true).await;
+    let home = f.home("shared");
+    std::fs::write(home.join("f"), b"shared file").unwrap();
+    let save = |token| f.send("POST", "/api/desktops/shared/snapshots", Some(token), None);
+    let alices = save(ALICE).await;
+    assert_eq!(alices.status, StatusCode::CREATED, "{}", alices.text);
+    for _ in 0..5 {
+        assert_eq!(save(BOB).await.status, StatusCode::CREATED);
+    }
+    // Bob kept his newest three; alice's one is still there.
+    let list = f.send("GET", "/api/snapshots", Some(ALICE), None).await;
+    assert_eq!(
+        snapshot_ids(&list.body),
+        [alices.body["id"].as_str().unwrap()]
+    );
+    let list = f.send("GET", "/api/snapshots", Some(BOB), None).await;
+    assert_eq!(snapshot_ids(&list.body).len(), 3);
+    // Her only snapshot still needs force, whatever bob saved since.
+    let id = alices.body["id"].as_str().unwrap();
+    let refused = f
+        .send("DELETE", &format!("/api/snapshots/{id}"), Some(ALICE), None)
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+
+    // The fixture lets a token hold 5 in all.
+    let mine = f.home("alices");
+    std::fs::write(mine.join("f"), b"x").unwrap();
+    for _ in 0..4 {
+        let saved = f
+            .send("POST", "/api/desktops/alices/snapshots", Some(ALICE), None)
+            .await;
+        assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.text);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let full = f
+        .send("POST", "/api/desktops/alices/snapshots", Some(ALICE), None)
+        .await;
+    // Three on "alices" are kept (the oldest went), plus the one on "shared": 4.
+    assert_eq!(full.status, StatusCode::CREATED, "{}", full.text);
+    std::fs::write(mine.join("g"), b"y").unwrap();
+    let other = f.home("shared");
+    std::fs::write(other.join("g"), b"z").unwrap();
+    // Now 3 of "alices" and 2 of "shared": the fifth.
+    let fifth = f
+        .send("POST", "/api/desktops/shared/snapshots", Some(ALICE), None)
+        .await;
+    assert_eq!(fifth.status, StatusCode::CREATED, "{}", fifth.text);
+    let over = f
+        .send("POST", "/api/desktops/shared/snapshots", Some(ALICE), None)
+        .await;
+    assert_eq!(over.status, StatusCode::FORBIDDEN, "{}", over.text);
+    assert!(
+        over.text.contains("--max-snapshots-per-token"),
+        "{}",
+        over.text
+    );
+}
+
+#[tokio::test]
+async fn a_delete_during_a_save_never_takes_the_new_snapshots_files() {
+    let f = fixture(true).await;
+    let home = f.home("alices");
+    std::fs::write(home.join("small"), b"small").unwrap();
+    let first = f
+        .send("POST", "/api/desktops/alices/snapshots", Some(ALICE), None)
+        .await;
+    let first = first.body["id"].as_str().unwrap().to_string();
+    let bobs = f.home("bobs");
+    let big: Vec<u8> = (0..60_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(bobs.join("big"), &big).unwrap();
+    let save = f.send("POST", "/api/desktops/bobs/snapshots", Some(BOB), None);
+    let delete = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        f.send(
+            "DELETE",
+            &format!("/api/snapshots/{first}?force=true"),
+            Some(ALICE),
+            None,
+        )
+        .await
+    };
+    let (saved, deleted) = tokio::join!(save, delete);
+    assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.text);
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    let id = saved.body["id"].as_str().unwrap();
+    let verified = f
+        .send(
+            "POST",
+            &format!("/api/snapshots/{id}/verify"),
+            Some(BOB),
+            None,
+        )
+        .await;
+    assert_eq!(verified.body["ok"], true, "{}", verified.text);
+}
+
+#[tokio::test]
+async fn a_token_has_a_few_file_transfers_open_at_once() {
+    let f = fixture(true).await;
+    let home = f.home("alices");
+    std::fs::write(home.join("f"), vec![1u8; 4_000_000]).unwrap();
+    let request = || {
+        let mut request = Request::builder()
+            .method("GET")
+            .uri("/api/desktops/alices/files/f")
+            .header("host", "127.0.0.1:3000")
+            .header("authorization", format!("Bearer {ALICE}"))
+            .body(Body::empty())
+            .unwrap();
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+        request
+    };
+    // Four downloads nobody reads hold their turns; a fifth waits for one.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let response = f.router.clone().oneshot(request()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        open.push(response);
+    }
+    let refused = f.router.clone().oneshot(request()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Bob's are his own.
+    let (status, _) = f
+        .raw("GET", "/api/desktops/bobs/files", BOB, vec![], &[])
+        .await;
+    assert_ne!(status, StatusCode::TOO_MANY_REQUESTS);
+    open.pop();
+    let again = f.router.clone().oneshot(request()).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+}

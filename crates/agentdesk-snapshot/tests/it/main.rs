@@ -213,10 +213,6 @@ fn damage_is_found_and_names_the_file() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;
     std::fs::write(&chunk, bytes).unwrap();
-    let verified = repo
-        .verify("s", &saved.manifest, alice(), watch!(q))
-        .unwrap();
-    assert_eq!(verified.damaged, ["docs/report.txt"]);
     let into = tmp.path().join("restored");
     let err = repo
         .restore("s", &saved.manifest, alice(), &into, watch!(q))
@@ -227,9 +223,13 @@ fn damage_is_found_and_names_the_file() {
         "{err}"
     );
     assert!(!into.exists(), "a failed restore leaves nothing behind");
+    let verified = repo
+        .verify("s", &saved.manifest, alice(), watch!(q))
+        .unwrap();
+    assert_eq!(verified.damaged, ["docs/report.txt"]);
 
-    // A missing chunk, and a manifest that changed.
-    std::fs::remove_file(&chunk).unwrap();
+    // The check removed the damaged chunk: now it is missing.
+    assert!(!chunk.exists());
     let err = repo
         .restore("s", &saved.manifest, alice(), &into, watch!(q))
         .unwrap_err()
@@ -357,4 +357,94 @@ fn make_writable(dir: &Path) {
             make_writable(&entry.path());
         }
     }
+}
+
+#[test]
+fn sparse_files_come_back_sparse_and_deep_or_unfinished_entries_are_skipped() {
+    use std::os::unix::fs::MetadataExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    // 256 MB of holes with a little data in the middle.
+    let sparse = std::fs::File::create(home.join("disk.img")).unwrap();
+    sparse.set_len(256 << 20).unwrap();
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut f = &sparse;
+        f.seek(std::io::SeekFrom::Start(100 << 20)).unwrap();
+        f.write_all(b"data in the middle").unwrap();
+    }
+    // Deeper than a restore could write by path, and an upload's unfinished file.
+    let mut deep = home.clone();
+    for _ in 0..1100 {
+        deep.push("abcd");
+    }
+    std::fs::create_dir_all(&deep).unwrap_or_else(|_| {
+        // Too long for one call: make it part by part.
+        let mut dir = std::fs::File::open(&home).unwrap();
+        for _ in 0..1100 {
+            let d = rustix::fs::openat(
+                &dir,
+                "abcd",
+                rustix::fs::OFlags::DIRECTORY,
+                rustix::fs::Mode::empty(),
+            )
+            .or_else(|_| {
+                rustix::fs::mkdirat(&dir, "abcd", rustix::fs::Mode::from_raw_mode(0o700))?;
+                rustix::fs::openat(
+                    &dir,
+                    "abcd",
+                    rustix::fs::OFlags::DIRECTORY,
+                    rustix::fs::Mode::empty(),
+                )
+            })
+            .unwrap();
+            dir = std::fs::File::from(d);
+        }
+    });
+    std::fs::write(home.join(".agentdesk-upload-0123456789abcdef"), b"half").unwrap();
+    let repo = Repo::open(&tmp.path().join("snapshots")).unwrap();
+    let q = quiet();
+    let saved = repo.save(&home, "s", alice(), watch!(q)).unwrap();
+    assert!(saved.added < 1_000_000, "{saved:?}");
+    assert!(saved.skipped >= 2, "{saved:?}");
+    let into = tmp.path().join("into");
+    repo.restore("s", &saved.manifest, alice(), &into, watch!(q))
+        .unwrap();
+    let meta = std::fs::metadata(into.join("disk.img")).unwrap();
+    assert_eq!(meta.len(), 256 << 20);
+    assert!(
+        meta.blocks() * 512 < 16 << 20,
+        "{} bytes on disk",
+        meta.blocks() * 512
+    );
+    let bytes = std::fs::read(into.join("disk.img")).unwrap();
+    assert_eq!(&bytes[100 << 20..(100 << 20) + 18], b"data in the middle");
+    assert!(!into.join(".agentdesk-upload-0123456789abcdef").exists());
+    assert!(into.join("abcd/abcd").is_dir());
+}
+
+#[test]
+fn a_check_removes_a_damaged_chunk_so_the_next_save_stores_it_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let data = noise(50_000, 11);
+    std::fs::write(home.join("doc.bin"), &data).unwrap();
+    let root = tmp.path().join("snapshots");
+    let repo = Repo::open(&root).unwrap();
+    let q = quiet();
+    let first = repo.save(&home, "a", alice(), watch!(q)).unwrap();
+    std::fs::write(find_chunk_of(&root, &data), b"garbage").unwrap();
+    let checked = repo
+        .verify("a", &first.manifest, alice(), watch!(q))
+        .unwrap();
+    assert_eq!(checked.damaged, ["doc.bin"]);
+    let second = repo.save(&home, "b", alice(), watch!(q)).unwrap();
+    assert!(second.added > 40_000, "{second:?}");
+    assert!(repo
+        .verify("b", &second.manifest, alice(), watch!(q))
+        .unwrap()
+        .damaged
+        .is_empty());
 }
