@@ -1,7 +1,7 @@
 //! Snapshots of desktops' homes, for the [`DesktopManager`]: saving one (the desktop frozen
 //! meanwhile), listing, restoring (into a new directory, then swapped in with one atomic
 //! rename), cloning into a new desktop, checking and deleting them; who sees which; how many
-//! each desktop keeps.
+//! each token keeps, and how many run at once.
 //!
 //! Consistency: a save freezes every process of the desktop (its sandbox's freezer, or
 //! SIGSTOP) for the copy, so the home holds still, as at a power cut: databases that survive a
