@@ -132,19 +132,30 @@ pub fn list(home: &Path, path: &str) -> Result<(Vec<FileInfo>, bool), FleetError
 
 /// Lists the open directory `dir` (`rel` in the home).
 fn list_open(dir: &OwnedFd, rel: &[u8]) -> Result<(Vec<FileInfo>, bool), FleetError> {
-    let mut names = Vec::new();
+    // The first names in order, kept as they are read (a directory may hold millions: memory
+    // and time stay bounded by what is returned).
+    let mut first: std::collections::BinaryHeap<Vec<u8>> = Default::default();
+    let mut truncated = false;
     let mut reader = rustix::fs::Dir::read_from(dir).map_err(|e| open_error(rel, e.into()))?;
     while let Some(dirent) = reader.read() {
         let dirent = dirent.map_err(|e| open_error(rel, e.into()))?;
         let name = dirent.file_name().to_bytes();
-        if name != b"." && name != b".." {
-            names.push(name.to_vec());
+        if name == b"." || name == b".." {
+            continue;
+        }
+        if first.len() < MAX_LISTED {
+            first.push(name.to_vec());
+        } else {
+            truncated = true;
+            if first.peek().is_some_and(|last| name < last.as_slice()) {
+                first.pop();
+                first.push(name.to_vec());
+            }
         }
     }
-    names.sort();
-    let truncated = names.len() > MAX_LISTED;
+    let names = first.into_sorted_vec();
     let mut entries = Vec::new();
-    for name in names.into_iter().take(MAX_LISTED) {
+    for name in names {
         let cname = CString::new(name.clone()).expect("no NUL in a file name");
         let Ok(stat) = rustix::fs::statat(dir, &cname, AtFlags::SYMLINK_NOFOLLOW) else {
             continue;

@@ -231,6 +231,13 @@ pub enum FleetError {
         /// What would be lost, and how to ask.
         what: String,
     },
+    /// Stopped before it finished (a time limit, a client that went away) and changed
+    /// nothing, or still going on in the background: said which in `what`.
+    #[error("{what}")]
+    Unfinished {
+        /// What happened, and what to do.
+        what: String,
+    },
     /// The caller already has as many of these running as it may; it may try again later.
     #[error("{what}")]
     Busy {
@@ -251,7 +258,10 @@ impl FleetError {
     pub fn is_rejection(&self) -> bool {
         !matches!(
             self,
-            FleetError::Start { .. } | FleetError::Store(_) | FleetError::Snapshot(_)
+            FleetError::Start { .. }
+                | FleetError::Store(_)
+                | FleetError::Snapshot(_)
+                | FleetError::Unfinished { .. }
         )
     }
 }

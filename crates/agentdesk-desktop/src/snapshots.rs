@@ -37,6 +37,8 @@ pub struct Job {
     cancel: Arc<AtomicBool>,
     /// Awaited where the operation waits for its turn.
     cancelled: tokio_util::sync::CancellationToken,
+    /// Set when the operation got its turn (it was not only waiting).
+    started: Arc<AtomicBool>,
 }
 
 impl Job {
@@ -46,12 +48,18 @@ impl Job {
             progress: Arc::new(progress),
             cancel: Default::default(),
             cancelled: Default::default(),
+            started: Default::default(),
         }
     }
 
     /// A job whose progress nobody watches.
     pub fn quiet() -> Job {
         Job::new(|_| {})
+    }
+
+    /// Whether a snapshot operation got its turn, rather than waiting behind others all along.
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// Asks the operation to stop.
@@ -92,10 +100,12 @@ pub(crate) struct Snapshots {
 }
 
 /// Snapshot operations running at once, server-wide (the others wait their turn).
-const JOBS_AT_ONCE: usize = 2;
+const JOBS_AT_ONCE: usize = 4;
 
-/// Snapshot operations one token may have running or waiting at once.
-const JOBS_PER_TOKEN: usize = 2;
+/// Snapshot operations one token may have running or waiting at once: one, so that no token
+/// holds more than one of the server's turns, and an owner's chunks are written by one save
+/// at a time (a save that fails removes the chunks it wrote).
+const JOBS_PER_TOKEN: usize = 1;
 
 /// A snapshot operation's turn: while it lives, it counts against its token and holds one of
 /// the server's [`JOBS_AT_ONCE`].
@@ -167,8 +177,8 @@ impl Snapshots {
             if *n >= JOBS_PER_TOKEN {
                 return Err(FleetError::Busy {
                     what: format!(
-                        "you already have {n} snapshot operations (saves, restores, checks, \
-                         clones) running; wait for one to end"
+                        "you already have {n} snapshot operation (a save, restore, check or \
+                         clone) running; wait for it to end"
                     ),
                 });
             }
@@ -182,6 +192,7 @@ impl Snapshots {
         tokio::select! {
             permit = self.jobs.acquire() => {
                 turn._permit = Some(permit.expect("the semaphore is never closed"));
+                job.started.store(true, Ordering::Relaxed);
                 Ok(turn)
             }
             () = job.cancelled.cancelled() => {
@@ -296,12 +307,21 @@ impl DesktopManager {
                 "desktop \"{id}\" has no home yet (it never started); use it once, then save"
             )));
         }
+        let _turn = self.snapshots.turn(caller, &job).await?;
         if let Some(max) = self.snapshots.max_per_token.filter(|_| !caller.admin) {
-            let held = lock(&self.snapshots.records)
-                .values()
-                .filter(|r| r.owner == caller.name)
-                .count();
-            if held >= max {
+            // Counted after the save's own rotation: a save that replaces this desktop's
+            // oldest snapshot adds none.
+            let (held, of_desktop) = {
+                let records = lock(&self.snapshots.records);
+                let mine: Vec<&SnapshotRecord> = records
+                    .values()
+                    .filter(|r| r.owner == caller.name)
+                    .collect();
+                let of_desktop = mine.iter().filter(|r| r.desktop == id.as_str()).count();
+                (mine.len(), of_desktop)
+            };
+            let after = held + 1 - usize::from(of_desktop >= self.snapshots.keep);
+            if after > max {
                 return Err(FleetError::Forbidden {
                     what: format!(
                         "your token already holds {held} snapshots, the most one token may \
@@ -310,7 +330,6 @@ impl DesktopManager {
                 });
             }
         }
-        let _turn = self.snapshots.turn(caller, &job).await?;
         let snapshot = new_id();
         // Held until the snapshot is recorded: a delete's collection, which removes what no
         // record needs, must not run between the save's new chunks and its record.
@@ -338,6 +357,7 @@ impl DesktopManager {
             files: saved.totals.files,
             bytes: saved.totals.bytes,
             added: saved.added,
+            skipped: saved.skipped,
         };
         // The record is the commit: before it, the files are removed at the next start.
         if let Err(e) = self.store.put_snapshot(&record) {
@@ -540,7 +560,13 @@ impl DesktopManager {
         let was_running = swap.await?;
         tracing::info!(desktop = %id, snapshot = %record.id, "snapshot restored");
         if was_running {
-            self.running(id).await?;
+            self.running(id).await.map_err(|e| FleetError::Start {
+                id: id.to_string(),
+                message: format!(
+                    "the home was restored from {}, but the desktop did not start again: {e}",
+                    record.id
+                ),
+            })?;
         }
         Ok((record, self.status(id, caller)?))
     }
@@ -556,11 +582,16 @@ impl DesktopManager {
         let repo = self.snapshots.repo.clone();
         let (name, into) = (record.id.clone(), into.to_path_buf());
         let keys = Keyspace::of(&record.owner);
-        run(job, None, move |watch| {
+        let target = into.clone();
+        let restored = run(job, None, move |watch| {
             repo.restore(&name, &hash, keys, &into, watch)
         })
-        .await?;
-        Ok(())
+        .await;
+        if restored.is_err() && std::fs::symlink_metadata(&target).is_ok() {
+            // What the restore could not remove itself (a tree deeper than its removal goes).
+            let _ = agentdesk_display::remove_tree(&target);
+        }
+        restored.map(drop)
     }
 
     /// Fills a new desktop's home from a snapshot, before its first start.
@@ -647,16 +678,23 @@ pub(crate) fn clean_restores(desktop_dir: &Path) {
     }
 }
 
+/// Control characters, and the format characters that reorder text on a screen (a label is
+/// shown to other people: an admin's listing must read as it is).
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 fn check_label(label: Option<String>) -> Result<Option<String>, FleetError> {
     let Some(label) = label else { return Ok(None) };
     let label = label.trim().to_string();
     if label.is_empty() {
         return Ok(None);
     }
-    if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
+    if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(unprintable) {
         return Err(FleetError::BadRequest(format!(
-            "a snapshot label is at most {MAX_LABEL_CHARS} characters, without control \
-             characters"
+            "a snapshot label is at most {MAX_LABEL_CHARS} characters, without control or \
+             text-direction characters"
         )));
     }
     Ok(Some(label))

@@ -183,12 +183,14 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
             Mode::empty(),
         )
     };
+    // Made readable before it is opened: an app may have left a directory without read or
+    // search permission, which stops its owner too (unless it is root).
+    rustix::fs::chmod(path, Mode::from_raw_mode(0o700))?;
     let top = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    rustix::fs::fchmod(&top, Mode::from_raw_mode(0o700))?;
     // Removes what in `dir` is not a directory; the names of the directories.
     let empty_but_dirs = |dir: &std::os::fd::OwnedFd| -> io::Result<Vec<std::ffi::CString>> {
         let mut dirs = Vec::new();
@@ -218,8 +220,9 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
     let mut above: Vec<(std::ffi::CString, Vec<std::ffi::CString>)> = Vec::new();
     loop {
         if let Some(name) = pending.pop() {
+            // A directory (listed as one, not a link): chmodat follows no link here.
+            rustix::fs::chmodat(&dir, &name, Mode::from_raw_mode(0o700), AtFlags::empty())?;
             let child = open_dir(&dir, &name)?;
-            rustix::fs::fchmod(&child, Mode::from_raw_mode(0o700))?;
             above.push((name, std::mem::take(&mut pending)));
             dir = child;
             pending = empty_but_dirs(&dir)?;

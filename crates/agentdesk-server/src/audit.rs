@@ -84,6 +84,25 @@ impl Outcome {
     }
 }
 
+/// The evidence subdirectory of a line written into the log in `log_dir` about `desktop`: the
+/// desktop's own when the line is in that desktop's log (a call on a desktop that exists),
+/// `_server` for everything else. The name a fleet operation gave may be anything a caller
+/// sent (a filter, a desktop that does not exist, another token's): it never names a
+/// directory, so a caller can neither make directories nor write into another's trail.
+fn evidence_name<'a>(log_dir: &Path, desktop: &'a str) -> &'a str {
+    let own = log_dir.file_name().is_some_and(|name| name == desktop)
+        && log_dir
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|name| name == "desktops")
+        && agentdesk_desktop::DesktopId::parse(desktop).is_ok();
+    if own {
+        desktop
+    } else {
+        "_server"
+    }
+}
+
 /// Creates `dir` and its missing parents with mode 0700.
 fn private_dirs(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
@@ -254,7 +273,7 @@ struct Open {
 /// length, whatever `secret` said or however it was spelled.
 fn sample(arguments: &Map<String, Value>) -> Value {
     let value = |key: &str, v: &Value| match v {
-        Value::String(s) if key == "text" => {
+        Value::String(s) if key == "text" || key == "content_base64" => {
             Value::String(format!("[{} characters]", s.chars().count()))
         }
         Value::String(s) => Value::String(cut_at(s, SAMPLE_CHARS)),
@@ -511,7 +530,13 @@ impl Audit {
     /// Closes the files kept open under `dir` (a destroyed desktop's): a new desktop of the
     /// same id must not write into the old, deleted file.
     pub(crate) fn forget(&self, dir: &Path) {
-        crate::lock(&self.files).retain(|path, _| !path.starts_with(dir));
+        let evidence = self.evidence.as_ref().and_then(|e| {
+            let id = dir.file_name()?.to_str()?;
+            Some(e.dir.join(evidence_name(dir, id)))
+        });
+        crate::lock(&self.files).retain(|path, _| {
+            !path.starts_with(dir) && evidence.as_ref().is_none_or(|e| !path.starts_with(e))
+        });
     }
 
     fn count_refusal(&self, desktop_dir: &Path, desktop: &str, call: &Call<'_>) {
@@ -597,13 +622,7 @@ impl Audit {
             line = serde_json::to_vec(&smaller).unwrap_or_default();
         }
         if let Some(evidence) = &self.evidence {
-            // The name an operation gave may be anything a caller sent (a filter, a desktop
-            // that does not exist): only a valid id names a directory.
-            let desktop = match agentdesk_desktop::DesktopId::parse(entry.desktop) {
-                Ok(_) => entry.desktop,
-                Err(_) => "_server",
-            };
-            let dir = evidence.dir.join(desktop);
+            let dir = evidence.dir.join(evidence_name(desktop_dir, entry.desktop));
             match private_dirs(&dir) {
                 // Never rotated: the trail is the operator's to keep or clear.
                 Ok(()) => self.append(&dir.join("calls.jsonl"), line.clone(), u64::MAX),
@@ -743,9 +762,18 @@ mod tests {
             dir: evidence.clone(),
             record_screens: true,
         });
-        for desktop in ["../../escaped", "default", "/etc", "-"] {
+        let desktop_dir = tmp.path().join("desktops/default");
+        std::fs::create_dir_all(&desktop_dir).unwrap();
+        for (dir, desktop) in [
+            (tmp.path(), "../../escaped"),
+            (desktop_dir.as_path(), "default"),
+            (tmp.path(), "/etc"),
+            (tmp.path(), "-"),
+            // A fleet operation naming a desktop (maybe another token's): the server's trail.
+            (tmp.path(), "default"),
+        ] {
             audit.call_at(
-                tmp.path(),
+                dir,
                 desktop,
                 Call {
                     token: "alice",
@@ -758,8 +786,13 @@ mod tests {
                 },
             );
         }
-        assert_eq!(lines(&evidence.join("_server/calls.jsonl")).len(), 3);
+        assert_eq!(lines(&evidence.join("_server/calls.jsonl")).len(), 4);
         assert_eq!(lines(&evidence.join("default/calls.jsonl")).len(), 1);
+        // A destroyed desktop's trail is closed with its log.
+        audit.forget(&desktop_dir);
+        assert!(crate::lock(&audit.files)
+            .keys()
+            .all(|p| !p.starts_with(evidence.join("default"))));
         assert!(!tmp.path().join("escaped").exists());
         assert_eq!(audit.save_screen("../up", "screen_shot", b"png"), None);
         let saved = audit.save_screen("default", "../../x", b"png").unwrap();

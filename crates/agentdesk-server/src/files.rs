@@ -120,10 +120,11 @@ async fn download(
         Found::File(file, size) => (file, size),
     };
     // A piece at a time, as the connection takes them: a client that reads slowly, or not at
-    // all, holds an open file and its transfer's turn, and no thread.
+    // all, holds an open file and no thread, and its turn lapses (see `Transfer`).
     let file = tokio::fs::File::from_std(file);
-    let body =
-        futures_util::stream::unfold((file, size, turn), |(mut file, left, turn)| async move {
+    let body = futures_util::stream::unfold(
+        (file, size, turn),
+        |(mut file, left, mut turn)| async move {
             use tokio::io::AsyncReadExt as _;
             if left == 0 {
                 return None;
@@ -137,11 +138,13 @@ async fn download(
                 )),
                 Ok(n) => {
                     piece.truncate(n);
+                    turn.moved(n);
                     Some((Ok(Bytes::from(piece)), (file, left - n as u64, turn)))
                 }
                 Err(e) => Some((Err(e), (file, 0, turn))),
             }
-        });
+        },
+    );
     Ok((
         [
             (
@@ -198,21 +201,28 @@ async fn upload(
         .transpose()
         .map_err(FleetError::BadRequest)?;
     let home = home(app, principal, id)?;
-    let _turn = Transfer::begin(app, principal)?;
+    let mut turn = Transfer::begin(app, principal)?;
     let mut upload = {
         let path = path.to_string();
         blocking(move || files::upload(&home, &path, mode)).await?
     };
     let failed = |e: std::io::Error| FleetError::BadRequest(format!("error writing {path:?}: {e}"));
-    // Each piece is written as it arrives: a client that sends slowly holds a file and its
-    // transfer's turn, and no thread; the server holds a piece or two of the body at a time.
+    // Each piece is written as it arrives: a client that sends slowly holds a file, and no
+    // thread; the server holds a piece or two of the body at a time. A body that moves less
+    // than 64 KiB in 30 s is given up (a byte now and then does not keep it going).
     let mut file = tokio::fs::File::from_std(upload.file().try_clone().map_err(failed)?);
     let mut stream = body.into_data_stream();
+    let mut deadline = tokio::time::Instant::now() + IDLE;
     loop {
         use tokio::io::AsyncWriteExt as _;
         // Dropping `upload` on an error removes what was written so far.
-        match tokio::time::timeout(IDLE, stream.next()).await {
-            Ok(Some(Ok(piece))) => file.write_all(&piece).await.map_err(failed)?,
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(piece))) => {
+                file.write_all(&piece).await.map_err(failed)?;
+                if turn.moved(piece.len()) {
+                    deadline = tokio::time::Instant::now() + IDLE;
+                }
+            }
             Ok(None) => break file.flush().await.map_err(failed)?,
             Ok(Some(Err(_))) => {
                 return Err(FleetError::BadRequest(
@@ -221,7 +231,8 @@ async fn upload(
             }
             Err(_) => {
                 return Err(FleetError::BadRequest(format!(
-                    "no data arrived for {} s; nothing was written, send it again",
+                    "the body arrived too slowly (less than 64 KiB in {} s); nothing was \
+                     written, send it again",
                     IDLE.as_secs()
                 )))
             }
@@ -236,24 +247,56 @@ async fn upload(
         .into_response())
 }
 
-/// File transfers one token may have open at once.
+/// File transfers one token may have going at once.
 const TRANSFERS_PER_TOKEN: usize = 4;
 
-/// File transfers open at once, server-wide.
+/// File transfers going at once, server-wide.
 const TRANSFERS: usize = 32;
 
-/// One file transfer's turn, counted against its token and the server while it lives (for a
-/// download: until its last byte is sent or the client goes away).
+/// What counts as a transfer going on: at least this many bytes moved in the last [`IDLE`].
+const PROGRESS_BYTES: u64 = 64 * 1024;
+
+/// The transfers going on, per token: each one's time of last progress, shared with it.
+pub(crate) type Transfers =
+    std::sync::Mutex<std::collections::HashMap<String, Vec<std::sync::Weak<Activity>>>>;
+
+/// When a transfer last moved [`PROGRESS_BYTES`] (since `started`).
+#[derive(Debug)]
+pub(crate) struct Activity {
+    started: std::time::Instant,
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    fn moved(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> bool {
+        let last = self.last_ms.load(std::sync::atomic::Ordering::Relaxed);
+        self.started.elapsed().as_millis() as u64 - last > IDLE.as_millis() as u64
+    }
+}
+
+/// One file transfer's turn. It counts against its token and the server while it moves data:
+/// one stalled longer than [`IDLE`] (a client that stopped reading, or sends a byte now and
+/// then) no longer counts, so stalled connections cannot keep anyone from transferring.
 pub(crate) struct Transfer {
-    app: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
-    token: String,
+    activity: Arc<Activity>,
+    moved: u64,
 }
 
 impl Transfer {
     fn begin(app: &AppState, principal: &Principal) -> Result<Transfer, FleetError> {
         let mut open = crate::lock(&app.transfers);
-        let all: usize = open.values().sum();
-        let mine = open.get(&*principal.name).copied().unwrap_or(0);
+        for list in open.values_mut() {
+            list.retain(|a| a.upgrade().is_some_and(|a| !a.idle()));
+        }
+        open.retain(|_, list| !list.is_empty());
+        let all: usize = open.values().map(Vec::len).sum();
+        let mine = open.get(&*principal.name).map_or(0, Vec::len);
         if mine >= TRANSFERS_PER_TOKEN || all >= TRANSFERS {
             return Err(FleetError::Busy {
                 what: format!(
@@ -262,23 +305,24 @@ impl Transfer {
                 ),
             });
         }
-        *open.entry(principal.name.to_string()).or_default() += 1;
-        drop(open);
-        Ok(Transfer {
-            app: app.transfers.clone(),
-            token: principal.name.to_string(),
-        })
+        let activity = Arc::new(Activity {
+            started: std::time::Instant::now(),
+            last_ms: 0.into(),
+        });
+        open.entry(principal.name.to_string())
+            .or_default()
+            .push(Arc::downgrade(&activity));
+        Ok(Transfer { activity, moved: 0 })
     }
-}
 
-impl Drop for Transfer {
-    fn drop(&mut self) {
-        let mut open = crate::lock(&self.app);
-        if let Some(n) = open.get_mut(&self.token) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.token);
-            }
+    /// Counts `bytes` moved; whether that made progress (see [`PROGRESS_BYTES`]).
+    fn moved(&mut self, bytes: usize) -> bool {
+        self.moved += bytes as u64;
+        if self.moved >= PROGRESS_BYTES {
+            self.moved = 0;
+            self.activity.moved();
+            return true;
         }
+        false
     }
 }

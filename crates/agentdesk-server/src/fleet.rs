@@ -239,6 +239,7 @@ pub(crate) fn snapshot_json(record: &SnapshotRecord) -> Value {
         "files": record.files,
         "bytes": record.bytes,
         "added_bytes": record.added,
+        "skipped": record.skipped,
     })
 }
 
@@ -250,8 +251,9 @@ const WIND_DOWN: Duration = Duration::from_secs(10);
 pub(crate) enum Stopped {
     /// It failed on its own.
     Failed(FleetError),
-    /// It was asked to stop (why) and did, changing nothing.
-    Cancelled(String),
+    /// It was asked to stop (why) and did, changing nothing; whether it had got its turn
+    /// (rather than waiting behind other snapshot operations all along).
+    Cancelled(String, bool),
     /// It was asked to stop (why) and is still running.
     StillRunning(String),
 }
@@ -259,21 +261,23 @@ pub(crate) enum Stopped {
 impl Stopped {
     /// The failure to answer with; `limit` names the option that bounded it.
     pub(crate) fn into_error(self, name: &str, limit: &str) -> FleetError {
-        match self {
-            Stopped::Failed(e) => e,
-            Stopped::Cancelled(why) => FleetError::BadRequest(format!(
-                "{name} {why} and was cancelled; nothing was changed{}",
-                if why.starts_with("did not") {
-                    format!(". A home this large needs a longer {limit} (ask the operator)")
-                } else {
-                    String::new()
-                }
-            )),
-            Stopped::StillRunning(why) => FleetError::BadRequest(format!(
+        let what = match self {
+            Stopped::Failed(e) => return e,
+            Stopped::Cancelled(why, false) => format!(
+                "{name} {why} while it waited for its turn behind other snapshot operations, \
+                 and was cancelled; nothing was changed. Try again in a moment"
+            ),
+            Stopped::Cancelled(why, true) if why.starts_with("did not") => format!(
+                "{name} {why} and was cancelled; nothing was changed. A home this large needs \
+                 a longer {limit} (ask the operator)"
+            ),
+            Stopped::Cancelled(why, true) => format!("{name} {why}; nothing was changed"),
+            Stopped::StillRunning(why) => format!(
                 "{name} {why}; it goes on in the background: desktop_status and snapshot_list \
                  say where it got to"
-            )),
-        }
+            ),
+        };
+        FleetError::Unfinished { what }
     }
 }
 
@@ -316,7 +320,7 @@ pub(crate) async fn run_to_an_end(
             }
             Err(_) => format!("did not finish within {} s", limit.as_secs()),
         },
-        () = client_gone => "was cancelled by the client".to_string(),
+        () = client_gone => "was stopped by its client".to_string(),
     };
     stop.cancel();
     guard.0 = None;
@@ -324,7 +328,7 @@ pub(crate) async fn run_to_an_end(
         // Done after all (it had passed the point where it could stop): its own answer.
         Ok(Ok(Ok(value))) => Ok(value),
         Ok(Ok(Err(FleetError::Snapshot(agentdesk_desktop::SnapshotError::Cancelled)))) => {
-            Err(Stopped::Cancelled(why))
+            Err(Stopped::Cancelled(why, stop.started()))
         }
         Ok(Ok(Err(e))) => Err(Stopped::Failed(e)),
         Ok(Err(e)) => Err(failed(e)),

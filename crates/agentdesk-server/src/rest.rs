@@ -49,6 +49,7 @@ pub(crate) fn status(e: &FleetError) -> StatusCode {
         | FleetError::NoSuchFile { .. } => StatusCode::NOT_FOUND,
         FleetError::NeedsForce { .. } => StatusCode::CONFLICT,
         FleetError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+        FleetError::Unfinished { .. } => StatusCode::GATEWAY_TIMEOUT,
         FleetError::Snapshot(agentdesk_desktop::SnapshotError::Cancelled) => {
             StatusCode::SERVICE_UNAVAILABLE
         }

@@ -32,5 +32,5 @@ pub(crate) struct AppState {
     /// `--call-timeout`, since no MCP client is waiting on it with a timeout of its own.
     pub(crate) long_limit: std::time::Duration,
     /// File transfers open per token (`files.rs`).
-    pub(crate) transfers: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    pub(crate) transfers: crate::files::Transfers,
 }

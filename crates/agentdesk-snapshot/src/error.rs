@@ -14,8 +14,9 @@ pub enum SnapshotError {
         /// What the system said.
         source: std::io::Error,
     },
-    /// The snapshot store's own files could not be read or written.
-    #[error("error with the snapshot store at {path}: {source}")]
+    /// The snapshot store's own files could not be read or written. (The message leaves the
+    /// path out: it reaches agents, who have no business with the server's directories.)
+    #[error("error with the snapshot store: {source}")]
     Store {
         /// The file or directory in the store.
         path: PathBuf,

@@ -261,8 +261,9 @@ impl Repo {
 
     /// Removes every manifest but those of `keep` (snapshot id and manifest hash: the ones
     /// recorded), and every chunk none of them refers to. No save may run meanwhile (its new
-    /// chunks are referred to by nothing yet). A kept manifest that cannot be read keeps
-    /// every chunk: no chunk is removed on a guess.
+    /// chunks are referred to by nothing yet). A kept manifest that cannot be read for now (an
+    /// I/O error) keeps every chunk: no chunk is removed on a guess; one that is damaged or
+    /// invalid keeps none (its snapshot can never be restored anyway).
     pub fn collect(&self, keep: &[(String, [u8; 32])]) -> Result<Collected, SnapshotError> {
         let mut collected = Collected::default();
         let mut live = std::collections::HashSet::new();
@@ -278,6 +279,9 @@ impl Repo {
                         }
                     }
                 }
+                // Damaged or invalid: it can never be restored, and must not keep every
+                // other snapshot's garbage for ever. Unreadable for now (an I/O error): keep.
+                Err(SnapshotError::Damaged(_) | SnapshotError::BadManifest(_)) => {}
                 Err(_) => every_chunk_kept = true,
             }
         }

@@ -12,6 +12,10 @@ use crate::SnapshotError;
 /// The manifest format this agentdesk writes and reads.
 pub(crate) const FORMAT: u32 = 1;
 
+/// The largest manifest, as JSON: a save that would write more is refused, so that every
+/// saved manifest can be read back (names full of bytes JSON escapes grow six times).
+pub(crate) const MAX_MANIFEST_BYTES: usize = 256 * 1024 * 1024;
+
 /// A snapshot's list of entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -53,6 +57,12 @@ pub enum Kind {
     /// A symbolic link, kept as a link (never followed).
     Symlink {
         /// What it points to.
+        target: Name,
+    },
+    /// Another name of a regular file listed before it (a hard link): restored as a link, so
+    /// a file with many names takes its space once.
+    Hardlink {
+        /// The path of the file listed before.
         target: Name,
     },
 }
@@ -122,6 +132,7 @@ impl Manifest {
             )));
         }
         let mut dirs = std::collections::HashSet::new();
+        let mut files = std::collections::HashSet::new();
         let mut seen = std::collections::HashSet::new();
         for entry in &manifest.entries {
             let path = &entry.path.0;
@@ -145,7 +156,16 @@ impl Manifest {
                 Kind::Dir => {
                     dirs.insert(path.as_slice());
                 }
+                Kind::Hardlink { target } => {
+                    if !files.contains(target.0.as_slice()) {
+                        return Err(SnapshotError::BadManifest(format!(
+                            "{}: a hard link to a file not listed before it",
+                            entry.path
+                        )));
+                    }
+                }
                 Kind::File { size, chunks } => {
+                    files.insert(path.as_slice());
                     let sum: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
                     if sum != *size {
                         return Err(SnapshotError::BadManifest(format!(
@@ -177,7 +197,7 @@ impl Manifest {
                     totals.files += 1;
                     totals.bytes += size;
                 }
-                Kind::Symlink { .. } => totals.links += 1,
+                Kind::Symlink { .. } | Kind::Hardlink { .. } => totals.links += 1,
             }
         }
         totals
@@ -191,7 +211,7 @@ pub struct Totals {
     pub files: u64,
     /// Directories (the home itself not counted).
     pub dirs: u64,
-    /// Symbolic links.
+    /// Symbolic and hard links.
     pub links: u64,
     /// The files' bytes.
     pub bytes: u64,

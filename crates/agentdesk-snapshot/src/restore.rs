@@ -13,30 +13,46 @@ use rustix::fs::{AtFlags, Mode, OFlags, Timestamps};
 use crate::chunks::Chunks;
 use crate::{Entry, Keyspace, Kind, Manifest, Progress, SnapshotError, Totals, Verified, Watch};
 
-/// The largest manifest read (decompressed): about a million entries.
-const MAX_MANIFEST: u64 = 512 * 1024 * 1024;
-
 pub(crate) fn read_manifest(path: &Path, hash: &[u8; 32]) -> Result<Manifest, SnapshotError> {
     let frame = match std::fs::read(path) {
         Ok(frame) => frame,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(SnapshotError::Damaged(format!(
-                "its manifest ({}) is missing",
-                path.display()
-            )))
+            return Err(SnapshotError::Damaged("its manifest is missing".into()))
         }
         Err(e) => return Err(SnapshotError::store(path)(e)),
     };
     let mut json = Vec::new();
-    let read = zstd::stream::read::Decoder::new(frame.as_slice())
-        .and_then(|d| d.take(MAX_MANIFEST).read_to_end(&mut json));
+    let read = zstd::stream::read::Decoder::new(frame.as_slice()).and_then(|d| {
+        d.take(crate::manifest::MAX_MANIFEST_BYTES as u64 + 1)
+            .read_to_end(&mut json)
+    });
     if read.is_err() || blake3::hash(&json).as_bytes() != hash {
-        return Err(SnapshotError::Damaged(format!(
-            "its manifest ({}) is not what was saved",
-            path.display()
-        )));
+        return Err(SnapshotError::Damaged(
+            "its manifest is not what was saved".into(),
+        ));
     }
     Manifest::parse(&json)
+}
+
+/// The bytes a restore of `manifest` writes to disk: its files' chunks but those of zeros
+/// (restored as holes) and its hard links (restored as links).
+fn bytes_to_write(manifest: &Manifest, keys: Keyspace) -> u64 {
+    let mut zeros: HashMap<u32, [u8; 32]> = HashMap::new();
+    let mut total = 0;
+    for entry in &manifest.entries {
+        let Kind::File { chunks, .. } = &entry.kind else {
+            continue;
+        };
+        for chunk in chunks {
+            let zero = *zeros
+                .entry(chunk.len)
+                .or_insert_with(|| keys.hash(&vec![0; chunk.len as usize]));
+            if chunk.hash != zero {
+                total += u64::from(chunk.len);
+            }
+        }
+    }
+    total
 }
 
 pub(crate) fn restore(
@@ -46,6 +62,25 @@ pub(crate) fn restore(
     into: &Path,
     watch: Watch<'_>,
 ) -> Result<Totals, SnapshotError> {
+    // A snapshot can be far smaller than what it restores (dedup): refuse one the disk cannot
+    // take, rather than filling it for every other desktop.
+    let needed = bytes_to_write(manifest, keys);
+    let parent = into.parent().unwrap_or(into);
+    if let Ok(fs) = rustix::fs::statvfs(parent) {
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        // Room for what is written, and a little to spare for everyone else.
+        if needed.saturating_add(needed / 20).saturating_add(64 << 20) > free {
+            return Err(SnapshotError::Store {
+                path: parent.to_path_buf(),
+                source: std::io::Error::other(format!(
+                    "not enough disk space to restore this snapshot: it writes {} MB, and {} MB \
+                     are free",
+                    needed / 1_000_000,
+                    free / 1_000_000
+                )),
+            });
+        }
+    }
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(into)
@@ -126,6 +161,14 @@ fn write_tree(
                     .and_then(|()| rustix::fs::futimens(&file, &times(entry)))
                     .map_err(failed)?;
             }
+            Kind::Hardlink { target } => rustix::fs::linkat(
+                &root,
+                OsStr::from_bytes(&target.0),
+                &root,
+                rel,
+                AtFlags::empty(),
+            )
+            .map_err(failed)?,
             Kind::Symlink { target } => {
                 rustix::fs::symlinkat(OsStr::from_bytes(&target.0), &root, rel).map_err(failed)?;
                 rustix::fs::utimensat(&root, rel, &times(entry), AtFlags::SYMLINK_NOFOLLOW)

@@ -57,6 +57,10 @@ pub(crate) fn save(
         })
         .sum();
     let added = AtomicU64::new(0);
+    // The chunks this save wrote: removed again if it does not finish (the caller runs one
+    // operation per owner at a time, and owners never share chunks, so nothing else counts
+    // on a chunk written here before the save is recorded).
+    let written: Mutex<Vec<[u8; 32]>> = Mutex::new(Vec::new());
     let failed: Mutex<Option<SnapshotError>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
@@ -64,7 +68,7 @@ pub(crate) fn save(
     let rx = Mutex::new(rx);
     let read = std::thread::scope(|scope| {
         let rx = &rx;
-        let (stop, added, failed) = (&stop, &added, &failed);
+        let (stop, added, failed, written) = (&stop, &added, &failed, &written);
         for _ in 0..workers {
             scope.spawn(move || loop {
                 let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
@@ -75,6 +79,9 @@ pub(crate) fn save(
                 match chunks.put(&hash, &data) {
                     Ok(bytes) => {
                         added.fetch_add(bytes, Ordering::Relaxed);
+                        if bytes > 0 {
+                            written.lock().unwrap_or_else(|p| p.into_inner()).push(hash);
+                        }
                     }
                     Err(e) => {
                         failed
@@ -90,35 +97,117 @@ pub(crate) fn save(
         drop(tx);
         read
     });
-    let mut skipped = skipped;
-    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    let finished = finish(
+        chunks,
+        manifest_path,
+        entries,
+        skipped,
+        read,
+        failed.into_inner().unwrap_or_else(|p| p.into_inner()),
+    );
+    match finished {
+        Ok((manifest, totals, skipped, stored)) => Ok(Saved {
+            manifest,
+            totals,
+            skipped,
+            added: added.into_inner() + stored,
+        }),
+        Err(e) => {
+            for hash in written.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                let _ = chunks.remove(&hash);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What a save that read everything does next: drop the files that vanished, write the
+/// manifest (refused past [`crate::manifest::MAX_MANIFEST_BYTES`]) and sync. The manifest's
+/// hash, the totals, what was skipped, and the manifest's bytes on disk.
+fn finish(
+    chunks: &Chunks,
+    manifest_path: &Path,
+    mut entries: Vec<Entry>,
+    mut skipped: u64,
+    read: Result<HashSet<usize>, SnapshotError>,
+    failed: Option<SnapshotError>,
+) -> Result<([u8; 32], crate::Totals, u64, u64), SnapshotError> {
+    if let Some(e) = failed {
         return Err(e);
     }
     let vanished = read?;
     if !vanished.is_empty() {
-        // Gone between the walk and the read (an app, an upload): not in the snapshot.
-        skipped += vanished.len() as u64;
+        // Gone between the walk and the read (an app, an upload): not in the snapshot, nor
+        // are other names of it.
+        let gone: HashSet<Vec<u8>> = vanished
+            .iter()
+            .map(|&i| entries[i].path.0.clone())
+            .collect();
+        let before = entries.len();
         let mut index = 0;
-        entries.retain(|_| {
+        entries.retain(|entry| {
             index += 1;
-            !vanished.contains(&(index - 1))
+            let linked_to_gone =
+                matches!(&entry.kind, Kind::Hardlink { target } if gone.contains(&target.0));
+            !vanished.contains(&(index - 1)) && !linked_to_gone
         });
+        skipped += (before - entries.len()) as u64;
     }
     let manifest = Manifest {
         format: crate::manifest::FORMAT,
         entries,
     };
-    let json =
-        serde_json::to_vec(&manifest).map_err(|e| SnapshotError::BadManifest(e.to_string()))?;
+    let mut json = Limited(Vec::new());
+    if serde_json::to_writer(&mut json, &manifest).is_err() {
+        return Err(SnapshotError::Home {
+            path: ".".into(),
+            source: std::io::Error::other(format!(
+                "the home's list of files is too large for a snapshot (over {} MB written \
+                 out: too many files, or very long or unusual names); delete what is not needed",
+                crate::manifest::MAX_MANIFEST_BYTES / 1_000_000
+            )),
+        });
+    }
+    let json = json.0;
     let frame = zstd::bulk::compress(&json, 3).map_err(SnapshotError::store(manifest_path))?;
     write_new(chunks.tmp(), manifest_path, &frame)?;
-    crate::sync_fs(manifest_path.parent().unwrap_or(manifest_path))?;
-    Ok(Saved {
-        manifest: *blake3::hash(&json).as_bytes(),
-        totals: manifest.totals(),
+    if let Err(e) = crate::sync_fs(manifest_path.parent().unwrap_or(manifest_path)) {
+        let _ = std::fs::remove_file(manifest_path);
+        return Err(e);
+    }
+    Ok((
+        *blake3::hash(&json).as_bytes(),
+        manifest.totals(),
         skipped,
-        added: added.into_inner() + frame.len() as u64,
-    })
+        frame.len() as u64,
+    ))
+}
+
+fn too_many() -> SnapshotError {
+    SnapshotError::Home {
+        path: ".".into(),
+        source: std::io::Error::other(format!(
+            "the home holds more than {MAX_ENTRIES} files, directories and links, more than a \
+             snapshot takes; delete what is not needed"
+        )),
+    }
+}
+
+/// A buffer that refuses to grow past [`crate::manifest::MAX_MANIFEST_BYTES`].
+struct Limited(Vec<u8>);
+
+impl std::io::Write for Limited {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > crate::manifest::MAX_MANIFEST_BYTES {
+            return Err(std::io::Error::other("too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Every directory, file and link under `root`, directories breadth first, names sorted;
@@ -127,15 +216,24 @@ fn walk(root: &OwnedFd, watch: Watch<'_>) -> Result<(Vec<Entry>, u64), SnapshotE
     let mut entries = Vec::new();
     let mut skipped = 0;
     let mut queue = VecDeque::from([Vec::<u8>::new()]);
+    // Files with more than one name: the first path seen of each (device, inode).
+    let mut linked: std::collections::HashMap<(u64, u64), Vec<u8>> = Default::default();
     while let Some(dir_path) = queue.pop_front() {
         watch.check()?;
-        let dir = open_beneath(
+        let dir = match open_beneath(
             root,
             &dir_path,
             OFlags::RDONLY | OFlags::DIRECTORY,
             Mode::empty(),
-        )
-        .map_err(SnapshotError::home(&dir_path))?;
+        ) {
+            Ok(dir) => dir,
+            // One its own app made unreadable: left out, as the app asked.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !dir_path.is_empty() => {
+                skipped += 1;
+                continue;
+            }
+            Err(e) => return Err(SnapshotError::home(&dir_path)(e)),
+        };
         let mut names = Vec::new();
         let mut reader = rustix::fs::Dir::read_from(&dir)
             .map_err(|e| SnapshotError::home(&dir_path)(e.into()))?;
@@ -143,6 +241,9 @@ fn walk(root: &OwnedFd, watch: Watch<'_>) -> Result<(Vec<Entry>, u64), SnapshotE
             let dirent = dirent.map_err(|e| SnapshotError::home(&dir_path)(e.into()))?;
             let name = dirent.file_name().to_bytes();
             if name != b"." && name != b".." {
+                if entries.len() + names.len() >= MAX_ENTRIES {
+                    return Err(too_many());
+                }
                 names.push(name.to_vec());
             }
         }
@@ -166,6 +267,20 @@ fn walk(root: &OwnedFd, watch: Watch<'_>) -> Result<(Vec<Entry>, u64), SnapshotE
             };
             let kind = match FileType::from_raw_mode(stat.st_mode) {
                 FileType::Directory => Kind::Dir,
+                FileType::RegularFile if stat.st_nlink > 1 => {
+                    match linked.entry((stat.st_dev, stat.st_ino)) {
+                        std::collections::hash_map::Entry::Occupied(first) => Kind::Hardlink {
+                            target: Name(first.get().clone()),
+                        },
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            slot.insert(path.clone());
+                            Kind::File {
+                                size: stat.st_size as u64,
+                                chunks: Vec::new(),
+                            }
+                        }
+                    }
+                }
                 FileType::RegularFile => Kind::File {
                     size: stat.st_size as u64,
                     chunks: Vec::new(),
@@ -187,7 +302,7 @@ fn walk(root: &OwnedFd, watch: Watch<'_>) -> Result<(Vec<Entry>, u64), SnapshotE
             }
             entries.push(Entry {
                 path: Name(path),
-                mode: if matches!(kind, Kind::Symlink { .. }) {
+                mode: if matches!(kind, Kind::Symlink { .. } | Kind::Hardlink { .. }) {
                     0
                 } else {
                     stat.st_mode & 0o7777
@@ -196,13 +311,7 @@ fn walk(root: &OwnedFd, watch: Watch<'_>) -> Result<(Vec<Entry>, u64), SnapshotE
                 kind,
             });
             if entries.len() > MAX_ENTRIES {
-                return Err(SnapshotError::Home {
-                    path: ".".into(),
-                    source: std::io::Error::other(format!(
-                        "the home holds more than {MAX_ENTRIES} files, directories and links, \
-                         more than a snapshot takes; delete what is not needed"
-                    )),
-                });
+                return Err(too_many());
             }
         }
     }
@@ -230,7 +339,13 @@ fn contents(
         let path = &entry.path.0;
         let fd = match open_beneath(root, path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()) {
             Ok(fd) => fd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Gone since the walk, or made unreadable by its app: left out.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
                 vanished.insert(index);
                 continue;
             }

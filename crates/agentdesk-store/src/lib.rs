@@ -45,6 +45,9 @@ pub struct SnapshotRecord {
     pub bytes: u64,
     /// What it added to the store when made (new chunks, compressed).
     pub added: u64,
+    /// Entries of the home left out (sockets, FIFOs, unreadable, too deep, gone meanwhile).
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// What is remembered of a desktop across restarts.
@@ -311,6 +314,7 @@ mod tests {
             files: 3,
             bytes: 100,
             added: 40,
+            skipped: 0,
         };
         {
             let store = Store::open(&path).unwrap();

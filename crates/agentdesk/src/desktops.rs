@@ -30,8 +30,15 @@ pub(crate) fn succeeded(answer: agentdesk_server::ApiAnswer) -> anyhow::Result<V
 /// `text` safe to print on a terminal: what a server's answer carries can come from a desktop's
 /// files (a file name in an error), and control characters there would drive the terminal.
 pub(crate) fn printable(text: &str) -> String {
+    let reorders = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     text.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .map(|c| {
+            if c.is_control() || reorders(c) {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

@@ -448,3 +448,36 @@ fn a_check_removes_a_damaged_chunk_so_the_next_save_stores_it_again() {
         .damaged
         .is_empty());
 }
+
+#[test]
+fn a_file_with_many_names_comes_back_as_one_file_with_those_names() {
+    use std::os::unix::fs::MetadataExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("d")).unwrap();
+    std::fs::write(home.join("original"), noise(2_000_000, 21)).unwrap();
+    for i in 0..50 {
+        std::fs::hard_link(home.join("original"), home.join(format!("d/name{i}"))).unwrap();
+    }
+    let repo = Repo::open(&tmp.path().join("snapshots")).unwrap();
+    let q = quiet();
+    let saved = repo.save(&home, "s", alice(), watch!(q)).unwrap();
+    assert_eq!(saved.totals.files, 1, "{saved:?}");
+    let into = tmp.path().join("into");
+    repo.restore("s", &saved.manifest, alice(), &into, watch!(q))
+        .unwrap();
+    let first = std::fs::metadata(into.join("original")).unwrap();
+    assert_eq!(first.nlink(), 51);
+    for i in 0..50 {
+        assert_eq!(
+            std::fs::metadata(into.join(format!("d/name{i}")))
+                .unwrap()
+                .ino(),
+            first.ino()
+        );
+    }
+    assert_eq!(
+        std::fs::read(into.join("d/name7")).unwrap(),
+        noise(2_000_000, 21)
+    );
+}
