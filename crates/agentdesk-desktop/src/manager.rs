@@ -363,8 +363,9 @@ impl DesktopManager {
             Some(id) => DesktopId::parse(id)?,
             None => DesktopId::generate(),
         };
+        // Checked before anything is made.
         let snapshot = match &request.from_snapshot {
-            Some(reference) => Some(self.snapshot_for_create(reference, caller)?),
+            Some(reference) => Some(self.snapshots.find(reference, caller)?),
             None => None,
         };
         let record = {

@@ -203,7 +203,11 @@ impl Snapshots {
 
     /// The snapshot `reference` names for `caller`: its id, or else a label only one of its
     /// snapshots has.
-    fn find(&self, reference: &str, caller: &Caller) -> Result<SnapshotRecord, FleetError> {
+    pub(crate) fn find(
+        &self,
+        reference: &str,
+        caller: &Caller,
+    ) -> Result<SnapshotRecord, FleetError> {
         let records = lock(&self.records);
         if let Some(record) = records.get(reference).filter(|r| sees(caller, r)) {
             return Ok(record.clone());
@@ -615,15 +619,6 @@ impl DesktopManager {
         })?;
         tracing::info!(desktop = %id, snapshot = %snapshot.id, "home restored from a snapshot");
         Ok(())
-    }
-
-    /// The snapshot a create names for `caller`, checked before anything is made.
-    pub(crate) fn snapshot_for_create(
-        &self,
-        snapshot: &str,
-        caller: &Caller,
-    ) -> Result<SnapshotRecord, FleetError> {
-        self.snapshots.find(snapshot, caller)
     }
 }
 
