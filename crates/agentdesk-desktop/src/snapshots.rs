@@ -548,7 +548,14 @@ impl DesktopManager {
         // Cancelling from here on is harmless: a desktop stopped but not started again starts
         // on its next use, the swap runs to its end on its blocking thread, and what is left
         // beside the home is removed at the next start.
-        let starting = self.slot_starting(id)?;
+        let starting = match self.slot_starting(id) {
+            Ok(starting) => starting,
+            Err(e) => {
+                // Destroyed meanwhile.
+                let _ = agentdesk_display::remove_tree(&restored);
+                return Err(e);
+            }
+        };
         let swap = async {
             let _starting = starting.lock().await;
             let desktop = lock(&self.slots).get_mut(id).and_then(|s| s.desktop.take());
@@ -637,17 +644,27 @@ fn swap_in(dir: &Path, restored: &Path) -> Result<(), FleetError> {
     let failed = |e: std::io::Error| {
         FleetError::BadRequest(format!("error putting the restored home in place: {e}"))
     };
-    if std::fs::symlink_metadata(&home).is_err() {
-        return std::fs::rename(restored, &home).map_err(failed);
+    let swapped = if std::fs::symlink_metadata(&home).is_err() {
+        std::fs::rename(restored, &home)
+    } else {
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            restored,
+            rustix::fs::CWD,
+            &home,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .map_err(Into::into)
+    };
+    if let Err(e) = swapped {
+        // The old home is as it was; the restored copy goes.
+        let _ = agentdesk_display::remove_tree(restored);
+        return Err(failed(e));
     }
-    rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        restored,
-        rustix::fs::CWD,
-        &home,
-        rustix::fs::RenameFlags::EXCHANGE,
-    )
-    .map_err(|e| failed(e.into()))?;
+    if std::fs::symlink_metadata(restored).is_err() {
+        // Renamed into place: there was no home before.
+        return Ok(());
+    }
     // `restored` now names the old home.
     if let Err(e) = agentdesk_display::remove_tree(restored) {
         tracing::warn!(path = %restored.display(), %e, "error removing the replaced home; it goes at the next start");
