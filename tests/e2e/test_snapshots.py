@@ -290,3 +290,24 @@ def test_an_evidence_trail_keeps_each_calls_line_and_the_screen_after_it(tmp_pat
                    for l in (evidence / "_server/calls.jsonl").read_text().splitlines())
     finally:
         subprocess.run(["rm", "-rf", str(evidence)], check=False)
+
+
+def test_a_clone_that_runs_out_of_time_is_cancelled_and_leaves_nothing(tmp_path):
+    """Over MCP a create from a snapshot is bounded by --call-timeout: one that runs out is
+    asked to stop, removes what it made, and says so; no desktop is left half made."""
+    with running_server(tmp_path / "server", "--call-timeout", "1") as srv:
+        home = desktop_home(srv)
+        for i in range(6):
+            (home / f"big{i}.bin").write_bytes(os.urandom(100_000_000))
+        saved = snapshots_cli(srv, "save", "default", "--label", "big", "--json")
+        assert saved.returncode == 0, saved.stderr
+        res = result(call(srv, "desktop_create", {"id": "late", "from_snapshot": "big"}))
+        if res.get("isError"):
+            message = text(res)
+            assert "cancelled" in message and "nothing was changed" in message, message
+            assert api(srv, "GET", "/api/desktops/late").status_code == 404
+            desktops = srv.data_dir / "desktops"
+            assert not (desktops / "late").exists(), list((desktops / "late").iterdir())
+        else:
+            # A machine fast enough to restore 600 MB in a second: then it is whole.
+            assert (srv.data_dir / "desktops/late/home/big5.bin").stat().st_size == 100_000_000
