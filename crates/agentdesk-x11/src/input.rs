@@ -6,7 +6,9 @@
 //! keycode's symbol when it *processes* the event, so remapping a keycode too soon garbles
 //! characters already sent. What was correct every time in our measurements: at most 9 new
 //! symbols per batch, drawn alternately from two halves of the spare pool, ~5 ms after a
-//! remap before typing, and ≥ 50 ms before a keycode is remapped again.
+//! remap before typing, and ≥ 150 ms before a keycode is remapped again. (50 ms was enough on
+//! an idle machine; Firefox on a loaded one, two cores busy compiling, took longer now and
+//! then, and "Grüße" came out "Gr№½e": the symbols of a later batch.)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -102,7 +104,7 @@ const BATCH: usize = 9;
 /// Pause after a remap before typing with it.
 const AFTER_REMAP: Duration = Duration::from_millis(5);
 /// Pause before a keycode that was just typed is remapped.
-const BEFORE_REUSE: Duration = Duration::from_millis(50);
+const BEFORE_REUSE: Duration = Duration::from_millis(150);
 
 pub(crate) struct Keyboard {
     per_keycode: u8,
