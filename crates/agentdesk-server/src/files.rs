@@ -8,6 +8,7 @@
 //!   directories made, an existing file replaced once the whole body arrived) → 201
 //!
 //! Paths are relative to the desktop's home and never leave it (`agentdesk_desktop::files`).
+//! A token has a few transfers going at once ([`Transfer`]).
 
 use std::sync::Arc;
 
@@ -30,7 +31,8 @@ use crate::tools::files::{blocking, entry_json};
 /// The size of each read of a download, and roughly of each piece in flight.
 const PIECE: usize = 256 * 1024;
 
-/// How long an upload may go without a byte arriving.
+/// How long a transfer may go without moving [`PROGRESS_BYTES`]: an upload that slow is given
+/// up, a download that slow stops counting against its token.
 const IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Writes the audit line of a file request and answers.
