@@ -53,7 +53,7 @@ pub struct SnapshotArgs {
 pub struct SnapshotDeleteArgs {
     /// The snapshot: its id, or a label only one of your snapshots has.
     pub snapshot: String,
-    /// Needed to delete a desktop's most recent (or only) snapshot.
+    /// Needed to delete your most recent (or only) snapshot of a desktop.
     #[serde(default, deserialize_with = "lenient::boolean")]
     pub force: bool,
 }

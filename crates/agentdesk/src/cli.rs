@@ -97,11 +97,11 @@ pub(crate) enum SnapshotsCommand {
         /// The snapshot's id or label.
         snapshot: String,
     },
-    /// Delete a snapshot (a desktop's most recent one needs --force).
+    /// Delete a snapshot (your newest of a desktop needs --force).
     Delete {
         /// Its id or label.
         snapshot: String,
-        /// Delete it even if it is its desktop's most recent.
+        /// Delete it even if it is your newest of its desktop.
         #[arg(long)]
         force: bool,
     },

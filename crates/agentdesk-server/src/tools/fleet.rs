@@ -37,8 +37,8 @@ windows and tabs are not part of it.";
 const SNAPSHOT_LIST: &str = "List your snapshots (of one desktop, if named), oldest first.";
 const SNAPSHOT_RESTORE: &str = "Replace a desktop's home with a snapshot's. The desktop's apps \
 are closed and it starts again with the snapshot's files; what was saved since is lost.";
-const SNAPSHOT_DELETE: &str = "Delete a snapshot. A desktop's most recent snapshot needs \
-force: true.";
+const SNAPSHOT_DELETE: &str = "Delete a snapshot. Your most recent snapshot of a desktop \
+needs force: true.";
 const SNAPSHOT_VERIFY: &str = "Read every byte of a snapshot and check it against what was \
 saved; names damaged files.";
 
