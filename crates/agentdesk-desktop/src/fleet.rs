@@ -46,19 +46,24 @@ impl DesktopId {
     /// A new random id, `desk-` and ten letters or digits: not guessable, so that another
     /// token cannot learn that a desktop exists by trying to create it.
     pub fn generate() -> DesktopId {
-        use rand::Rng as _;
-        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        let mut rng = rand::rng();
-        let tail: String = (0..10)
-            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-            .collect();
-        DesktopId(format!("desk-{tail}"))
+        DesktopId(format!("desk-{}", random_tail()))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Ten random letters or digits: the unguessable part of generated ids (desktops, snapshots)
+/// and of names that must not collide (kept homes, restores in progress).
+pub(crate) fn random_tail() -> String {
+    use rand::Rng as _;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..10)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 impl std::fmt::Display for DesktopId {

@@ -404,7 +404,7 @@ impl DesktopManager {
                 let aside = self.config.data_dir.join("orphaned").join(format!(
                     "{id}-{}-{}",
                     fleet::now(),
-                    DesktopId::generate()
+                    fleet::random_tail()
                 ));
                 let moved = aside
                     .parent()
@@ -511,7 +511,7 @@ impl DesktopManager {
             crate::desktop::private_dir(&kept)
                 .map_err(|e| FleetError::BadRequest(e.to_string()))?;
             // Unique, so that a second keep of the same id never collides with the first.
-            let target = kept.join(format!("{id}-{}-{}", fleet::now(), DesktopId::generate()));
+            let target = kept.join(format!("{id}-{}-{}", fleet::now(), fleet::random_tail()));
             std::fs::rename(dir.join("home"), &target).map_err(|e| {
                 FleetError::BadRequest(format!("error keeping the home of {id}: {e}"))
             })?;

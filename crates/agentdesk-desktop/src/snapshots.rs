@@ -241,8 +241,7 @@ fn sees(caller: &Caller, record: &SnapshotRecord) -> bool {
 
 /// A new snapshot id: `snap-` and ten letters or digits.
 fn new_id() -> String {
-    let desk = DesktopId::generate();
-    format!("snap-{}", &desk.as_str()["desk-".len()..])
+    format!("snap-{}", fleet::random_tail())
 }
 
 /// The manifest hash a record holds.
@@ -631,11 +630,7 @@ impl DesktopManager {
 
 /// A new name beside the home for a restore to write into.
 pub(crate) fn restore_dir(desktop_dir: &Path) -> PathBuf {
-    let unique = DesktopId::generate();
-    desktop_dir.join(format!(
-        "home.restore-{}",
-        &unique.as_str()["desk-".len()..]
-    ))
+    desktop_dir.join(format!("home.restore-{}", fleet::random_tail()))
 }
 
 /// Puts `restored` in place as `dir/home` in one step, and removes what was there.

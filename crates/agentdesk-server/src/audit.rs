@@ -189,6 +189,19 @@ impl Recorded {
         }
     }
 
+    /// A file upload's arguments: as [`Recorded::of`], with the file's contents (`text`,
+    /// `content_base64`) recorded only as their length, whatever the tool would do with them.
+    pub(crate) fn without_contents(arguments: &Map<String, Value>) -> Recorded {
+        let shown: Map<String, Value> = arguments
+            .iter()
+            .map(|(key, value)| match (key.as_str(), value) {
+                (key, Value::String(s)) if is_contents(key) => (key.to_owned(), length(s)),
+                _ => (key.clone(), value.clone()),
+            })
+            .collect();
+        Recorded::of(&shown)
+    }
+
     /// No arguments recorded (the rate limit refuses calls unread).
     pub(crate) fn none() -> Recorded {
         Recorded::of(&Map::new())
@@ -268,14 +281,23 @@ struct Open {
     len: u64,
 }
 
+/// Whether an argument named `key` carries text or file contents, which some records keep only
+/// as a length.
+fn is_contents(key: &str) -> bool {
+    matches!(key, "text" | "content_base64")
+}
+
+/// `text` recorded as its length.
+fn length(text: &str) -> Value {
+    Value::String(format!("[{} characters]", text.chars().count()))
+}
+
 /// A refused call's arguments as recorded: a few keys, short strings, no nesting, and text
 /// (what `key_type` would have typed, what `clipboard_set` would have copied) only as its
 /// length, whatever `secret` said or however it was spelled.
 fn sample(arguments: &Map<String, Value>) -> Value {
     let value = |key: &str, v: &Value| match v {
-        Value::String(s) if key == "text" || key == "content_base64" => {
-            Value::String(format!("[{} characters]", s.chars().count()))
-        }
+        Value::String(s) if is_contents(key) => length(s),
         Value::String(s) => Value::String(cut_at(s, SAMPLE_CHARS)),
         Value::Array(items) => Value::String(format!("[{} items]", items.len())),
         Value::Object(map) => Value::String(format!("[{} keys]", map.len())),

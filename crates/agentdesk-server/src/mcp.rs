@@ -481,16 +481,7 @@ impl AgentDesk {
     ) -> rmcp::model::CallToolResult {
         let started = std::time::Instant::now();
         // A file's contents are never recorded, only their length.
-        let recorded: serde_json::Map<String, serde_json::Value> = args
-            .iter()
-            .map(|(key, value)| match (key.as_str(), value) {
-                ("text" | "content_base64", serde_json::Value::String(s)) => {
-                    (key.clone(), format!("[{} characters]", s.len()).into())
-                }
-                _ => (key.clone(), value.clone()),
-            })
-            .collect();
-        let audit_args = audit::Recorded::of(&recorded);
+        let audit_args = audit::Recorded::without_contents(&args);
         let target = args
             .get(tools::DESKTOP_ARG)
             .and_then(|d| d.as_str())

@@ -241,11 +241,7 @@ pub fn check_relative(path: &[u8]) -> Result<(), &'static str> {
 
 /// Lower-case hex of a hash (chunk file names, manifest hashes).
 pub fn hex(hash: &[u8; 32]) -> String {
-    use std::fmt::Write as _;
-    hash.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    blake3::Hash::from_bytes(*hash).to_hex().to_string()
 }
 
 /// The hash `text` spells in lower-case hex, if it does.
