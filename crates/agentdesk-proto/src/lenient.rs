@@ -137,3 +137,25 @@ where
     }
     d.deserialize_map(MapOnly(expecting, std::marker::PhantomData))
 }
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, serde::Deserialize)]
+    struct N {
+        #[serde(deserialize_with = "super::int")]
+        n: i64,
+    }
+
+    #[test]
+    fn integers_written_as_floats_read_exactly_up_to_the_bound() {
+        // Found by the fuzzer: read one unit off without exact float parsing.
+        for (text, want) in [
+            (r#"{"n": 8222000288609628.0}"#, 8_222_000_288_609_628),
+            (r#"{"n": "8222000288609628"}"#, 8_222_000_288_609_628),
+            (r#"{"n": -8999999999999998.0}"#, -8_999_999_999_999_998),
+        ] {
+            assert_eq!(serde_json::from_str::<N>(text).unwrap().n, want, "{text}");
+        }
+        assert!(serde_json::from_str::<N>(r#"{"n": 9000000000000002.0}"#).is_err());
+    }
+}
