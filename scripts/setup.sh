@@ -6,10 +6,12 @@ set -euo pipefail
 
 # Runtime: the X server (Xvnc, with Xvfb as the fallback), the window manager, the session bus,
 # bubblewrap (each desktop's sandbox) and the apps GhostDesk's image ships (Firefox ESR, a
-# terminal, a text editor, a calculator).
+# terminal, a text editor, a calculator), and Tesseract with its English model for the text
+# tools (screen_find_text, screen_read_text; loaded at run time, so not needed to build).
 RUNTIME_PACKAGES=(
   bubblewrap tigervnc-standalone-server xvfb icewm dbus dbus-x11 x11-utils
   xterm mousepad galculator firefox-esr fonts-dejavu-core fonts-noto-cjk
+  tesseract-ocr tesseract-ocr-eng
 )
 # Tests only: independent X clients to check our work against, Python for the MCP client,
 # openssl to make the certificate of the TLS test, and Chromium for the live view's browser test

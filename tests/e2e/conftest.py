@@ -50,6 +50,11 @@ TOOL_NAMES = [
     "clipboard_set",
     "help_request",
     "help_status",
+    "screen_find_text",
+    "screen_read_text",
+    "screen_zoom",
+    "window_list",
+    "window_action",
 ]
 
 FLEET_TOOL_NAMES = [

@@ -93,6 +93,18 @@ BASE_ARGUMENTS: dict[str, dict[str, Any]] = {
     "clipboard_set": {"text": "", "secret": False},
     "help_request": {"message": "hostile-input test: nothing to do"},
     "help_status": {"wait_seconds": 0},
+    "screen_find_text": {
+        "text": "hostile",
+        "region": {"x": 1000, "y": 400, "width": 8, "height": 8},
+        "exact": False,
+        "limit": 5,
+    },
+    "screen_read_text": {"region": {"x": 1000, "y": 400, "width": 8, "height": 8}, "max_lines": 5},
+    "screen_zoom": {"region": {"x": 1000, "y": 400, "width": 8, "height": 8}, "scale": 2,
+                    "format": "png"},
+    "window_list": {"title": "no-such-window", "app": "no-such-app"},
+    "window_action": {"action": "move", "window": 1, "x": 1000, "y": 400, "width": 10,
+                      "height": 10},
 }
 """Arguments for each tool into which the cases put one bad value. The points lie on the empty
 desktop (right of where IceWM opens the first window, above the taskbar), so that even a bad
@@ -110,9 +122,12 @@ REQUIRED = {
     "app_status": ["pid"],
     "clipboard_set": ["text"],
     "help_request": ["message"],
+    "screen_find_text": ["text"],
+    "screen_zoom": ["region"],
+    "window_action": ["action"],
 }
 
-ENUM_VALUES = {"button": "left", "direction": "down", "format": "png"}
+ENUM_VALUES = {"button": "left", "direction": "down", "format": "png", "action": "move"}
 
 
 def argument_paths() -> Iterator[tuple[str, tuple[str, ...]]]:

@@ -149,7 +149,7 @@ pub(crate) struct Inner {
     /// press/release pairs and each would see the other's screen change as its own.
     pub(crate) input: Arc<tokio::sync::Mutex<()>>,
     /// When the latest input action ended; screenshot stabilization waits past it.
-    last_input: Mutex<Option<Instant>>,
+    pub(crate) last_input: Mutex<Option<Instant>>,
     pub(crate) apps: Apps,
     pub(crate) shutdown: CancellationToken,
     supervisor: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -165,6 +165,8 @@ pub(crate) struct Inner {
     /// write guard, so it waits for operations in flight and none starts against a frozen
     /// X server (which would look hung and be replaced).
     freeze: tokio::sync::RwLock<Paused>,
+    /// What the screen's text said at the last reading (one reading at a time).
+    pub(crate) text: tokio::sync::Mutex<agentdesk_ocr::ScreenText>,
     /// When an operation last needed the desktop's processes.
     last_used: Mutex<Instant>,
     /// Its capture memory was given back since it was last used ([`Desktop::trim`]).
@@ -215,6 +217,7 @@ impl Desktop {
             buffers: Mutex::new(Vec::new()),
             cookie: rand::random(),
             freeze: tokio::sync::RwLock::new(Paused::No),
+            text: tokio::sync::Mutex::new(agentdesk_ocr::ScreenText::default()),
             last_used: Mutex::new(Instant::now()),
             trimmed: std::sync::atomic::AtomicBool::new(false),
         });
@@ -297,11 +300,11 @@ impl Desktop {
         self.session().map(|_| ())
     }
 
-    fn buffer(&self) -> Vec<u8> {
+    pub(crate) fn buffer(&self) -> Vec<u8> {
         lock(&self.inner.buffers).pop().unwrap_or_default()
     }
 
-    fn recycle(&self, buf: Vec<u8>) {
+    pub(crate) fn recycle(&self, buf: Vec<u8>) {
         let mut pool = lock(&self.inner.buffers);
         if pool.len() < 4 {
             pool.push(buf);
@@ -351,7 +354,7 @@ impl Desktop {
     }
 
     /// Runs one input action under the desktop's input lock and reports how the screen reacted.
-    async fn act<F, Fut>(&self, action: F) -> Result<Reaction>
+    pub(crate) async fn act<F, Fut>(&self, action: F) -> Result<Reaction>
     where
         F: FnOnce(XHandle) -> Fut,
         Fut: std::future::Future<Output = agentdesk_x11::Result<()>>,

@@ -62,6 +62,10 @@ impl From<agentdesk_x11::Error> for DesktopError {
         match e {
             X::BadKey(m) => DesktopError::BadRequest(m),
             X::Clipboard(m) => DesktopError::Failed(m),
+            X::NoWindow(id) => DesktopError::BadRequest(format!(
+                "there is no window {id}: it has closed, or is not an app's window; \
+                 window_list shows the windows there are now"
+            )),
             X::Unresponsive(_) => DesktopError::NotReady {
                 state: "restarting (its X server stopped answering)".into(),
             },

@@ -14,6 +14,7 @@ mod error;
 mod feedback;
 pub mod files;
 mod fleet;
+mod grounding;
 mod help;
 mod home;
 mod manager;
@@ -51,4 +52,8 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 pub use agentdesk_image::{Format, ModelSpace, Point, Rect, Size};
-pub use agentdesk_x11::{Button, KeyCombo, PointerAction, ScrollDirection, COMMAND_TIMEOUT};
+pub use agentdesk_ocr::{find as find_text, Line, Match, Reading, Word, MAX_PHRASE};
+pub use agentdesk_x11::{
+    Button, KeyCombo, PointerAction, ScrollDirection, WindowAction, WindowInfo, COMMAND_TIMEOUT,
+};
+pub use grounding::{MAX_ZOOM_HEIGHT, MAX_ZOOM_WIDTH};

@@ -49,6 +49,60 @@ impl Frame {
         Ok(Frame { size, stride, data })
     }
 
+    /// `rect` of this frame enlarged `scale` times (1–8) with bilinear interpolation between
+    /// pixel centres: what a model sees when it zooms in on small text. The result is a
+    /// packed frame (`stride = width * 4`).
+    pub fn enlarged(&self, rect: Rect, scale: u32) -> Result<Frame, Error> {
+        if !rect.is_within(self.size) || rect.width == 0 || rect.height == 0 {
+            return Err(Error::RectOutsideFrame {
+                rect,
+                frame: self.size,
+            });
+        }
+        let s = scale.clamp(1, 8) as usize;
+        let (w, h) = (rect.width as usize, rect.height as usize);
+        let (ow, oh) = (w * s, h * s);
+        // Source position of output pixel o along an axis of n pixels, as (i0, i1, weight of
+        // i1 in 1/256ths): centres line up, edges clamp.
+        let axis = |o: usize, n: usize| -> (usize, usize, u32) {
+            let num = (2 * o + 1) as i64 - s as i64;
+            if num <= 0 {
+                return (0, 0, 0);
+            }
+            let den = 2 * s as i64;
+            let i = (num / den) as usize;
+            if i + 1 >= n {
+                return (n - 1, n - 1, 0);
+            }
+            (i, i + 1, ((num % den) * 256 / den) as u32)
+        };
+        let xs: Vec<(usize, usize, u32)> = (0..ow).map(|o| axis(o, w)).collect();
+        let mut data = vec![0u8; ow * oh * BPP];
+        let at = |x: usize, y: usize, c: usize| -> u32 {
+            let i = (rect.y as usize + y) * self.stride + (rect.x as usize + x) * BPP + c;
+            u32::from(self.data[i])
+        };
+        for oy in 0..oh {
+            let (y0, y1, fy) = axis(oy, h);
+            let row = &mut data[oy * ow * BPP..(oy + 1) * ow * BPP];
+            for (px, &(x0, x1, fx)) in row.chunks_exact_mut(BPP).zip(&xs) {
+                for (c, out) in px[..3].iter_mut().enumerate() {
+                    let top = at(x0, y0, c) * (256 - fx) + at(x1, y0, c) * fx;
+                    let bottom = at(x0, y1, c) * (256 - fx) + at(x1, y1, c) * fx;
+                    *out = ((top * (256 - fy) + bottom * fy + (1 << 15)) >> 16) as u8;
+                }
+            }
+        }
+        Frame::new(
+            Size {
+                width: ow as u32,
+                height: oh as u32,
+            },
+            ow * BPP,
+            data,
+        )
+    }
+
     /// The RGB colour of pixel `p`.
     ///
     /// # Panics
@@ -289,5 +343,37 @@ pub(crate) mod tests {
             }
             prop_assert_eq!(out, expected);
         }
+    }
+
+    #[test]
+    fn enlarging_keeps_corners_and_blends_between() {
+        let size = Size {
+            width: 2,
+            height: 1,
+        };
+        let f = Frame::new(size, 8, vec![0, 0, 0, 0, 200, 100, 40, 0]).unwrap();
+        let z = f.enlarged(Rect::full(size), 2).unwrap();
+        assert_eq!(
+            z.size,
+            Size {
+                width: 4,
+                height: 2
+            }
+        );
+        assert_eq!(z.pixel(Point { x: 0, y: 0 }), [0, 0, 0]);
+        assert_eq!(z.pixel(Point { x: 3, y: 1 }), [40, 100, 200]);
+        let mid = z.pixel(Point { x: 1, y: 0 });
+        assert!(mid[2] > 0 && mid[2] < 200, "{mid:?}");
+        assert!(f
+            .enlarged(
+                Rect {
+                    x: 1,
+                    y: 0,
+                    width: 2,
+                    height: 1
+                },
+                2
+            )
+            .is_err());
     }
 }

@@ -103,6 +103,64 @@ impl Rect {
         u64::from(self.x) + u64::from(self.width) <= u64::from(size.width)
             && u64::from(self.y) + u64::from(self.height) <= u64::from(size.height)
     }
+
+    /// The pixels both rectangles cover, if any.
+    pub fn intersection(&self, other: Rect) -> Option<Rect> {
+        let (x, y) = (self.x.max(other.x), self.y.max(other.y));
+        let (r, b) = (
+            self.right().min(other.right()),
+            self.bottom().min(other.bottom()),
+        );
+        (r > x && b > y).then(|| Rect {
+            x,
+            y,
+            width: r - x,
+            height: b - y,
+        })
+    }
+
+    /// The smallest rectangle covering both.
+    pub fn union(&self, other: Rect) -> Rect {
+        let (x, y) = (self.x.min(other.x), self.y.min(other.y));
+        Rect {
+            x,
+            y,
+            width: self.right().max(other.right()) - x,
+            height: self.bottom().max(other.bottom()) - y,
+        }
+    }
+
+    /// The pixel at the centre (rounded towards the top-left).
+    pub fn center(&self) -> Point {
+        Point {
+            x: self.x.saturating_add(self.width / 2),
+            y: self.y.saturating_add(self.height / 2),
+        }
+    }
+
+    /// Whether pixel `p` is in this rectangle.
+    pub fn contains(&self, p: Point) -> bool {
+        p.x >= self.x && p.x < self.right() && p.y >= self.y && p.y < self.bottom()
+    }
+
+    /// This rectangle grown by `by` pixels on every side, within a screen of `size`.
+    pub fn grown(&self, by: u32, size: Size) -> Rect {
+        let (x, y) = (self.x.saturating_sub(by), self.y.saturating_sub(by));
+        Rect {
+            x,
+            y,
+            width: self
+                .right()
+                .saturating_add(by)
+                .min(size.width)
+                .saturating_sub(x),
+            height: self
+                .bottom()
+                .saturating_add(by)
+                .min(size.height)
+                .saturating_sub(y),
+        }
+    }
 }
 
 /// A screen axis; used to name the offending coordinate in errors.
@@ -192,6 +250,40 @@ impl ModelSpace {
                 Ok(scale(v, extent, n).min(last))
             }
         }
+    }
+
+    /// The agent's coordinate of pixel `px` on an axis of `extent` pixels: the pixel itself
+    /// in pass-through, else `round_half_even(px * n / extent)`, the inverse of
+    /// [`ModelSpace::to_pixel`] (a value sent back in lands on the same pixel, or within one
+    /// when the model space is coarser than the screen).
+    pub fn from_pixel(&self, px: u32, extent: u32) -> u32 {
+        match self.n() {
+            Some(n) if extent > 0 => scale(px.min(extent), n, extent),
+            _ => px,
+        }
+    }
+
+    /// A pixel rectangle in the agent's space: each edge mapped with
+    /// [`ModelSpace::from_pixel`], so adjacent rectangles stay adjacent.
+    pub fn rect_from_pixels(&self, rect: Rect, screen: Size) -> (u32, u32, u32, u32) {
+        let x0 = self.from_pixel(rect.x, screen.width);
+        let y0 = self.from_pixel(rect.y, screen.height);
+        let x1 = self.from_pixel(rect.right(), screen.width);
+        let y1 = self.from_pixel(rect.bottom(), screen.height);
+        (x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
+    }
+
+    /// A pixel point in the agent's space.
+    pub fn point_from_pixel(&self, p: Point, screen: Size) -> (u32, u32) {
+        (
+            self.from_pixel(p.x, screen.width),
+            self.from_pixel(p.y, screen.height),
+        )
+    }
+
+    /// The model space's side, if the agent does not speak pixels.
+    pub fn size(&self) -> Option<u32> {
+        self.n()
     }
 
     /// Map an agent point to a screen pixel; see [`ModelSpace::to_pixel`].

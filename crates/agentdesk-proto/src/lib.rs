@@ -11,6 +11,7 @@
 
 mod args;
 mod fleet;
+mod grounding;
 mod lenient;
 mod results;
 mod schema;
@@ -18,6 +19,7 @@ mod snapshots;
 
 pub use args::*;
 pub use fleet::*;
+pub use grounding::*;
 pub use results::*;
 pub use schema::input_schema;
 pub use snapshots::*;

@@ -40,6 +40,9 @@ pub enum Error {
     /// A command went unanswered: the X server is hung (stopped, or frozen by a grab).
     #[error("the desktop's X server did not answer within {0:?}")]
     Unresponsive(std::time::Duration),
+    /// No app window has this id (it closed, or never was one).
+    #[error("no window {0}")]
+    NoWindow(u32),
     /// The worker thread is gone (its X server stopped); the desktop is restarting or stopped.
     #[error("the desktop's X connection is closed")]
     Closed,

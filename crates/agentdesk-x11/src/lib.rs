@@ -11,12 +11,14 @@
 mod capture;
 mod clipboard;
 mod error;
+mod ewmh;
 mod input;
 pub mod keys;
 mod windows;
 mod worker;
 
 pub use error::{Error, Result};
+pub use ewmh::{WindowAction, WindowInfo, MAX_TITLE};
 pub use input::{Button, PointerAction, ScrollDirection};
 pub use keys::KeyCombo;
 pub use worker::{connect, DamageStamp, X11Config, XHandle, COMMAND_TIMEOUT};

@@ -100,6 +100,18 @@ pub(crate) enum Cmd {
     Trim {
         reply: Reply<()>,
     },
+    WindowList {
+        reply: Reply<Vec<crate::WindowInfo>>,
+    },
+    Window {
+        id: u32,
+        reply: Reply<Option<crate::WindowInfo>>,
+    },
+    WindowAction {
+        id: u32,
+        action: crate::WindowAction,
+        reply: Reply<()>,
+    },
 }
 
 /// A cheap, cloneable handle to one X connection's worker thread.
@@ -306,6 +318,23 @@ impl XHandle {
             .await
     }
 
+    /// The apps' windows, topmost first.
+    pub async fn window_list(&self) -> Result<Vec<crate::WindowInfo>> {
+        self.call(|reply| Cmd::WindowList { reply }).await
+    }
+
+    /// One app window's state now; `None` if it is not (or no longer) an app window.
+    pub async fn window(&self, id: u32) -> Result<Option<crate::WindowInfo>> {
+        self.call(|reply| Cmd::Window { id, reply }).await
+    }
+
+    /// Asks the window manager to act on window `id` ([`Error::NoWindow`] if it is not an
+    /// app window).
+    pub async fn window_action(&self, id: u32, action: crate::WindowAction) -> Result<()> {
+        self.call(|reply| Cmd::WindowAction { id, action, reply })
+            .await
+    }
+
     /// Gives back the memory of the capture segment (a screen's worth, shared with the X
     /// server) while the desktop is idle; the next capture takes it again.
     pub async fn trim(&self) -> Result<()> {
@@ -330,6 +359,7 @@ pub(crate) struct Worker {
     pub(crate) keyboard: Keyboard,
     pub(crate) clipboard: Clipboard,
     pub(crate) windows: crate::windows::Atoms,
+    pub(crate) ewmh: crate::ewmh::Atoms,
 }
 
 /// Connects to `config.display`, with its cookie if it has one (over the local socket:
@@ -449,6 +479,7 @@ impl Worker {
         let keyboard = Keyboard::new(&conn)?;
         let clipboard = Clipboard::new(&conn)?;
         let windows = crate::windows::Atoms::new(&conn)?;
+        let ewmh = crate::ewmh::Atoms::new(&conn)?;
         conn.flush()?;
 
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(|e| {
@@ -482,6 +513,7 @@ impl Worker {
             keyboard,
             clipboard,
             windows,
+            ewmh,
         };
         let parts = HandleParts {
             tx,
@@ -567,6 +599,18 @@ impl Worker {
             }
             Cmd::PopupShowing { instance, reply } => {
                 let result = self.popup_showing(&instance);
+                answer(reply, result)
+            }
+            Cmd::WindowList { reply } => {
+                let result = self.window_list();
+                answer(reply, result)
+            }
+            Cmd::Window { id, reply } => {
+                let result = self.window(id);
+                answer(reply, result)
+            }
+            Cmd::WindowAction { id, action, reply } => {
+                let result = self.window_action(id, action);
                 answer(reply, result)
             }
             Cmd::Trim { reply } => {

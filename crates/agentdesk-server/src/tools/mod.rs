@@ -7,6 +7,7 @@ pub(crate) use apps::entries as app_entries;
 mod clipboard;
 pub(crate) mod files;
 pub(crate) mod fleet;
+mod grounding;
 mod help;
 mod input;
 mod screen;
@@ -86,6 +87,12 @@ pub(crate) fn list() -> Vec<Tool> {
         // Ours, after GhostDesk's thirteen.
         tool::<HelpArgs>("help_request", help::REQUEST, harmless().open_world(true)),
         tool::<HelpStatusArgs>("help_status", help::STATUS, read_only()),
+        // Grounding: where things are, beyond pixels.
+        tool::<FindTextArgs>("screen_find_text", grounding::FIND_TEXT, read_only()),
+        tool::<ReadTextArgs>("screen_read_text", grounding::READ_TEXT, read_only()),
+        tool::<ZoomArgs>("screen_zoom", grounding::ZOOM, read_only()),
+        tool::<WindowListArgs>("window_list", grounding::WINDOW_LIST, read_only()),
+        tool::<WindowActionArgs>("window_action", grounding::WINDOW_ACTION, acting()),
     ]
 }
 
@@ -141,6 +148,11 @@ pub(crate) async fn call(
         "clipboard_set" => clipboard::set(parse(name, args), &call).await,
         "help_request" => help::help_request(parse(name, args), &call),
         "help_status" => help::help_status(parse(name, args), &call).await,
+        "screen_find_text" => grounding::find_text(parse(name, args), &call).await,
+        "screen_read_text" => grounding::read_text(parse(name, args), &call).await,
+        "screen_zoom" => grounding::zoom(parse(name, args), &call).await,
+        "window_list" => grounding::window_list(parse(name, args), &call).await,
+        "window_action" => grounding::window_action(parse(name, args), &call).await,
         _ => return None,
     };
     Some(match outcome {
@@ -291,7 +303,12 @@ mod tests {
                 "clipboard_get",
                 "clipboard_set",
                 "help_request",
-                "help_status"
+                "help_status",
+                "screen_find_text",
+                "screen_read_text",
+                "screen_zoom",
+                "window_list",
+                "window_action"
             ]
         );
     }

@@ -1,0 +1,392 @@
+//! [`ScreenText`]: what one desktop's screen says, kept between calls.
+//!
+//! A reading finds the boxes of text on the screen without Tesseract (`prep::text_boxes`,
+//! ~10 ms), then reads only the boxes it has not seen before: a box is known by a hash of
+//! its pixels, so an unchanged line costs a hash, and a line that moved (a scrolled page, a
+//! dragged window) is not read again either. When the X server reported no change (DAMAGE)
+//! since the last reading of the same region, the last answer is given as it is.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use agentdesk_image::{Frame, Point, Rect, Size};
+
+use crate::pool::{Page, Readers, PAD};
+use crate::prep;
+use crate::tess::RawWord;
+use crate::Error;
+
+/// A word on screen, in screen pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    /// What it says.
+    pub text: String,
+    /// Where.
+    pub rect: Rect,
+    /// Tesseract's confidence, 0–100.
+    pub confidence: f32,
+}
+
+/// A line of text on screen: words read together, left to right.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// Its words.
+    pub words: Vec<Word>,
+    /// The box around them.
+    pub rect: Rect,
+}
+
+impl Line {
+    /// The words joined by spaces.
+    pub fn text(&self) -> String {
+        let words: Vec<&str> = self.words.iter().map(|w| w.text.as_str()).collect();
+        words.join(" ")
+    }
+
+    /// The mean of the words' confidences.
+    pub fn confidence(&self) -> f32 {
+        if self.words.is_empty() {
+            return 0.0;
+        }
+        self.words.iter().map(|w| w.confidence).sum::<f32>() / self.words.len() as f32
+    }
+}
+
+/// The text of a region, in reading order.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    /// Lines, top to bottom; lines side by side (a row of labels, two windows) left to
+    /// right.
+    pub lines: Vec<Line>,
+    /// Whether every box of text was read (else the time ran out; what was read is kept, so
+    /// asking again goes on where this stopped).
+    pub complete: bool,
+    /// Boxes of text found, and how many of them had to be read (the rest were known).
+    pub boxes: usize,
+    /// See `boxes`.
+    pub read: usize,
+}
+
+/// Past this many known boxes, those not seen in the latest reading are forgotten.
+const MAX_KNOWN: usize = 8192;
+/// Words of lower confidence are noise (an icon, a photo, a border read as letters).
+const MIN_CONFIDENCE: f32 = 30.0;
+
+struct Known {
+    /// Words relative to the box's corner.
+    words: Vec<RawWord>,
+    seen: u64,
+}
+
+/// What a desktop's screen says, kept between readings.
+#[derive(Default)]
+pub struct ScreenText {
+    known: HashMap<u64, Known>,
+    generation: u64,
+    last: Option<Last>,
+}
+
+struct Last {
+    damage: u64,
+    region: Rect,
+    size: Size,
+    reading: Arc<Reading>,
+}
+
+impl std::fmt::Debug for ScreenText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScreenText")
+            .field("known", &self.known.len())
+            .finish()
+    }
+}
+
+impl ScreenText {
+    /// The last reading of `region` on a screen of `size`, if nothing was drawn since
+    /// (`damage`: the X server's count of changes).
+    pub fn unchanged(&self, region: Rect, size: Size, damage: u64) -> Option<Arc<Reading>> {
+        let last = self.last.as_ref()?;
+        (last.damage == damage
+            && last.region == region
+            && last.size == size
+            && last.reading.complete)
+            .then(|| Arc::clone(&last.reading))
+    }
+
+    /// Reads the text in `region` of `frame`, a capture of the whole screen taken when the X
+    /// server had counted `damage` changes. The text boxes are always found on the whole
+    /// screen, so that a region cuts no line and a box is known by the same key whatever
+    /// region is asked for; only the boxes that reach into the region are read, and only
+    /// the words whose centre is in it are kept.
+    pub async fn read(
+        &mut self,
+        frame: &Frame,
+        region: Rect,
+        damage: u64,
+        readers: &Readers,
+        deadline: Instant,
+    ) -> Result<Arc<Reading>, Error> {
+        self.generation += 1;
+        let generation = self.generation;
+        let whole = Rect::full(frame.size);
+        let Some(gray) = prep::gray(frame, whole) else {
+            return Ok(Arc::new(Reading {
+                complete: true,
+                ..Reading::default()
+            }));
+        };
+        let (w, h) = (frame.size.width as usize, frame.size.height as usize);
+        let boxes: Vec<Rect> = prep::text_boxes(&gray, w, h)
+            .into_iter()
+            .filter(|b| b.intersection(region).is_some())
+            .collect();
+        let cuts: Vec<Rect> = boxes.iter().map(|b| b.grown(PAD, frame.size)).collect();
+        let keys: Vec<u64> = cuts.iter().map(|c| key(&gray, w, *c)).collect();
+        let mut unknown = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            match self.known.get_mut(k) {
+                Some(known) => known.seen = generation,
+                None => unknown.push(i),
+            }
+        }
+        let mut complete = true;
+        let mut first_error = None;
+        if !unknown.is_empty() {
+            let page = Arc::new(Page {
+                gray,
+                width: frame.size.width,
+                height: frame.size.height,
+            });
+            let rects: Vec<Rect> = unknown.iter().map(|&i| boxes[i]).collect();
+            let cancel = Arc::new(AtomicBool::new(false));
+            let results = readers.read(page, &rects, cancel, deadline).await;
+            for (&i, result) in unknown.iter().zip(results) {
+                match result {
+                    Ok(words) => {
+                        let b = cuts[i];
+                        let words = words
+                            .into_iter()
+                            .map(|w| RawWord {
+                                rect: Rect {
+                                    x: w.rect.x.saturating_sub(b.x),
+                                    y: w.rect.y.saturating_sub(b.y),
+                                    ..w.rect
+                                },
+                                ..w
+                            })
+                            .collect();
+                        self.known.insert(
+                            keys[i],
+                            Known {
+                                words,
+                                seen: generation,
+                            },
+                        );
+                    }
+                    Err(Error::Cancelled) => complete = false,
+                    Err(e) => {
+                        complete = false;
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        // Nothing could be read at all: say why (Tesseract missing), rather than "no text".
+        if let Some(e) = first_error {
+            if unknown.len() == boxes.len() {
+                return Err(e);
+            }
+        }
+        if self.known.len() > MAX_KNOWN {
+            self.known.retain(|_, k| k.seen == generation);
+        }
+        let mut lines = Vec::new();
+        for (b, k) in cuts.iter().zip(&keys) {
+            let Some(known) = self.known.get(k) else {
+                continue;
+            };
+            let mut current: Option<(u32, Vec<Word>)> = None;
+            for raw in &known.words {
+                if raw.confidence < MIN_CONFIDENCE {
+                    continue;
+                }
+                let centre = Point {
+                    x: b.x + raw.rect.x + raw.rect.width / 2,
+                    y: b.y + raw.rect.y + raw.rect.height / 2,
+                };
+                if !region.contains(centre) {
+                    continue;
+                }
+                let word = Word {
+                    text: raw.text.clone(),
+                    rect: Rect {
+                        x: b.x + raw.rect.x,
+                        y: b.y + raw.rect.y,
+                        ..raw.rect
+                    },
+                    confidence: raw.confidence,
+                };
+                match &mut current {
+                    Some((line, words)) if *line == raw.line => words.push(word),
+                    _ => {
+                        if let Some((_, words)) = current.take() {
+                            lines.push(line_of(words));
+                        }
+                        current = Some((raw.line, vec![word]));
+                    }
+                }
+            }
+            if let Some((_, words)) = current {
+                lines.push(line_of(words));
+            }
+        }
+        let reading = Arc::new(Reading {
+            lines: reading_order(join_lines(lines)),
+            complete,
+            boxes: boxes.len(),
+            read: unknown.len(),
+        });
+        self.last = Some(Last {
+            damage,
+            region,
+            size: frame.size,
+            reading: Arc::clone(&reading),
+        });
+        Ok(reading)
+    }
+}
+
+fn line_of(mut words: Vec<Word>) -> Line {
+    words.sort_by_key(|w| w.rect.x);
+    let rect = words
+        .iter()
+        .map(|w| w.rect)
+        .reduce(|a, b| a.union(b))
+        .unwrap_or(Rect {
+            x: 0,
+            y: 0,
+            width: 0,
+            height: 0,
+        });
+    Line { words, rect }
+}
+
+/// A box's identity: its size and gray pixels, with the margin it is read with (what
+/// Tesseract finds depends on both).
+fn key(gray: &[u8], w: usize, b: Rect) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (b.width, b.height).hash(&mut hasher);
+    for y in b.y as usize..(b.y + b.height) as usize {
+        let start = y * w + b.x as usize;
+        hasher.write(&gray[start..start + b.width as usize]);
+    }
+    hasher.finish()
+}
+
+/// Joins the pieces of one line of text that were read apart (text boxes end where the gap
+/// between words is wide, as in a monospaced font): pieces side by side, overlapping in
+/// height by at least half, with a gap under one and a half times their height.
+pub fn join_lines(mut lines: Vec<Line>) -> Vec<Line> {
+    lines.sort_by_key(|l| (l.rect.x, l.rect.y));
+    let mut out: Vec<Line> = Vec::with_capacity(lines.len());
+    for line in lines {
+        let r = line.rect;
+        let joins = out.iter().rposition(|o| {
+            let q = o.rect;
+            let overlap = q.bottom().min(r.bottom()).saturating_sub(q.y.max(r.y));
+            let height = q.height.min(r.height).max(1);
+            let gap = i64::from(r.x) - i64::from(q.right());
+            overlap * 2 >= height && gap >= -2 && gap <= i64::from(q.height.max(r.height)) * 3 / 2
+        });
+        match joins {
+            Some(i) => {
+                let o = &mut out[i];
+                o.rect = o.rect.union(r);
+                o.words.extend(line.words);
+            }
+            None => out.push(line),
+        }
+    }
+    out
+}
+
+/// Sorts lines top to bottom; lines on one visual row (each one's middle within the first's
+/// height) left to right.
+pub fn reading_order(mut lines: Vec<Line>) -> Vec<Line> {
+    lines.sort_by_key(|l| (l.rect.y, l.rect.x));
+    let mut out = Vec::with_capacity(lines.len());
+    let mut row: Vec<Line> = Vec::new();
+    for line in lines {
+        let joins = row.first().is_some_and(|first| {
+            let middle = line.rect.y + line.rect.height / 2;
+            middle < first.rect.bottom()
+        });
+        if !joins {
+            row.sort_by_key(|l| l.rect.x);
+            out.append(&mut row);
+        }
+        row.push(line);
+    }
+    row.sort_by_key(|l| l.rect.x);
+    out.append(&mut row);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str, x: u32, y: u32, w: u32, h: u32) -> Line {
+        let rect = Rect {
+            x,
+            y,
+            width: w,
+            height: h,
+        };
+        Line {
+            words: vec![Word {
+                text: text.into(),
+                rect,
+                confidence: 90.0,
+            }],
+            rect,
+        }
+    }
+
+    #[test]
+    fn pieces_of_one_line_are_joined_and_others_are_not() {
+        let lines = vec![
+            line("report", 80, 21, 50, 12),
+            line("Quarterly", 0, 20, 70, 14),
+            line("2026", 140, 20, 35, 13),
+            line("below", 0, 40, 40, 13),
+            line("far", 600, 20, 30, 13),
+        ];
+        let joined = reading_order(join_lines(lines));
+        let texts: Vec<String> = joined.iter().map(Line::text).collect();
+        assert_eq!(texts, ["Quarterly report 2026", "far", "below"]);
+        assert_eq!(
+            joined[0].rect,
+            Rect {
+                x: 0,
+                y: 20,
+                width: 175,
+                height: 14
+            }
+        );
+    }
+
+    #[test]
+    fn lines_side_by_side_read_left_to_right_then_down() {
+        let lines = vec![
+            line("b", 300, 11, 10, 12),
+            line("a", 0, 10, 10, 12),
+            line("c", 0, 30, 10, 12),
+        ];
+        let texts: Vec<String> = reading_order(lines).iter().map(Line::text).collect();
+        assert_eq!(texts, ["a", "b", "c"]);
+    }
+}

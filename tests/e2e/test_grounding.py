@@ -1,0 +1,300 @@
+"""Grounding end to end, on a desktop of its own, through the official Python SDK: text found
+by OCR and clicked in Firefox (also in a model space), a window brought to the front by name and
+typed into, a long page scrolled until a token shows and the token selected, a label too small
+for a screenshot read through screen_zoom, and the budgets on hostile input (thousands of
+matches, a window that is gone). No coordinate is written into a test: every one comes from the
+tools."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import connect, ok_text, error_text
+
+DESKTOP = "grounding"
+
+PAGES = {
+    "/links": """<title>links</title><body style="font: 16px sans-serif; margin: 40px">
+        <p>Reports of the year</p>
+        <p><a href="/q1">Monthly summary March</a></p>
+        <p><a href="/report">Quarterly report 2026</a></p>
+        <p><a href="/q3">Annual overview</a></p></body>""",
+    "/long": """<title>long page</title><body style="font: 16px sans-serif; margin: 40px">"""
+    + "".join(f"<p>Filler paragraph number {i} of the long page.</p>" for i in range(120))
+    + """<p>The code is <b>ZEBRA4217</b> here.</p></body>""",
+    "/tiny": """<title>tiny</title><body style="margin: 40px; font-family: sans-serif">
+        <p style="font-size: 20px">Big heading above</p>
+        <p style="font-size: 6px">MINUTE LABEL 7731</p></body>""",
+    "/many": """<title>many</title><body style="font: 12px monospace; margin: 4px">"""
+    + " ".join(["ok"] * 4000) + "</body>",
+}
+
+
+class Site:
+    """A local site the desktop's Firefox visits; every path asked for is recorded."""
+
+    def __init__(self) -> None:
+        self.visits: list[str] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+                site.visits.append(self.path)
+                body = PAGES.get(self.path, f"<title>{self.path}</title><h1>page {self.path}</h1>")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def site():
+    s = Site()
+    yield s
+    s.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def desk(server, site):
+    """A desktop of this module's own (its windows would get in other tests' way), with
+    Firefox open; destroyed afterwards."""
+    import asyncio
+
+    async def create():
+        async with connect(server.url) as mcp:
+            made = await mcp.call_tool("desktop_create", {"id": DESKTOP})
+            assert not made.is_error, made.content
+        async with connect(endpoint(server)) as mcp:
+            launched = await mcp.call_tool("app_launch",
+                                           {"command": f"firefox-esr {site.url}/links"})
+            ok_text(launched)
+
+    async def destroy():
+        async with connect(server.url) as mcp:
+            await mcp.call_tool("desktop_destroy", {"id": DESKTOP})
+
+    asyncio.run(create())
+    deadline = time.monotonic() + 90
+    while "/links" not in site.visits:
+        assert time.monotonic() < deadline, "Firefox did not open the page"
+        time.sleep(0.2)
+    yield DESKTOP
+    asyncio.run(destroy())
+
+
+def endpoint(server, query: str = "") -> str:
+    return f"{server.base}/desktops/{DESKTOP}/mcp{query}"
+
+
+async def call(mcp, name: str, args: dict) -> dict:
+    return json.loads(ok_text(await mcp.call_tool(name, args)))
+
+
+async def find(mcp, text: str, timeout: float = 30.0, **args) -> dict:
+    """screen_find_text until `text` is found; the answer with its matches."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await call(mcp, "screen_find_text", {"text": text, **args})
+        if found["matches"]:
+            return found
+        assert time.monotonic() < deadline, f"{text!r} never found on screen: {found}"
+        await _sleep(0.5)
+
+
+async def _sleep(s: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(s)
+
+
+async def navigate(mcp, site, path: str) -> None:
+    """Firefox to `path`, as an agent would: ctrl+l, the address, Return."""
+    focus = await call(mcp, "window_action", {"app": "firefox-esr", "action": "focus"})
+    assert focus["window"]["focused"], focus
+    await mcp.call_tool("key_press", {"keys": "ctrl+l"})
+    await mcp.call_tool("key_type", {"text": f"{site.url}{path}\n"})
+    deadline = time.monotonic() + 30
+    while path not in site.visits:
+        assert time.monotonic() < deadline, f"Firefox did not load {path}"
+        await _sleep(0.1)
+
+
+async def test_a_link_found_by_its_text_is_clicked_in_firefox(server, site, desk):
+    async with connect(endpoint(server)) as mcp:
+        await navigate(mcp, site, "/links")
+        found = await find(mcp, "quarterly report 2026")
+        assert found["coordinates"] == "screen pixels (1280x800)", found
+        best = found["matches"][0]
+        assert best["source"] == "ocr" and best["confidence"] > 50, best
+        assert best["x"] <= best["center_x"] < best["x"] + best["width"], best
+        clicked = await call(mcp, "mouse_click", {"x": best["center_x"], "y": best["center_y"]})
+        assert clicked["screen_changed"], clicked
+    deadline = time.monotonic() + 20
+    while "/report" not in site.visits:
+        assert time.monotonic() < deadline, f"the click did not follow the link: {site.visits}"
+        time.sleep(0.1)
+
+
+async def test_coordinates_go_both_ways_through_the_model_space(server, site, desk):
+    async with connect(endpoint(server, "?model_space=1000")) as mcp:
+        await navigate(mcp, site, "/links")
+        found = await find(mcp, "Annual overview")
+        assert found["coordinates"].startswith("model space 0-1000"), found
+        m = found["matches"][0]
+        assert 0 <= m["center_x"] <= 1000 and 0 <= m["center_y"] <= 1000, m
+        await mcp.call_tool("mouse_click", {"x": m["center_x"], "y": m["center_y"]})
+        # Read back in the same space: a region given in it finds the same text again.
+        region = {"x": max(m["x"] - 5, 0), "y": max(m["y"] - 5, 0),
+                  "width": m["width"] + 10, "height": m["height"] + 10}
+    deadline = time.monotonic() + 20
+    while "/q3" not in site.visits:
+        assert time.monotonic() < deadline, f"the model-space click missed: {site.visits}"
+        time.sleep(0.1)
+    async with connect(endpoint(server, "?model_space=1000")) as mcp:
+        await navigate(mcp, site, "/links")
+        again = await find(mcp, "annual", region=region)
+        assert again["matches"], again
+
+
+async def test_a_window_brought_to_the_front_by_name_takes_the_typing(server, desk):
+    async with connect(endpoint(server)) as mcp:
+        ok_text(await mcp.call_tool("app_launch", {"command": "mousepad"}))
+        deadline = time.monotonic() + 30
+        while not (await call(mcp, "window_list", {"app": "mousepad"}))["windows"]:
+            assert time.monotonic() < deadline, "Mousepad's window did not appear"
+            await _sleep(0.2)
+        # Firefox on top again, then Mousepad brought forward by name, not by coordinates.
+        await call(mcp, "window_action", {"app": "firefox-esr", "action": "focus"})
+        done = await call(mcp, "window_action", {"app": "mousepad", "action": "focus"})
+        assert done["window"]["focused"] and done["window"]["app"] == "Mousepad", done
+        listed = await call(mcp, "window_list", {})
+        assert listed["windows"][0]["app"] == "Mousepad", listed  # topmost first
+        assert listed["windows"][0]["pid"] is None or listed["windows"][0]["pid"] > 1
+        await mcp.call_tool("key_type", {"text": "typed after focus by name\n"})
+        found = await find(mcp, "typed after focus by name")
+        m = found["matches"][0]
+        w = done["window"]
+        assert w["x"] <= m["center_x"] < w["x"] + w["width"], (m, w)
+
+        # Move and resize, then the state afterwards says so.
+        moved = await call(mcp, "window_action",
+                           {"window": w["id"], "action": "move", "x": 300, "y": 200})
+        assert (moved["window"]["x"], moved["window"]["y"]) == (300, 200), moved
+        maxed = await call(mcp, "window_action", {"window": w["id"], "action": "maximize"})
+        assert maxed["window"]["maximized"], maxed
+        back = await call(mcp, "window_action", {"window": w["id"], "action": "restore"})
+        assert not back["window"]["maximized"], back
+        small = await call(mcp, "window_action", {"window": w["id"], "action": "minimize"})
+        assert small["window"]["minimized"], small
+
+        # Closed (Mousepad asks whether to save: say no), then its id is a clear error.
+        await call(mcp, "window_action", {"window": w["id"], "action": "close"})
+        dont = await find(mcp, "Don't Save", timeout=15, exact=True)
+        m = dont["matches"][0]
+        await mcp.call_tool("mouse_click", {"x": m["center_x"], "y": m["center_y"]})
+        deadline = time.monotonic() + 15
+        while any(x["id"] == w["id"] for x in (await call(mcp, "window_list", {}))["windows"]):
+            assert time.monotonic() < deadline, "Mousepad's window did not close"
+            await _sleep(0.2)
+        gone = error_text(await mcp.call_tool("window_action",
+                                              {"window": w["id"], "action": "focus"}))
+        assert f"no window {w['id']}" in gone and "window_list" in gone, gone
+        nothing = error_text(await mcp.call_tool("window_action",
+                                                 {"title": "no such title", "action": "focus"}))
+        assert "no window matches" in nothing and "Firefox" in nothing, nothing
+
+
+async def test_a_long_page_is_scrolled_until_the_token_shows_and_it_is_selected(server, site, desk):
+    async with connect(endpoint(server)) as mcp:
+        await navigate(mcp, site, "/long")
+        await find(mcp, "Filler paragraph number 0")
+        for _ in range(60):
+            found = await call(mcp, "screen_find_text", {"text": "ZEBRA4217"})
+            if found["matches"]:
+                break
+            page = await call(mcp, "screen_find_text", {"text": "Filler paragraph"})
+            anchor = page["matches"][0]
+            await mcp.call_tool("mouse_scroll", {"x": anchor["center_x"], "y": anchor["center_y"],
+                                                 "direction": "down", "amount": 5})
+        else:
+            pytest.fail("the token never came into view")
+        m = found["matches"][0]
+        await mcp.call_tool("mouse_double_click", {"x": m["center_x"], "y": m["center_y"]})
+        await mcp.call_tool("key_press", {"keys": "ctrl+c"})
+        copied = await mcp.call_tool("clipboard_get", {})
+        assert ok_text(copied).strip().strip('"') == "ZEBRA4217", copied
+
+
+def tesseract(png: bytes, tmp: Path) -> str:
+    path = tmp / "image.png"
+    path.write_bytes(png)
+    return subprocess.run(["tesseract", str(path), "-", "--psm", "11"], capture_output=True,
+                          text=True, timeout=60).stdout
+
+
+async def test_zoom_reads_a_label_too_small_for_the_screenshot(server, site, desk, tmp_path):
+    async with connect(endpoint(server)) as mcp:
+        await navigate(mcp, site, "/tiny")
+        heading = (await find(mcp, "Big heading above"))["matches"][0]
+        # The label is below the heading: the region is found from the heading, not guessed.
+        region = {"x": max(heading["x"] - 10, 0), "y": heading["y"] + heading["height"],
+                  "width": 200, "height": 40}
+        plain = await mcp.call_tool("screen_shot", {"region": region, "format": "png"})
+        zoomed = await mcp.call_tool("screen_zoom", {"region": region, "scale": 4,
+                                                     "format": "png"})
+        assert not zoomed.is_error, zoomed.content
+        image = next(b for b in zoomed.content if b.type == "image")
+        note = next(b for b in zoomed.content if b.type == "text").text
+        assert "enlarged 4 times to 800x160" in note, note
+        small = base64.b64decode(plain.content[0].data)
+        big = base64.b64decode(image.data)
+    assert "7731" not in tesseract(small, tmp_path)
+    assert "7731" in tesseract(big, tmp_path)
+
+
+async def test_budgets_hold_on_thousands_of_matches_and_bad_input(server, site, desk):
+    async with connect(endpoint(server)) as mcp:
+        await navigate(mcp, site, "/many")
+        await find(mcp, "ok ok ok")
+        started = time.monotonic()
+        many = await call(mcp, "screen_find_text", {"text": "ok", "limit": 100})
+        assert len(many["matches"]) == 100 and many["total"] > 500, many["total"]
+        lines = await call(mcp, "screen_read_text", {"max_lines": 3})
+        assert len(lines["lines"]) == 3 and lines["more_lines"] > 10, lines["more_lines"]
+        assert time.monotonic() - started < 60
+        for args, expected in [
+            ({"text": ""}, "1 to 200 characters"),
+            ({"text": "x" * 201}, "1 to 200 characters"),
+            ({"text": "ok", "limit": 0}, "limit must be 1 to 100"),
+            ({"text": "ok", "region": {"x": 0, "y": 0, "width": 5000, "height": 10}},
+             "does not fit the screen"),
+        ]:
+            message = error_text(await mcp.call_tool("screen_find_text", args))
+            assert expected in message, (args, message)
+        too_big = error_text(await mcp.call_tool(
+            "screen_zoom", {"region": {"x": 0, "y": 0, "width": 1280, "height": 800},
+                            "scale": 8}))
+        assert "smaller region" in too_big, too_big
+        for args, expected in [
+            ({"action": "focus"}, "name the window"),
+            ({"action": "move", "app": "firefox-esr"}, "move needs `x`"),
+            ({"action": "focus", "window": -5}, "no window -5"),
+            ({"action": "focus", "window": 4294967295}, "no window 4294967295"),
+        ]:
+            message = error_text(await mcp.call_tool("window_action", args))
+            assert expected in message, (args, message)
