@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import connect, ok_text, error_text
+from conftest import connect, error_text, ok_text, only_text
 
 DESKTOP = "grounding"
 
@@ -35,6 +35,14 @@ PAGES = {
         <p style="font-size: 6px">MINUTE LABEL 7731</p></body>""",
     "/many": """<title>many</title><body style="font: 12px monospace; margin: 4px">"""
     + " ".join(["ok"] * 4000) + "</body>",
+    "/form": """<title>sign up</title><body style="font: 16px sans-serif; margin: 30px">
+        <h1>Sign up</h1>
+        <form action="/done"><p><label>Full name <input name="name"></label></p>
+        <p><label>Email address <input name="email"></label></p>
+        <p><label><input type="checkbox" name="news"> Newsletter</label></p>
+        <p><button type="submit">Send form</button></p></form></body>""",
+    "/buttons": """<title>buttons</title><body style="font: 10px sans-serif">"""
+    + "".join(f"<button>b{i}</button>" for i in range(3000)) + "</body>",
 }
 
 
@@ -298,3 +306,103 @@ async def test_budgets_hold_on_thousands_of_matches_and_bad_input(server, site, 
         ]:
             message = error_text(await mcp.call_tool("window_action", args))
             assert expected in message, (args, message)
+
+
+async def test_galculator_computes_7_times_6_through_the_accessibility_tree(server, desk):
+    async with connect(endpoint(server)) as mcp:
+        ok_text(await mcp.call_tool("app_launch", {"command": "galculator"}))
+        deadline = time.monotonic() + 30
+        while True:
+            tree = only_text(await mcp.call_tool("ui_tree", {"app": "galculator"}))
+            if 'push button "7"' in tree or 'toggle button "7"' in tree:
+                break
+            assert time.monotonic() < deadline, f"galculator's buttons never showed:\n{tree}"
+            await _sleep(0.3)
+        lines = tree.splitlines()
+        assert lines[0] == "coordinates: screen pixels (1280x800)", lines[0]
+        assert len(lines) <= 300, len(lines)
+        for label in ["7", "*", "6", "="]:
+            found = await call(mcp, "ui_find", {"name": label, "app": "galculator"})
+            node = next(n for n in found["nodes"] if n["name"] == label and "button" in n["role"])
+            done = await call(mcp, "ui_action", {"id": node["id"], "action": "click"})
+            assert "accessibility action" in done["action"] or "pointer click" in done["action"]
+        display = await call(mcp, "ui_find", {"role": "text", "app": "galculator"})
+        assert display["nodes"][0]["name"] == "42", display
+        # A node that is gone, and ids that never were, are clear errors.
+        ok_text(await mcp.call_tool("window_action", {"app": "galculator", "action": "close"}))
+        deadline = time.monotonic() + 15
+        while (await call(mcp, "window_list", {"app": "galculator"}))["windows"]:
+            assert time.monotonic() < deadline
+            await _sleep(0.2)
+        gone = error_text(await mcp.call_tool("ui_action", {"id": node["id"], "action": "click"}))
+        assert "no node" in gone and "ui_tree" in gone, gone
+        for bad in ["", "root", "1.2/../3", "x" * 500, "1.2/3/4"]:
+            message = error_text(await mcp.call_tool("ui_action", {"id": bad, "action": "click"}))
+            assert "not a node id" in message, (bad, message)
+
+
+async def test_a_form_is_filled_through_the_page_map(server, site, desk):
+    async with connect(endpoint(server, "?model_space=1000")) as mcp:
+        page = await call(mcp, "browser_navigate", {"url": f"{site.url}/form"})
+        assert page["url"] == f"{site.url}/form", page
+        assert page["coordinates"].startswith("model space 0-1000"), page
+        by_label = {e["label"]: e for e in page["elements"]}
+        assert by_label["Sign up"]["role"] == "heading", page
+        for label, value in [("Full name", "Ada Lovelace"), ("Email address", "ada@example.org")]:
+            field = by_label[label]
+            assert field["role"] == "entry", field
+            done = await call(mcp, "ui_action", {"id": field["id"], "action": "set_text",
+                                                 "text": value})
+            assert "typed over" in done["action"], done
+        box = by_label["Newsletter"]
+        assert box["role"] == "check box", box
+        await mcp.call_tool("mouse_click", {"x": box["center_x"], "y": box["center_y"]})
+        again = await call(mcp, "browser_page_map", {})
+        assert "checked" in {e["label"]: e for e in again["elements"]}["Newsletter"].get(
+            "states", ""), again
+        send = by_label["Send form"]
+        await mcp.call_tool("mouse_click", {"x": send["center_x"], "y": send["center_y"]})
+    deadline = time.monotonic() + 20
+    while not any(v.startswith("/done?") for v in site.visits):
+        assert time.monotonic() < deadline, f"the form was not sent: {site.visits}"
+        time.sleep(0.1)
+    sent = next(v for v in site.visits if v.startswith("/done?"))
+    assert sent == "/done?name=Ada+Lovelace&email=ada%40example.org&news=on", sent
+
+
+async def test_a_huge_tree_stays_within_its_budget(server, site, desk):
+    async with connect(endpoint(server)) as mcp:
+        page = await call(mcp, "browser_navigate", {"url": f"{site.url}/buttons"})
+        assert page["url"].endswith("/buttons"), page
+        started = time.monotonic()
+        tree = only_text(await mcp.call_tool("ui_tree", {"max_nodes": 200}))
+        assert len(tree.splitlines()) <= 202 and "cut short" in tree, tree[-300:]
+        found = await call(mcp, "ui_find", {"role": "push button", "name": "b", "limit": 100})
+        assert len(found["nodes"]) == 100 and found["total"] > 100, found["total"]
+        mapped = await call(mcp, "browser_page_map", {})
+        assert 0 < len(mapped["elements"]) <= 500, len(mapped["elements"])
+        assert time.monotonic() - started < 60
+        for args, expected in [({"max_nodes": 0}, "max_nodes must be 1 to 2000"),
+                               ({"max_depth": 65}, "max_depth must be 1 to 64")]:
+            assert expected in error_text(await mcp.call_tool("ui_tree", args))
+        assert "give `role`, `name`" in error_text(await mcp.call_tool("ui_find", {}))
+
+
+async def test_a_window_that_vanishes_mid_call_is_an_answer_not_a_hang(server, desk):
+    import asyncio
+
+    async with connect(endpoint(server)) as mcp:
+        ok_text(await mcp.call_tool("app_launch", {"command": "xterm"}))
+        deadline = time.monotonic() + 20
+        while not (xterms := (await call(mcp, "window_list", {"app": "xterm"}))["windows"]):
+            assert time.monotonic() < deadline
+            await _sleep(0.2)
+        wid = xterms[0]["id"]
+        results = await asyncio.gather(
+            mcp.call_tool("window_action", {"window": wid, "action": "close"}),
+            mcp.call_tool("window_action", {"window": wid, "action": "maximize"}),
+            mcp.call_tool("window_action", {"window": wid, "action": "move", "x": 10, "y": 10}),
+        )
+        for r in results:
+            text = only_text(r)
+            assert not r.is_error or f"no window {wid}" in text, text

@@ -111,6 +111,8 @@ pub(crate) struct Session {
     pub(crate) env: Arc<Vec<(String, String)>>,
     /// The X server's process id.
     pub(crate) x_pid: u32,
+    /// The session bus's process id, if it runs.
+    pub(crate) bus_pid: Option<u32>,
     /// Xvnc's RFB socket (none with Xvfb).
     pub(crate) rfb_socket: Option<PathBuf>,
     /// Where the session's processes start (its sandbox, or agentdesk itself).
@@ -167,6 +169,9 @@ pub(crate) struct Inner {
     freeze: tokio::sync::RwLock<Paused>,
     /// What the screen's text said at the last reading (one reading at a time).
     pub(crate) text: tokio::sync::Mutex<agentdesk_ocr::ScreenText>,
+    /// The connection to the accessibility bus, with the X server it was made for (a new
+    /// session needs a new one).
+    pub(crate) a11y: tokio::sync::Mutex<Option<(u32, agentdesk_a11y::A11y)>>,
     /// When an operation last needed the desktop's processes.
     last_used: Mutex<Instant>,
     /// Its capture memory was given back since it was last used ([`Desktop::trim`]).
@@ -218,6 +223,7 @@ impl Desktop {
             cookie: rand::random(),
             freeze: tokio::sync::RwLock::new(Paused::No),
             text: tokio::sync::Mutex::new(agentdesk_ocr::ScreenText::default()),
+            a11y: tokio::sync::Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
             trimmed: std::sync::atomic::AtomicBool::new(false),
         });
@@ -359,6 +365,16 @@ impl Desktop {
         F: FnOnce(XHandle) -> Fut,
         Fut: std::future::Future<Output = agentdesk_x11::Result<()>>,
     {
+        self.act_with(action).await.map(|(reaction, ())| reaction)
+    }
+
+    /// [`Desktop::act`] for an action that answers something (and fails in its own terms).
+    pub(crate) async fn act_with<F, Fut, T, E>(&self, action: F) -> Result<(Reaction, T)>
+    where
+        F: FnOnce(XHandle) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, E>>,
+        E: Into<DesktopError>,
+    {
         self.agent_may_act()?;
         let _awake = self.awake().await;
         let session = self.session()?;
@@ -368,17 +384,20 @@ impl Desktop {
         let result = action(session.x.clone()).await;
         let ended = Instant::now();
         *lock(&self.inner.last_input) = Some(ended);
-        if let Err(e) = result {
-            self.recycle(before.data);
-            return Err(e.into());
-        }
+        let value = match result {
+            Ok(value) => value,
+            Err(e) => {
+                self.recycle(before.data);
+                return Err(e.into());
+            }
+        };
         let (reaction, buffers) = watcher
             .wait(&session.x, before, ended, self.buffer())
             .await?;
         for buf in buffers {
             self.recycle(buf);
         }
-        Ok(reaction)
+        Ok((reaction, value))
     }
 
     /// Moves, clicks, drags or scrolls.

@@ -7,6 +7,7 @@
 //! screen to react or settle); `agentdesk-x11` decides *how* on the wire and
 //! `agentdesk-display` owns the processes. Nothing here knows MCP or HTTP.
 
+mod a11y;
 mod apps;
 mod control;
 mod desktop;
@@ -51,6 +52,10 @@ pub use agentdesk_display::{
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+pub use a11y::{PageMap, MAX_PAGE_ELEMENTS};
+pub use agentdesk_a11y::{
+    Action as UiAction, Filter as UiFilter, Limits as UiLimits, Node as UiNode, Tree as UiTree,
+};
 pub use agentdesk_image::{Format, ModelSpace, Point, Rect, Size};
 pub use agentdesk_ocr::{find as find_text, Line, Match, Reading, Word, MAX_PHRASE};
 pub use agentdesk_x11::{

@@ -92,6 +92,14 @@ fn base_env(
         ("MOZ_LEGACY_PROFILES".to_string(), "1".to_string()),
         ("MOZ_CRASHREPORTER_DISABLE".to_string(), "1".to_string()),
         ("GSETTINGS_BACKEND".to_string(), "keyfile".to_string()),
+        // Accessibility on (ui_tree, ui_find, ui_action): GTK reports to the accessibility
+        // bus whenever there is one; Firefox, Chromium and Qt only when asked.
+        ("GNOME_ACCESSIBILITY".to_string(), "1".to_string()),
+        ("ACCESSIBILITY_ENABLED".to_string(), "1".to_string()),
+        (
+            "QT_LINUX_ACCESSIBILITY_ALWAYS_ON".to_string(),
+            "1".to_string(),
+        ),
     ];
     for key in ["USER", "LOGNAME", "TZ"] {
         if let Ok(v) = std::env::var(key) {
@@ -200,6 +208,7 @@ async fn start_processes(
     } else {
         None
     };
+    let bus_pid = bus.as_ref().map(|b| b.id());
     let wm_config = WindowManagerConfig {
         config_dir: config.conf_dir().join("icewm"),
         menu: launchers.menu,
@@ -216,6 +225,7 @@ async fn start_processes(
             x: x_handle,
             env: Arc::new(env),
             x_pid: server.child.id(),
+            bus_pid,
             rfb_socket: server.rfb_socket,
             launcher,
         },
@@ -423,6 +433,12 @@ async fn watch_session(
                 match started {
                     Ok(bus) => {
                         bus_since = Instant::now();
+                        // The accessibility tools check who serves the bus's socket.
+                        running.session.bus_pid = Some(bus.child.id());
+                        inner
+                            .state
+                            .send_replace(State::Running(running.session.clone()));
+                        *inner.a11y.lock().await = None;
                         running.bus = Some(bus.child);
                     }
                     Err(e) => {

@@ -260,3 +260,184 @@ pub struct WindowActionResult {
     /// The coordinate space of every number here.
     pub coordinates: String,
 }
+
+/// `ui_tree` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UiTreeArgs {
+    /// Only windows whose title contains this (case does not matter).
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Only this app's windows (its accessible name contains this, e.g. "galculator",
+    /// "Firefox").
+    #[serde(default)]
+    pub app: Option<String>,
+    /// The most nodes to list (1 to 2000, default 300).
+    #[serde(default = "three_hundred", deserialize_with = "lenient::int")]
+    #[schemars(default = "three_hundred")]
+    pub max_nodes: i64,
+    /// How deep to go below the apps (1 to 64, default 40).
+    #[serde(default = "forty", deserialize_with = "lenient::int")]
+    #[schemars(default = "forty")]
+    pub max_depth: i64,
+}
+
+fn forty() -> i64 {
+    40
+}
+
+/// `ui_find` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UiFindArgs {
+    /// The role, as ui_tree shows it ("push button", "entry", "link", "check box", ...).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Text the name contains (case does not matter).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only windows whose title contains this.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Only this app's windows.
+    #[serde(default)]
+    pub app: Option<String>,
+    /// The most nodes to return (1 to 100, default 20).
+    #[serde(default = "twenty", deserialize_with = "lenient::int")]
+    #[schemars(default = "twenty")]
+    pub limit: i64,
+}
+
+/// What `ui_action` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UiActionName {
+    /// Activate: a button, a link, a menu item.
+    Click,
+    /// The same, for widgets that call it "press".
+    Press,
+    /// Give it the keyboard focus.
+    Focus,
+    /// Replace its text with `text` (an entry, a text field).
+    SetText,
+    /// Flip a check box or toggle button.
+    Toggle,
+    /// Select it (a list row, a tab, an option).
+    Select,
+    /// Expand it (a tree row, a combo box).
+    Expand,
+}
+
+string_enum!(UiActionName {
+    "click" => Click, "press" => Press, "focus" => Focus, "set_text" => SetText,
+    "toggle" => Toggle, "select" => Select, "expand" => Expand,
+});
+
+/// `ui_action` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UiActionArgs {
+    /// The node's id, from ui_tree or ui_find (e.g. "1.42/135").
+    pub id: String,
+    /// What to do.
+    pub action: UiActionName,
+    /// For set_text: the text.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// A node in `ui_find`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UiNodeEntry {
+    /// Its id, for ui_action; valid while the node lives.
+    pub id: String,
+    /// Its role.
+    pub role: String,
+    /// Its name.
+    pub name: String,
+    /// Where it is, if it has a place on screen.
+    #[serde(flatten)]
+    pub spot: Option<Spot>,
+    /// Its states ("focused checked ...").
+    pub states: String,
+    /// The app it belongs to.
+    pub app: String,
+}
+
+/// `ui_find`'s result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UiFindResult {
+    /// Matching nodes, in tree order.
+    pub nodes: Vec<UiNodeEntry>,
+    /// How many matched in all.
+    pub total: usize,
+    /// Whether a limit cut the tree short (a match may be beyond it: narrow with `window`).
+    pub truncated: bool,
+    /// The coordinate space of every number here.
+    pub coordinates: String,
+}
+
+/// `ui_action`'s result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UiActionResult {
+    /// What was done, and how: through the app's accessibility interface, or a pointer click.
+    pub action: String,
+    /// Whether the screen visibly changed.
+    pub screen_changed: bool,
+    /// Milliseconds to the first visible change (or until we stopped looking).
+    pub reaction_time_ms: u64,
+}
+
+/// `browser_page_map` arguments.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageMapArgs {
+    /// The browser window whose title contains this; default: the topmost browser window.
+    #[serde(default)]
+    pub window: Option<String>,
+}
+
+/// `browser_navigate` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NavigateArgs {
+    /// Where to go: an http(s) URL (or any address the browser's address bar takes).
+    pub url: String,
+    /// The browser window whose title contains this; default: the topmost browser window.
+    #[serde(default)]
+    pub window: Option<String>,
+}
+
+/// One element of a page map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PageElement {
+    /// Its number in this map (document order).
+    pub i: usize,
+    /// Its accessibility node id, for ui_action.
+    pub id: String,
+    /// "link", "push button", "entry", "check box", "combo box", "heading", ...
+    pub role: String,
+    /// What it says (a link's text, a field's label, a heading).
+    pub label: String,
+    /// Where it is on screen, in the caller's coordinates.
+    #[serde(flatten)]
+    pub spot: Spot,
+    /// Its states ("checked", "focused", ...).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub states: String,
+}
+
+/// `browser_page_map`'s (and `browser_navigate`'s) result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PageMapResult {
+    /// The page's address.
+    pub url: String,
+    /// Its title.
+    pub title: String,
+    /// Visible links, buttons, fields, selects and headings.
+    pub elements: Vec<PageElement>,
+    /// Whether elements were left out.
+    pub truncated: bool,
+    /// The coordinate space of every number here.
+    pub coordinates: String,
+}

@@ -46,7 +46,7 @@ const MAX_MATCHES: i64 = 100;
 const MAX_LINES: i64 = 1000;
 
 /// How the caller's space is named in results.
-fn coordinates(space: ModelSpace, screen: Size) -> String {
+pub(crate) fn coordinates(space: ModelSpace, screen: Size) -> String {
     match space.size() {
         Some(n) => format!("model space 0-{n} on each axis (as sent in GhostDesk-Model-Space)"),
         None => format!("screen pixels ({screen})"),
@@ -79,7 +79,7 @@ fn region(
 }
 
 /// What a reading may take: the call's time, less a margin to answer in.
-fn deadline(call: &Call) -> Instant {
+pub(crate) fn deadline(call: &Call) -> Instant {
     let margin = std::time::Duration::from_millis(500);
     Instant::now() + call.timeout.saturating_sub(margin)
 }
@@ -165,24 +165,49 @@ pub(crate) async fn read_text(args: Result<ReadTextArgs, DesktopError>, call: &C
     }))
 }
 
+/// A rectangle that may reach off screen (windows, accessible nodes) as the caller sees it:
+/// cut to the screen; `None` if nothing of it is on screen.
+pub(crate) fn on_screen(
+    space: ModelSpace,
+    (x, y, w, h): (i64, i64, i64, i64),
+    screen: Size,
+) -> Option<Spot> {
+    let clamp = |v: i64, extent: u32| v.clamp(0, i64::from(extent)) as u32;
+    let (x0, y0) = (clamp(x, screen.width), clamp(y, screen.height));
+    let x1 = clamp(x.saturating_add(w), screen.width);
+    let y1 = clamp(y.saturating_add(h), screen.height);
+    (x1 > x0 && y1 > y0).then(|| {
+        let rect = Rect {
+            x: x0,
+            y: y0,
+            width: x1 - x0,
+            height: y1 - y0,
+        };
+        spot(space, rect, screen)
+    })
+}
+
 /// A window as the caller sees it; parts off screen are cut to the screen.
 fn entry(space: ModelSpace, w: &WindowInfo, screen: Size) -> WindowEntry {
-    let clamp = |v: i32, extent: u32| v.clamp(0, extent as i32) as u32;
-    let (x0, y0) = (clamp(w.x, screen.width), clamp(w.y, screen.height));
-    let x1 = clamp(w.x.saturating_add(w.width as i32), screen.width);
-    let y1 = clamp(w.y.saturating_add(w.height as i32), screen.height);
-    let rect = Rect {
-        x: x0,
-        y: y0,
-        width: x1 - x0,
-        height: y1 - y0,
-    };
+    let rect = (
+        i64::from(w.x),
+        i64::from(w.y),
+        i64::from(w.width),
+        i64::from(w.height),
+    );
     WindowEntry {
         id: w.id,
         title: w.title.clone(),
         app: w.app.clone(),
         pid: w.pid,
-        spot: spot(space, rect, screen),
+        spot: on_screen(space, rect, screen).unwrap_or(Spot {
+            x: 0,
+            y: 0,
+            width: 0,
+            height: 0,
+            center_x: 0,
+            center_y: 0,
+        }),
         focused: w.focused,
         minimized: w.minimized,
         maximized: w.maximized,

@@ -2,6 +2,7 @@
 //! group of tools. Names, arguments and result shapes are GhostDesk's.
 
 mod apps;
+mod browser;
 
 pub(crate) use apps::entries as app_entries;
 mod clipboard;
@@ -11,6 +12,7 @@ mod grounding;
 mod help;
 mod input;
 mod screen;
+mod ui;
 
 use std::sync::Arc;
 
@@ -93,6 +95,15 @@ pub(crate) fn list() -> Vec<Tool> {
         tool::<ZoomArgs>("screen_zoom", grounding::ZOOM, read_only()),
         tool::<WindowListArgs>("window_list", grounding::WINDOW_LIST, read_only()),
         tool::<WindowActionArgs>("window_action", grounding::WINDOW_ACTION, acting()),
+        tool::<UiTreeArgs>("ui_tree", ui::TREE, read_only()),
+        tool::<UiFindArgs>("ui_find", ui::FIND, read_only()),
+        tool::<UiActionArgs>("ui_action", ui::ACTION, acting()),
+        tool::<PageMapArgs>("browser_page_map", browser::PAGE_MAP, read_only()),
+        tool::<NavigateArgs>(
+            "browser_navigate",
+            browser::NAVIGATE,
+            acting().open_world(true),
+        ),
     ]
 }
 
@@ -153,6 +164,11 @@ pub(crate) async fn call(
         "screen_zoom" => grounding::zoom(parse(name, args), &call).await,
         "window_list" => grounding::window_list(parse(name, args), &call).await,
         "window_action" => grounding::window_action(parse(name, args), &call).await,
+        "ui_tree" => ui::ui_tree(parse(name, args), &call).await,
+        "ui_find" => ui::ui_find(parse(name, args), &call).await,
+        "ui_action" => ui::ui_action(parse(name, args), &call).await,
+        "browser_page_map" => browser::page_map(parse(name, args), &call).await,
+        "browser_navigate" => browser::navigate(parse(name, args), &call).await,
         _ => return None,
     };
     Some(match outcome {
@@ -308,7 +324,12 @@ mod tests {
                 "screen_read_text",
                 "screen_zoom",
                 "window_list",
-                "window_action"
+                "window_action",
+                "ui_tree",
+                "ui_find",
+                "ui_action",
+                "browser_page_map",
+                "browser_navigate"
             ]
         );
     }

@@ -1,0 +1,251 @@
+//! The desktop's accessibility tree for agents: a connection to its accessibility bus made on
+//! first use (and again after a restart), the tree read within the call's time, and actions
+//! done through the apps' own interfaces, or as a pointer click at the node's centre when a
+//! node offers none (change feedback either way).
+
+use std::time::Instant;
+
+use agentdesk_a11y::{A11y, Action, Expected, Filter, Limits, NodeId, Outcome, Tree};
+use agentdesk_x11::{Button, PointerAction};
+
+use crate::desktop::Desktop;
+use crate::feedback::Reaction;
+use crate::{DesktopError, Result};
+
+impl From<agentdesk_a11y::Error> for DesktopError {
+    fn from(e: agentdesk_a11y::Error) -> Self {
+        use agentdesk_a11y::Error as A;
+        match e {
+            A::NoNode(_) | A::Unsupported(_) => DesktopError::BadRequest(e.to_string()),
+            A::Unavailable(_) | A::Timeout | A::Bus(_) => DesktopError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl Desktop {
+    /// The connection to the accessibility bus of the running session, made if need be.
+    async fn a11y(&self) -> Result<A11y> {
+        let session = self.session()?;
+        let mut slot = self.inner.a11y.lock().await;
+        if let Some((x_pid, a11y)) = slot.as_ref() {
+            if *x_pid == session.x_pid {
+                return Ok(a11y.clone());
+            }
+        }
+        let Some(bus_pid) = session.bus_pid else {
+            return Err(DesktopError::Failed(
+                "this desktop runs without a session bus, so its apps have no accessibility \
+                 tree; use screen_find_text instead"
+                    .into(),
+            ));
+        };
+        let expected = Expected {
+            session_socket: self.inner.config.runtime_dir.join("bus"),
+            session_pid: bus_pid,
+            runtime_dir: self.inner.config.runtime_dir.clone(),
+            desktop_pid: session.x_pid,
+        };
+        let a11y = agentdesk_a11y::connect(&expected).await?;
+        *slot = Some((session.x_pid, a11y.clone()));
+        Ok(a11y)
+    }
+
+    /// The showing part of the apps' accessibility trees, within `limits`, by `deadline`.
+    pub async fn ui_tree(
+        &self,
+        limits: Limits,
+        deadline: Instant,
+        filter: &Filter,
+    ) -> Result<Tree> {
+        let _awake = self.awake().await;
+        let a11y = self.a11y().await?;
+        Ok(a11y.tree(limits, deadline, filter).await?)
+    }
+
+    /// Does `action` on node `id`: through the app's accessibility interface where it offers
+    /// one, else a pointer click at the node's centre. Says which, with the screen's reaction.
+    pub async fn ui_action(
+        &self,
+        id: &str,
+        action: Action,
+        text: Option<String>,
+    ) -> Result<(Reaction, String)> {
+        let node = NodeId::parse(id).ok_or_else(|| {
+            DesktopError::BadRequest(format!(
+                "{id:?} is not a node id; ids look like \"1.42/135\", as ui_tree and ui_find show them"
+            ))
+        })?;
+        let a11y = self.a11y().await?;
+        let typed = match (action, &text) {
+            (Action::SetText, Some(t)) => Some(t.clone()),
+            _ => None,
+        };
+        let (reaction, outcome) = self
+            .act_with(|_| {
+                let a11y = a11y.clone();
+                let node = node.clone();
+                async move { a11y.act(&node, action).await }
+            })
+            .await?;
+        let (reaction, how) = match outcome {
+            Outcome::Done(how) => (reaction, how),
+            Outcome::ClickAt(x, y) => {
+                let size = self.screen_size();
+                let (Ok(px), Ok(py)) = (u32::try_from(x), u32::try_from(y)) else {
+                    return Err(DesktopError::BadRequest(format!(
+                        "node {id} is off screen at ({x}, {y}): scroll it into view first"
+                    )));
+                };
+                if px >= size.width || py >= size.height {
+                    return Err(DesktopError::BadRequest(format!(
+                        "node {id} is off screen at ({x}, {y}): scroll it into view first"
+                    )));
+                }
+                let reaction = self
+                    .pointer(PointerAction::Click {
+                        x: px,
+                        y: py,
+                        button: Button::Left,
+                        count: 1,
+                    })
+                    .await?;
+                (
+                    reaction,
+                    format!("pointer click at ({px}, {py}), the node's centre"),
+                )
+            }
+        };
+        let Some(text) = typed else {
+            return Ok((reaction, how));
+        };
+        // Replace what the field holds: select it all, then type (an empty text deletes).
+        let select_all = agentdesk_x11::KeyCombo::parse("ctrl+a")?;
+        self.press_keys(select_all).await?;
+        let reaction = if text.is_empty() {
+            self.press_keys(agentdesk_x11::KeyCombo::parse("BackSpace")?)
+                .await?
+        } else {
+            self.type_text(&text).await?
+        };
+        Ok((
+            reaction,
+            format!("{how}, then its text selected and typed over"),
+        ))
+    }
+}
+
+/// Roles a page map lists: what an agent clicks, types into or reads as a landmark.
+const PAGE_ROLES: [&str; 15] = [
+    "link",
+    "push button",
+    "toggle button",
+    "entry",
+    "password text",
+    "check box",
+    "radio button",
+    "combo box",
+    "list box",
+    "spin button",
+    "slider",
+    "heading",
+    "menu item",
+    "page tab",
+    "text",
+];
+
+/// The most elements a page map lists.
+pub const MAX_PAGE_ELEMENTS: usize = 500;
+
+/// A browser's page as an agent needs it: where it is, and what on it can be used.
+#[derive(Debug, Clone)]
+pub struct PageMap {
+    /// The page's address.
+    pub url: String,
+    /// Its title (the document's name).
+    pub title: String,
+    /// Its visible interactive elements and headings, in document order.
+    pub elements: Vec<agentdesk_a11y::Node>,
+    /// Whether elements were left out (more than [`MAX_PAGE_ELEMENTS`], or the tree was cut).
+    pub truncated: bool,
+}
+
+impl Desktop {
+    /// The page shown in the topmost browser window (or the one whose title contains
+    /// `window`): its URL, title, and the elements visible in its viewport, with their places.
+    pub async fn page_map(&self, window: Option<String>, deadline: Instant) -> Result<PageMap> {
+        // The topmost browser window, by the window manager's stacking order.
+        let windows = self.windows().await?;
+        let browser = |app: &str| {
+            let app = app.to_lowercase();
+            app.contains("firefox") || app.contains("chromium") || app.contains("chrome")
+        };
+        let Some(top) = windows.iter().find(|w| {
+            browser(&w.app)
+                && !w.minimized
+                && window
+                    .as_ref()
+                    .is_none_or(|t| w.title.to_lowercase().contains(&t.to_lowercase()))
+        }) else {
+            return Err(DesktopError::BadRequest(
+                "no browser window is showing; app_launch firefox-esr (or chromium) first".into(),
+            ));
+        };
+        let filter = Filter {
+            app: None,
+            window: Some(top.title.clone()),
+        };
+        let limits = Limits {
+            max_nodes: 5000,
+            max_depth: 64,
+        };
+        let tree = self.ui_tree(limits, deadline, &filter).await?;
+        let nodes = &tree.nodes;
+        let Some(doc) = nodes
+            .iter()
+            .position(|n| n.role == "document web" || n.role == "document frame")
+        else {
+            return Err(DesktopError::Failed(format!(
+                "the browser window {:?} shows no page its accessibility tree describes yet \
+                 (still loading?); try again, or use screen_find_text",
+                top.title
+            )));
+        };
+        let a11y = self.a11y().await?;
+        let url = a11y.document_url(&nodes[doc].id).await.unwrap_or_default();
+        // The viewport: the document's own box, else the window's.
+        let view = nodes[doc]
+            .rect
+            .unwrap_or((top.x, top.y, top.width as i32, top.height as i32));
+        let inside = |r: (i32, i32, i32, i32)| {
+            let (cx, cy) = (r.0 + r.2 / 2, r.1 + r.3 / 2);
+            cx >= view.0 && cx < view.0 + view.2 && cy >= view.1 && cy < view.1 + view.3
+        };
+        let depth = nodes[doc].depth;
+        let mut elements = Vec::new();
+        let mut truncated = tree.truncated;
+        for n in nodes[doc + 1..].iter().take_while(|n| n.depth > depth) {
+            let listed = PAGE_ROLES.contains(&n.role.as_str())
+                && n.rect.is_some_and(inside)
+                // A plain text run is listed only when it is a field (editable).
+                && (n.role != "text" || n.state.words().contains("editable"));
+            if !listed {
+                continue;
+            }
+            if elements.len() == MAX_PAGE_ELEMENTS {
+                truncated = true;
+                break;
+            }
+            elements.push(n.clone());
+        }
+        Ok(PageMap {
+            url,
+            title: if nodes[doc].name.is_empty() {
+                top.title.clone()
+            } else {
+                nodes[doc].name.clone()
+            },
+            elements,
+            truncated,
+        })
+    }
+}

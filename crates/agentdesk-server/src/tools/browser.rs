@@ -1,0 +1,115 @@
+//! browser_page_map and browser_navigate: a browser's page through its accessibility tree
+//! (Firefox and Chromium describe the page's elements there, with their places on screen:
+//! no debugging port is opened, so nothing else on the machine can drive the browser), and
+//! navigation through the address bar, as a user would.
+
+use std::time::{Duration, Instant};
+
+use agentdesk_desktop::{DesktopError, KeyCombo, PageMap, WindowAction};
+use agentdesk_proto::{NavigateArgs, PageElement, PageMapArgs, PageMapResult};
+
+use super::grounding::{coordinates, deadline, on_screen};
+use super::{json_text, Call, Outcome};
+
+pub(crate) const PAGE_MAP: &str = "\
+Map the web page in the browser (the topmost Firefox or Chromium window, or the one whose \
+title contains `window`): its url, title and the visible links, buttons, fields, check \
+boxes, selects and headings, each numbered with its role, label, box and centre (click \
+there) in the same coordinates as clicks, and an id for ui_action (set_text fills a field). \
+Only what is in view: scroll and map again for more.";
+pub(crate) const NAVIGATE: &str = "\
+Open `url` in the browser (the topmost browser window, or the one whose title contains \
+`window`), through its address bar, and return the new page's map once it has loaded (or \
+after 10 s, whatever shows then).";
+
+/// How long browser_navigate waits for the new page.
+const LOAD_WAIT: Duration = Duration::from_secs(10);
+
+fn result(map: PageMap, call: &Call) -> PageMapResult {
+    let screen = call.desktop.screen_size();
+    let elements = map
+        .elements
+        .iter()
+        .filter_map(|n| {
+            let (x, y, w, h) = n.rect?;
+            let spot = on_screen(
+                call.space,
+                (i64::from(x), i64::from(y), i64::from(w), i64::from(h)),
+                screen,
+            )?;
+            Some((n, spot))
+        })
+        .enumerate()
+        .map(|(i, (n, spot))| PageElement {
+            i,
+            id: n.id.to_string(),
+            role: n.role.clone(),
+            label: n.name.clone(),
+            spot,
+            states: n.state.words().replace("disabled", "").trim().to_string(),
+        })
+        .collect();
+    PageMapResult {
+        url: map.url,
+        title: map.title,
+        elements,
+        truncated: map.truncated,
+        coordinates: coordinates(call.space, screen),
+    }
+}
+
+pub(crate) async fn page_map(args: Result<PageMapArgs, DesktopError>, call: &Call) -> Outcome {
+    let args = args?;
+    let map = call.desktop.page_map(args.window, deadline(call)).await?;
+    Ok(json_text(&result(map, call)))
+}
+
+pub(crate) async fn navigate(args: Result<NavigateArgs, DesktopError>, call: &Call) -> Outcome {
+    let args = args?;
+    let url = args.url.trim().to_string();
+    if url.is_empty() || url.len() > 8192 || url.chars().any(char::is_control) {
+        return Err(DesktopError::BadRequest(
+            "url must be 1 to 8192 characters on one line".into(),
+        ));
+    }
+    let windows = call.desktop.windows().await?;
+    let browser = windows.iter().find(|w| {
+        let app = w.app.to_lowercase();
+        (app.contains("firefox") || app.contains("chromium") || app.contains("chrome"))
+            && args
+                .window
+                .as_ref()
+                .is_none_or(|t| w.title.to_lowercase().contains(&t.to_lowercase()))
+    });
+    let Some(browser) = browser else {
+        return Err(DesktopError::BadRequest(
+            "no browser window is open; app_launch firefox-esr (or chromium) first".into(),
+        ));
+    };
+    let before = call
+        .desktop
+        .page_map(Some(browser.title.clone()), deadline(call))
+        .await
+        .map(|m| m.url)
+        .unwrap_or_default();
+    call.desktop
+        .window_action(browser.id, WindowAction::Focus)
+        .await?;
+    let keys = |k: &str| KeyCombo::parse(k).map_err(|e| DesktopError::Internal(e.to_string()));
+    call.desktop.press_keys(keys("ctrl+l")?).await?;
+    call.desktop.type_text(&url).await?;
+    call.desktop.press_keys(keys("Return")?).await?;
+    // The new page: its document's URL changes (to `url` or wherever it redirected).
+    let until = (Instant::now() + LOAD_WAIT).min(deadline(call));
+    let mut last = Err(DesktopError::Failed("the page did not load".into()));
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        last = call.desktop.page_map(None, deadline(call)).await;
+        if let Ok(map) = &last {
+            if !map.url.is_empty() && map.url != before {
+                break;
+            }
+        }
+    }
+    Ok(json_text(&result(last?, call)))
+}
