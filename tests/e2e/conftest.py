@@ -55,6 +55,11 @@ TOOL_NAMES = [
     "screen_zoom",
     "window_list",
     "window_action",
+    "ui_tree",
+    "ui_find",
+    "ui_action",
+    "browser_page_map",
+    "browser_navigate",
 ]
 
 FLEET_TOOL_NAMES = [

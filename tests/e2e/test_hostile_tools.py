@@ -103,8 +103,14 @@ BASE_ARGUMENTS: dict[str, dict[str, Any]] = {
     "screen_zoom": {"region": {"x": 1000, "y": 400, "width": 8, "height": 8}, "scale": 2,
                     "format": "png"},
     "window_list": {"title": "no-such-window", "app": "no-such-app"},
-    "window_action": {"action": "move", "window": 1, "x": 1000, "y": 400, "width": 10,
-                      "height": 10},
+    "window_action": {"action": "move", "window": 1, "title": "no-such-window",
+                      "app": "no-such-app", "x": 1000, "y": 400, "width": 10, "height": 10},
+    "ui_tree": {"window": "no-such-window", "app": "no-such-app", "max_nodes": 5, "max_depth": 3},
+    "ui_find": {"role": "push button", "name": "no-such-node", "window": "no-such-window",
+                "app": "no-such-app", "limit": 5},
+    "ui_action": {"id": "1.0/0", "action": "focus", "text": ""},
+    "browser_page_map": {"window": "no-such-window"},
+    "browser_navigate": {"url": "about:blank", "window": "no-such-window"},
 }
 """Arguments for each tool into which the cases put one bad value. The points lie on the empty
 desktop (right of where IceWM opens the first window, above the taskbar), so that even a bad
@@ -125,6 +131,8 @@ REQUIRED = {
     "screen_find_text": ["text"],
     "screen_zoom": ["region"],
     "window_action": ["action"],
+    "ui_action": ["id", "action"],
+    "browser_navigate": ["url"],
 }
 
 ENUM_VALUES = {"button": "left", "direction": "down", "format": "png", "action": "move"}

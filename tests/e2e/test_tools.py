@@ -1,5 +1,5 @@
-"""The 13 GhostDesk-compatible tools, driven through the official Python MCP SDK against a real
-desktop (Xvnc + IceWM) run by one agentdesk server."""
+"""The GhostDesk-compatible tools (and ours after them), driven through the official Python MCP
+SDK against a real desktop (Xvnc + IceWM) run by one agentdesk server."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def integer_schemas(schema: Any):
 
 
 async def test_tools_list(server, mode):
-    """A desktop's own endpoint serves GhostDesk's tools exactly; /mcp adds the fleet tools
+    """A desktop's own endpoint serves GhostDesk's tools exactly, then ours; /mcp adds the fleet tools
     and an optional `desktop` argument to each desktop tool."""
     async with connect(server.url, mode=mode) as mcp:
         main = (await mcp.list_tools()).tools

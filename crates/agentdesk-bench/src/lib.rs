@@ -15,6 +15,7 @@ mod client;
 mod content;
 mod conventional;
 mod fleet;
+mod grounding;
 mod memory;
 mod report;
 mod sampling;
@@ -119,7 +120,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     let cold_runs = if config.quick { 1 } else { 3 };
     // One step per cold start, 13 fixed ones, two per screenshot format (3 until tools/list
     // says otherwise).
-    let mut progress = Progress::new(cold_runs + 15 + 2 * 3);
+    let mut progress = Progress::new(cold_runs + 17 + 2 * 3);
     let mut report = Report::new(
         env!("CARGO_PKG_VERSION"),
         config.quick,
@@ -306,6 +307,7 @@ impl Bench {
         self.clipboard().await;
         self.app_launch().await;
         self.concurrency().await?;
+        self.grounding().await?;
         Ok(())
     }
 

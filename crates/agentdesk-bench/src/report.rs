@@ -344,6 +344,10 @@ pub(crate) struct Report {
     pub(crate) fleet: Option<crate::fleet::FleetReport>,
     /// Snapshots and file transfers.
     pub(crate) snapshots: Option<crate::snapshots::SnapshotReport>,
+    /// The first reading of the whole screen's text, in ms.
+    pub(crate) grounding_cold_ms: Option<f64>,
+    /// OCR on the 100-word page: (found, found where they are, words).
+    pub(crate) grounding_accuracy: Option<(usize, usize, usize)>,
     /// Server and descendants right after the cold start, before any app.
     pub(crate) memory_idle: Option<Snapshot>,
     /// The same after the run (Firefox and xterm open).
@@ -384,6 +388,8 @@ impl Report {
             concurrency: None,
             fleet: None,
             snapshots: None,
+            grounding_cold_ms: None,
+            grounding_accuracy: None,
             memory_idle: None,
             memory_after: None,
             memory_ghostdesk_idle: String::new(),
@@ -410,6 +416,13 @@ impl Report {
                 "key_type.500",
                 "clipboard",
                 "app_launch",
+                "window_list",
+                "window_action.focus",
+                "screen_find_text.unchanged",
+                "screen_find_text.redrawn",
+                "ui_find.firefox",
+                "browser_page_map",
+                "ui_tree.galculator",
             ]
             .map(String::from),
         );

@@ -75,11 +75,13 @@ fn two() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct WindowListArgs {
     /// Only windows whose title contains this (case does not matter).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub title: Option<String>,
     /// Only windows of this app (its class, e.g. "firefox-esr", "Mousepad"; case does not
     /// matter).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub app: Option<String>,
 }
 
@@ -117,25 +119,32 @@ pub struct WindowActionArgs {
     /// What to do.
     pub action: WindowActionName,
     /// The window's id, from window_list. Or name it with `title` / `app` instead.
-    #[serde(default, deserialize_with = "lenient::opt_int")]
+    #[serde(default, deserialize_with = "lenient::some_int")]
+    #[schemars(with = "i64")]
     pub window: Option<i64>,
     /// The topmost window whose title contains this (case does not matter).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub title: Option<String>,
     /// The topmost window of this app (its class, as window_list shows it).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub app: Option<String>,
     /// For move: where the window's top-left corner goes.
-    #[serde(default, deserialize_with = "lenient::opt_int")]
+    #[serde(default, deserialize_with = "lenient::some_int")]
+    #[schemars(with = "i64")]
     pub x: Option<i64>,
     /// For move: see `x`.
-    #[serde(default, deserialize_with = "lenient::opt_int")]
+    #[serde(default, deserialize_with = "lenient::some_int")]
+    #[schemars(with = "i64")]
     pub y: Option<i64>,
     /// For resize: the new width.
-    #[serde(default, deserialize_with = "lenient::opt_int")]
+    #[serde(default, deserialize_with = "lenient::some_int")]
+    #[schemars(with = "i64")]
     pub width: Option<i64>,
     /// For resize: the new height.
-    #[serde(default, deserialize_with = "lenient::opt_int")]
+    #[serde(default, deserialize_with = "lenient::some_int")]
+    #[schemars(with = "i64")]
     pub height: Option<i64>,
 }
 
@@ -266,11 +275,13 @@ pub struct WindowActionResult {
 #[serde(deny_unknown_fields)]
 pub struct UiTreeArgs {
     /// Only windows whose title contains this (case does not matter).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub window: Option<String>,
     /// Only this app's windows (its accessible name contains this, e.g. "galculator",
     /// "Firefox").
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub app: Option<String>,
     /// The most nodes to list (1 to 2000, default 300).
     #[serde(default = "three_hundred", deserialize_with = "lenient::int")]
@@ -291,16 +302,20 @@ fn forty() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct UiFindArgs {
     /// The role, as ui_tree shows it ("push button", "entry", "link", "check box", ...).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub role: Option<String>,
     /// Text the name contains (case does not matter).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub name: Option<String>,
     /// Only windows whose title contains this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub window: Option<String>,
     /// Only this app's windows.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub app: Option<String>,
     /// The most nodes to return (1 to 100, default 20).
     #[serde(default = "twenty", deserialize_with = "lenient::int")]
@@ -342,7 +357,8 @@ pub struct UiActionArgs {
     /// What to do.
     pub action: UiActionName,
     /// For set_text: the text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub text: Option<String>,
 }
 
@@ -393,7 +409,8 @@ pub struct UiActionResult {
 #[serde(deny_unknown_fields)]
 pub struct PageMapArgs {
     /// The browser window whose title contains this; default: the topmost browser window.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub window: Option<String>,
 }
 
@@ -404,7 +421,8 @@ pub struct NavigateArgs {
     /// Where to go: an http(s) URL (or any address the browser's address bar takes).
     pub url: String,
     /// The browser window whose title contains this; default: the topmost browser window.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::some_string")]
+    #[schemars(with = "String")]
     pub window: Option<String>,
 }
 

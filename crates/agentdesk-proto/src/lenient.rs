@@ -93,6 +93,18 @@ impl Visitor<'_> for BoolVisitor {
     }
 }
 
+/// An optional integer that, when given, must be one ([`int`]'s forms): `null` is refused like
+/// any other non-integer (leave the argument out instead). Use with `#[serde(default)]`.
+pub(crate) fn some_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    int(d).map(Some)
+}
+
+/// An optional string that, when given, must be a string: `null` is refused. Use with
+/// `#[serde(default)]`.
+pub(crate) fn some_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    <String as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// A boolean from JSON true/false, 0/1 or the strings pydantic accepts.
 pub(crate) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     d.deserialize_any(BoolVisitor)
