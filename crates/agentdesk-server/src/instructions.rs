@@ -14,6 +14,14 @@ reaction_time_ms. true means something was redrawn, not that the action succeede
 nothing visible happened within about 0.3 s: take a screenshot and reconsider rather than \
 repeating the same call.
 
+Find things instead of guessing coordinates:
+- screen_find_text {text} answers where a word or phrase is on screen, with center_x, center_y to click; screen_read_text reads the screen (or a region) as lines. Use them before guessing from a screenshot, and to check a result.
+- window_list and window_action (focus, close, minimize, maximize, restore, move, resize) handle windows by name: use them instead of alt+tab or dragging title bars.
+- ui_find / ui_tree show a GTK app's or browser's widgets (role, name, state, place) and ui_action clicks, toggles, selects or fills them (set_text): best for forms, dialogs, menus.
+- In a browser, browser_page_map lists the page's links, buttons and fields with their places, and browser_navigate opens a URL.
+- screen_zoom enlarges small print.
+Places in their answers are in the same coordinates as clicks.
+
 Good habits:
 - Call app_list before app_launch; only listed executables can be launched. Take a screenshot \
 first: the app may already be open.
