@@ -14,7 +14,7 @@ pebble walnut amber coral dune ferry garnet hazel indigo jungle kettle lotus man
 parsec quartz rustic sable topaz umber vortex wombat xenon yonder zinnia anchor bramble cinder \
 drizzle ermine fjord gossamer hemlock iris juniper kelp lilac mistral nougat osprey plume quill \
 rosette sorrel trellis ubiquity vellum wisteria yarrow zodiac acorn bison comet dolphin eclipse \
-fennel gravel hollow islet jigsaw kiosk lumber";
+fennel gravel hollow islet jigsaw kiosk";
 
 fn words_page() -> String {
     let fonts = ["DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono"];

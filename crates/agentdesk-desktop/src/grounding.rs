@@ -118,8 +118,8 @@ impl Desktop {
             return Ok(reading);
         }
         let frame = session.x.capture(None, self.buffer()).await?;
-        let reading = text
-            .read(&frame, region, damage, Readers::shared(), deadline)
+        let (reading, frame) = text
+            .read(frame, region, damage, Readers::shared(), deadline)
             .await;
         self.recycle(frame.data);
         Ok(reading?)

@@ -124,17 +124,58 @@ impl ScreenText {
     /// screen, so that a region cuts no line and a box is known by the same key whatever
     /// region is asked for; only the boxes that reach into the region are read, and only
     /// the words whose centre is in it are kept.
+    ///
+    /// The frame is given back with the answer, for its buffer to be used again. Finding the
+    /// boxes (tens of milliseconds of CPU) runs on a blocking thread, not the caller's task.
     pub async fn read(
         &mut self,
-        frame: &Frame,
+        frame: Frame,
+        region: Rect,
+        damage: u64,
+        readers: &Readers,
+        deadline: Instant,
+    ) -> (Result<Arc<Reading>, Error>, Frame) {
+        let done = tokio::task::spawn_blocking(move || {
+            let prepared = prepare(&frame, region);
+            (frame, prepared)
+        })
+        .await;
+        // The blocking task panicked (a bug): the frame went with it.
+        let Ok((frame, prepared)) = done else {
+            let empty = Frame {
+                size: Size {
+                    width: 0,
+                    height: 0,
+                },
+                stride: 0,
+                data: Vec::new(),
+            };
+            return (Err(Error::Closed), empty);
+        };
+        let result = self
+            .read_prepared(prepared, region, damage, readers, deadline)
+            .await;
+        (result, frame)
+    }
+
+    async fn read_prepared(
+        &mut self,
+        prepared: Prepared,
         region: Rect,
         damage: u64,
         readers: &Readers,
         deadline: Instant,
     ) -> Result<Arc<Reading>, Error> {
+        let Prepared {
+            pixels,
+            size,
+            gray,
+            boxes,
+            cuts,
+            keys,
+        } = prepared;
         // The same pixels as last time (a clock or a cursor redrawn as it was): the same
         // answer, for the cost of a hash.
-        let pixels = frame_key(frame);
         if let Some(last) = self.last.as_mut() {
             if last.pixels == pixels && last.region == region && last.reading.complete {
                 last.damage = damage;
@@ -144,20 +185,12 @@ impl ScreenText {
         }
         self.generation += 1;
         let generation = self.generation;
-        let whole = Rect::full(frame.size);
-        let Some(gray) = prep::gray(frame, whole) else {
+        let Some(gray) = gray else {
             return Ok(Arc::new(Reading {
                 complete: true,
                 ..Reading::default()
             }));
         };
-        let (w, h) = (frame.size.width as usize, frame.size.height as usize);
-        let boxes: Vec<Rect> = prep::text_boxes(&gray, w, h)
-            .into_iter()
-            .filter(|b| b.intersection(region).is_some())
-            .collect();
-        let cuts: Vec<Rect> = boxes.iter().map(|b| b.grown(PAD, frame.size)).collect();
-        let keys: Vec<u64> = cuts.iter().map(|c| key(&gray, w, *c)).collect();
         let mut unknown = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             match self.known.get_mut(k) {
@@ -170,8 +203,8 @@ impl ScreenText {
         if !unknown.is_empty() {
             let page = Arc::new(Page {
                 gray,
-                width: frame.size.width,
-                height: frame.size.height,
+                width: size.width,
+                height: size.height,
             });
             let rects: Vec<Rect> = unknown.iter().map(|&i| boxes[i]).collect();
             let cancel = Arc::new(AtomicBool::new(false));
@@ -266,7 +299,7 @@ impl ScreenText {
             damage,
             pixels,
             region,
-            size: frame.size,
+            size,
             reading: Arc::clone(&reading),
         });
         Ok(reading)
@@ -286,6 +319,50 @@ fn line_of(mut words: Vec<Word>) -> Line {
             height: 0,
         });
     Line { words, rect }
+}
+
+/// What a reading needs from the pixels, found off the caller's task.
+struct Prepared {
+    /// A hash of the whole frame.
+    pixels: u64,
+    size: Size,
+    /// The gray image, text dark on light; `None` for an empty frame.
+    gray: Option<Vec<u8>>,
+    /// The boxes of text that reach into the region, the cuts they are read with, and their
+    /// keys.
+    boxes: Vec<Rect>,
+    cuts: Vec<Rect>,
+    keys: Vec<u64>,
+}
+
+fn prepare(frame: &Frame, region: Rect) -> Prepared {
+    let pixels = frame_key(frame);
+    let size = frame.size;
+    let Some(gray) = prep::gray(frame, Rect::full(size)) else {
+        return Prepared {
+            pixels,
+            size,
+            gray: None,
+            boxes: Vec::new(),
+            cuts: Vec::new(),
+            keys: Vec::new(),
+        };
+    };
+    let (w, h) = (size.width as usize, size.height as usize);
+    let boxes: Vec<Rect> = prep::text_boxes(&gray, w, h)
+        .into_iter()
+        .filter(|b| b.intersection(region).is_some())
+        .collect();
+    let cuts: Vec<Rect> = boxes.iter().map(|b| b.grown(PAD, size)).collect();
+    let keys: Vec<u64> = cuts.iter().map(|c| key(&gray, w, *c)).collect();
+    Prepared {
+        pixels,
+        size,
+        gray: Some(gray),
+        boxes,
+        cuts,
+        keys,
+    }
 }
 
 /// The same reading, given again: nothing had to be read for it.

@@ -52,8 +52,9 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
     let whole = Rect::full(frame.size);
     let mut text = ScreenText::default();
     let reading = text
-        .read(&frame, whole, 1, Readers::shared(), soon())
+        .read(frame.clone(), whole, 1, Readers::shared(), soon())
         .await
+        .0
         .unwrap();
     assert!(reading.complete);
     let read: Vec<String> = reading
@@ -83,8 +84,9 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
 
     // The same screen again: nothing is read (the boxes are known by their pixels).
     let again = text
-        .read(&frame, whole, 2, Readers::shared(), soon())
+        .read(frame.clone(), whole, 2, Readers::shared(), soon())
         .await
+        .0
         .unwrap();
     assert_eq!(again.read, 0);
     assert_eq!(again.lines, reading.lines);
@@ -92,8 +94,9 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
     // Scrolled by 45 rows: the lines that moved are known too; only those cut by the edge
     // (or whose surroundings changed) are read.
     let moved = text
-        .read(&scrolled(&frame, 45), whole, 3, Readers::shared(), soon())
+        .read(scrolled(&frame, 45), whole, 3, Readers::shared(), soon())
         .await
+        .0
         .unwrap();
     assert!(
         moved.read * 5 <= moved.boxes,
@@ -112,8 +115,9 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
         height: 60,
     };
     let part = text
-        .read(&frame, region, 4, Readers::shared(), soon())
+        .read(frame.clone(), region, 4, Readers::shared(), soon())
         .await
+        .0
         .unwrap();
     let words: Vec<&str> = part
         .lines
@@ -132,16 +136,18 @@ async fn a_reading_that_runs_out_of_time_keeps_what_it_read() {
     let whole = Rect::full(frame.size);
     let mut text = ScreenText::default();
     let cut_short = text
-        .read(&frame, whole, 1, Readers::shared(), Instant::now())
-        .await;
+        .read(frame.clone(), whole, 1, Readers::shared(), Instant::now())
+        .await
+        .0;
     match cut_short {
         Ok(r) => assert!(!r.complete),
         Err(agentdesk_ocr::Error::Cancelled) => {}
         Err(e) => panic!("{e}"),
     }
     let finished = text
-        .read(&frame, whole, 2, Readers::shared(), soon())
+        .read(frame.clone(), whole, 2, Readers::shared(), soon())
         .await
+        .0
         .unwrap();
     assert!(finished.complete);
     assert!(!finished.lines.is_empty());
@@ -159,13 +165,8 @@ fn nothing_to_read_is_no_text() {
         .build()
         .unwrap();
     let reading = rt
-        .block_on(ScreenText::default().read(
-            &frame,
-            Rect::full(size),
-            1,
-            Readers::shared(),
-            soon(),
-        ))
+        .block_on(ScreenText::default().read(frame, Rect::full(size), 1, Readers::shared(), soon()))
+        .0
         .unwrap();
     assert!(reading.complete && reading.lines.is_empty() && reading.boxes == 0);
 }
