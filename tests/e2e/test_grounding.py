@@ -41,6 +41,8 @@ PAGES = {
         <p><label>Email address <input name="email"></label></p>
         <p><label><input type="checkbox" name="news"> Newsletter</label></p>
         <p><button type="submit">Send form</button></p></form></body>""",
+    "/bank": """<title>Bank</title><body><h1>The real bank</h1><a href="/pay">Pay</a></body>""",
+    "/evil": """<title>Evil Bank</title><body><h1>Not the bank</h1><a href="/steal">Pay</a></body>""",
     "/buttons": """<title>buttons</title><body style="font: 10px sans-serif">"""
     + "".join(f"<button>b{i}</button>" for i in range(3000)) + "</body>",
 }
@@ -297,7 +299,7 @@ async def test_budgets_hold_on_thousands_of_matches_and_bad_input(server, site, 
         too_big = error_text(await mcp.call_tool(
             "screen_zoom", {"region": {"x": 0, "y": 0, "width": 1280, "height": 800},
                             "scale": 8}))
-        assert "smaller region" in too_big, too_big
+        assert "pass a region of at most" in too_big, too_big
         for args, expected in [
             ({"action": "focus"}, "name the window"),
             ({"action": "move", "app": "firefox-esr"}, "move needs `x`"),
@@ -406,3 +408,124 @@ async def test_a_window_that_vanishes_mid_call_is_an_answer_not_a_hang(server, d
         for r in results:
             text = only_text(r)
             assert not r.is_error or f"no window {wid}" in text, text
+
+
+async def test_the_page_map_describes_the_window_on_top_not_one_whose_title_contains_its(
+        server, site, desk):
+    async with connect(endpoint(server)) as mcp:
+        await navigate(mcp, site, "/evil")
+        ok_text(await mcp.call_tool("app_launch",
+                                    {"command": f"firefox-esr --new-window {site.url}/bank"}))
+        deadline = time.monotonic() + 30
+        while True:
+            windows = (await call(mcp, "window_list", {"app": "firefox-esr"}))["windows"]
+            bank = [w for w in windows if w["title"].startswith("Bank")]
+            if bank:
+                break
+            assert time.monotonic() < deadline, windows
+            await _sleep(0.3)
+        await call(mcp, "window_action", {"window": bank[0]["id"], "action": "focus"})
+        deadline = time.monotonic() + 20
+        while True:
+            mapped = await call(mcp, "browser_page_map", {})
+            if mapped["url"].endswith("/bank"):
+                break
+            assert time.monotonic() < deadline, f"the map is of another window: {mapped}"
+            await _sleep(0.3)
+        assert {e["label"] for e in mapped["elements"]} >= {"The real bank", "Pay"}, mapped
+        ok_text(await mcp.call_tool("window_action", {"window": bank[0]["id"],
+                                                      "action": "close"}))
+
+
+async def test_set_text_that_cannot_be_typed_touches_nothing(server, site, desk):
+    async with connect(endpoint(server)) as mcp:
+        page = await call(mcp, "browser_navigate", {"url": f"{site.url}/form"})
+        field = {e["label"]: e for e in page["elements"]}["Full name"]
+        await call(mcp, "ui_action", {"id": field["id"], "action": "set_text", "text": "Keep me"})
+        refused = error_text(await mcp.call_tool(
+            "ui_action", {"id": field["id"], "action": "set_text", "text": "bad\u0001char"}))
+        assert "control character" in refused, refused
+        # Typing now adds to the field: its text was not left selected.
+        await mcp.call_tool("key_type", {"text": "!"})
+        found = await find(mcp, "Keep me")
+        assert found["matches"], found
+
+
+async def test_zoom_speaks_the_callers_coordinates(server, desk):
+    async with connect(endpoint(server, "?model_space=1000")) as mcp:
+        too_big = error_text(await mcp.call_tool(
+            "screen_zoom", {"region": {"x": 0, "y": 0, "width": 500, "height": 500}, "scale": 8}))
+        assert "at most 250x250 (in your coordinates)" in too_big, too_big
+        done = await mcp.call_tool("screen_zoom",
+                                   {"region": {"x": 0, "y": 0, "width": 250, "height": 250},
+                                    "scale": 8})
+        note = next(b for b in done.content if b.type == "text").text
+        assert "250x250 in your coordinates (320x200 screen pixels)" in note, note
+
+
+HOSTILE_BUS = r"""
+import os, socket, sys, time
+rt = os.environ["XDG_RUNTIME_DIR"]
+os.rename(rt + "/bus", rt + "/bus.real")
+if sys.argv[1] == "link":
+    os.symlink(sys.argv[2], rt + "/bus")
+else:
+    s = socket.socket(socket.AF_UNIX); s.bind(rt + "/bus"); s.listen(0)
+    held = []
+    while True:
+        c = socket.socket(socket.AF_UNIX); c.setblocking(False)
+        try:
+            c.connect(rt + "/bus"); held.append(c)
+        except (BlockingIOError, OSError):
+            break
+open(os.environ["HOME"] + "/hostile-ready", "w").close()
+time.sleep(600)
+"""
+
+
+def test_an_app_that_replaces_the_session_bus_gets_an_error_not_a_hang(server, tmp_path):
+    """An app in the sandbox puts a socket that never accepts (a full listen queue) in the
+    session bus's place, or a link to a socket of the host's: the accessibility tools say the
+    bus is not available, within their time, the host's socket is never connected to, and the
+    server goes on serving."""
+    import socket as sock
+
+    from test_fleet import call as bare_call, result, text
+
+    host = tmp_path / "host.sock"
+    listener = sock.socket(sock.AF_UNIX)
+    listener.bind(str(host))
+    listener.listen(8)
+    listener.setblocking(False)
+    for case, argument in [("queue", ""), ("link", str(host))]:
+        desktop = f"hostile-bus-{case}"
+        made = result(bare_call(server, "desktop_create", {"id": desktop}))
+        assert not made.get("isError"), text(made)
+        try:
+            home = server.data_dir / "desktops" / desktop / "home"
+            (home / "hostile.py").write_text(HOSTILE_BUS)
+            launched = result(bare_call(server, "app_launch", {
+                "command": f"xterm -e python3 {home}/hostile.py {case} {argument}".strip()},
+                desktop=desktop))
+            assert not launched.get("isError"), text(launched)
+            deadline = time.monotonic() + 30
+            while not (home / "hostile-ready").exists():
+                assert time.monotonic() < deadline, "the hostile app did not start"
+                time.sleep(0.2)
+            started = time.monotonic()
+            answer = result(bare_call(server, "ui_tree", {}, desktop=desktop))
+            assert answer.get("isError") is True, text(answer)
+            assert "accessibility bus is not available" in text(answer), text(answer)
+            assert "process" not in text(answer), text(answer)
+            assert time.monotonic() - started < 10
+            # The server still serves, this desktop and the others.
+            assert not result(bare_call(server, "window_list", {}, desktop=desktop)).get("isError")
+            assert not result(bare_call(server, "window_list", {})).get("isError")
+            try:
+                listener.accept()
+                raise AssertionError("agentdesk connected to the host's socket")
+            except BlockingIOError:
+                pass
+        finally:
+            bare_call(server, "desktop_destroy", {"id": desktop})
+    listener.close()

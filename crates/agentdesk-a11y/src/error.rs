@@ -17,6 +17,9 @@ pub enum Error {
         "the accessibility tree did not answer in time; try a smaller `max_nodes`, or `window`"
     )]
     Timeout,
+    /// The connection to the accessibility bus broke (its bus stopped or was restarted).
+    #[error("the desktop's accessibility bus went away; try again")]
+    Disconnected,
     /// A D-Bus failure.
     #[error("accessibility call failed: {0}")]
     Bus(String),
@@ -32,6 +35,7 @@ impl From<zbus::Error> for Error {
             {
                 Error::NoNode(String::new())
             }
+            zbus::Error::InputOutput(_) => Error::Disconnected,
             _ => Error::Bus(e.to_string()),
         }
     }

@@ -15,5 +15,5 @@ mod tree;
 
 pub use connect::{connect, Expected};
 pub use error::Error;
-pub use node::{Node, NodeId, State};
+pub use node::{is_titled, Node, NodeId, State};
 pub use tree::{A11y, Action, Filter, Limits, Outcome, Tree};

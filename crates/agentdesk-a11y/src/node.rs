@@ -134,6 +134,12 @@ pub struct Node {
 /// Names and roles are cut to this many bytes.
 pub(crate) const MAX_NAME: usize = 200;
 
+/// Whether a node's name is `title` (a window's title), as names are kept: cut to
+/// [`MAX_NAME`] bytes, on one line.
+pub fn is_titled(name: &str, title: &str) -> bool {
+    name == cut(title, MAX_NAME)
+}
+
 /// `s` cut to `max` bytes at a character boundary, one line.
 pub(crate) fn cut(s: &str, max: usize) -> String {
     let s: String = s

@@ -55,6 +55,8 @@ pub struct Filter {
     pub app: Option<String>,
     /// Only windows whose title contains this (case ignored).
     pub window: Option<String>,
+    /// `window` is the whole title, exactly (not a part of it, case and all).
+    pub exact: bool,
 }
 
 /// A tree as read: nodes in outline order (each after its parent, siblings in order).
@@ -283,7 +285,11 @@ impl A11y {
                 let wanted = if is_app {
                     contains(&filter.app)
                 } else {
-                    info.state.showing() && (depth != 1 || contains(&filter.window))
+                    let window_ok = match (&filter.window, filter.exact) {
+                        (Some(title), true) => crate::node::is_titled(&info.name, title),
+                        _ => contains(&filter.window),
+                    };
+                    info.state.showing() && (depth != 1 || window_ok)
                 };
                 if !wanted {
                     continue;

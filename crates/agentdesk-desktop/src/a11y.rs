@@ -17,7 +17,9 @@ impl From<agentdesk_a11y::Error> for DesktopError {
         use agentdesk_a11y::Error as A;
         match e {
             A::NoNode(_) | A::Unsupported(_) => DesktopError::BadRequest(e.to_string()),
-            A::Unavailable(_) | A::Timeout | A::Bus(_) => DesktopError::Failed(e.to_string()),
+            A::Unavailable(_) | A::Timeout | A::Bus(_) | A::Disconnected => {
+                DesktopError::Failed(e.to_string())
+            }
         }
     }
 }
@@ -59,7 +61,20 @@ impl Desktop {
     ) -> Result<Tree> {
         let _awake = self.awake().await;
         let a11y = self.a11y().await?;
-        Ok(a11y.tree(limits, deadline, filter).await?)
+        match a11y.tree(limits, deadline, filter).await {
+            // The bus was restarted since: once more, on a new connection.
+            Err(agentdesk_a11y::Error::Disconnected) => {
+                self.forget_a11y().await;
+                let a11y = self.a11y().await?;
+                Ok(a11y.tree(limits, deadline, filter).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Forgets the connection to the accessibility bus (it broke): the next call reconnects.
+    async fn forget_a11y(&self) {
+        *self.inner.a11y.lock().await = None;
     }
 
     /// Does `action` on node `id`: through the app's accessibility interface where it offers
@@ -75,18 +90,31 @@ impl Desktop {
                 "{id:?} is not a node id; ids look like \"1.42/135\", as ui_tree and ui_find show them"
             ))
         })?;
-        let a11y = self.a11y().await?;
         let typed = match (action, &text) {
             (Action::SetText, Some(t)) => Some(t.clone()),
             _ => None,
         };
+        // Checked before anything happens: a text that cannot be typed must not leave the
+        // field focused with all its text selected.
+        if let Some(t) = &typed {
+            agentdesk_x11::keys::text_keysyms(t)?;
+        }
+        let a11y = self.a11y().await?;
         let (reaction, outcome) = self
             .act_with(|_| {
                 let a11y = a11y.clone();
                 let node = node.clone();
-                async move { a11y.act(&node, action).await }
+                async move { Ok::<_, DesktopError>(a11y.act(&node, action).await) }
             })
             .await?;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(agentdesk_a11y::Error::Disconnected) => {
+                self.forget_a11y().await;
+                return Err(agentdesk_a11y::Error::Disconnected.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let (reaction, how) = match outcome {
             Outcome::Done(how) => (reaction, how),
             Outcome::ClickAt(x, y) => {
@@ -193,6 +221,7 @@ impl Desktop {
         let filter = Filter {
             app: None,
             window: Some(top.title.clone()),
+            exact: true,
         };
         let limits = Limits {
             max_nodes: 5000,
@@ -200,10 +229,30 @@ impl Desktop {
         };
         let tree = self.ui_tree(limits, deadline, &filter).await?;
         let nodes = &tree.nodes;
-        let Some(doc) = nodes
+        // The window's own frame: titled exactly as the window, and of two so titled (two
+        // windows on one page), the one whose place is the window's. Page titles are the
+        // pages' to choose, so a title merely containing another's never counts.
+        let distance = |n: &agentdesk_a11y::Node| {
+            n.rect.map_or(i64::MAX, |(x, y, w, h)| {
+                let d = |a: i32, b: i32| (i64::from(a) - i64::from(b)).abs();
+                d(x, top.x) + d(y, top.y) + d(w, top.width as i32) + d(h, top.height as i32)
+            })
+        };
+        let frame = nodes
             .iter()
-            .position(|n| n.role == "document web" || n.role == "document frame")
-        else {
+            .enumerate()
+            .filter(|(_, n)| n.depth == 1 && agentdesk_a11y::is_titled(&n.name, &top.title))
+            .min_by_key(|(_, n)| distance(n))
+            .map(|(i, _)| i);
+        let doc = frame.and_then(|f| {
+            let depth = nodes[f].depth;
+            nodes[f + 1..]
+                .iter()
+                .take_while(|n| n.depth > depth)
+                .position(|n| n.role == "document web" || n.role == "document frame")
+                .map(|i| f + 1 + i)
+        });
+        let Some(doc) = doc else {
             return Err(DesktopError::Failed(format!(
                 "the browser window {:?} shows no page its accessibility tree describes yet \
                  (still loading?); try again, or use screen_find_text",
@@ -247,5 +296,53 @@ impl Desktop {
             elements,
             truncated,
         })
+    }
+}
+
+/// How long a browser window gets to take the focus before its address bar is typed into.
+const FOCUS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Desktop {
+    /// Opens `url` in browser window `window` through its address bar, as one input action:
+    /// the window focused (and checked to have the focus), ctrl+l, the address, Return, with
+    /// no other input in between (a human taking control, another call) and nothing typed if
+    /// the window did not take the focus.
+    pub async fn browser_go(&self, window: u32, url: &str) -> Result<Reaction> {
+        agentdesk_x11::keys::text_keysyms(url)?;
+        let (focus, enter) = (
+            agentdesk_x11::KeyCombo::parse("ctrl+l")?,
+            agentdesk_x11::KeyCombo::parse("Return")?,
+        );
+        let url = url.to_owned();
+        let (reaction, ()) = self
+            .act_with(move |x| async move {
+                x.window_action(window, agentdesk_x11::WindowAction::Focus)
+                    .await?;
+                let deadline = Instant::now() + FOCUS_WAIT;
+                loop {
+                    match x.window(window).await? {
+                        Some(w) if w.focused => break,
+                        None => return Err(agentdesk_x11::Error::NoWindow(window).into()),
+                        Some(_) if Instant::now() >= deadline => {
+                            return Err(DesktopError::Failed(format!(
+                                "the browser window {window} did not take the focus; nothing \
+                                 was typed"
+                            )))
+                        }
+                        Some(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                    }
+                }
+                // Each step waits until the browser has drawn its reaction to the last (the
+                // address bar takes the focus after ctrl+l is handled, not when it is sent).
+                crate::feedback::settle(&x, Some(Instant::now())).await;
+                x.press_keys(focus).await?;
+                crate::feedback::settle(&x, Some(Instant::now())).await;
+                x.type_text(&url).await?;
+                crate::feedback::settle(&x, Some(Instant::now())).await;
+                x.press_keys(enter).await?;
+                Ok::<_, DesktopError>(())
+            })
+            .await?;
+        Ok(reaction)
     }
 }

@@ -290,7 +290,7 @@ impl ScreenText {
             }
         }
         let reading = Arc::new(Reading {
-            lines: reading_order(join_lines(lines)),
+            lines: reading_order(without_twins(join_lines(lines))),
             complete,
             boxes: boxes.len(),
             read: unknown.len(),
@@ -428,6 +428,24 @@ pub fn join_lines(mut lines: Vec<Line>) -> Vec<Line> {
     out
 }
 
+/// Drops a line read twice (two boxes that overlap, each read whole): the same text over
+/// mostly the same pixels.
+fn without_twins(lines: Vec<Line>) -> Vec<Line> {
+    let mut out: Vec<Line> = Vec::with_capacity(lines.len());
+    for line in lines {
+        let twin = out.iter().any(|o| {
+            o.rect
+                .intersection(line.rect)
+                .is_some_and(|common| common.area() * 2 >= line.rect.area().min(o.rect.area()))
+                && o.text() == line.text()
+        });
+        if !twin {
+            out.push(line);
+        }
+    }
+    out
+}
+
 /// Sorts lines top to bottom; lines on one visual row (each one's middle within the first's
 /// height) left to right.
 pub fn reading_order(mut lines: Vec<Line>) -> Vec<Line> {
@@ -492,6 +510,17 @@ mod tests {
                 height: 14
             }
         );
+    }
+
+    #[test]
+    fn a_line_read_twice_is_kept_once() {
+        let lines = vec![
+            line("Mousepad", 10, 10, 80, 14),
+            line("Mousepad", 11, 10, 80, 14),
+        ];
+        assert_eq!(without_twins(lines).len(), 1);
+        let apart = vec![line("ok", 10, 10, 20, 14), line("ok", 60, 10, 20, 14)];
+        assert_eq!(without_twins(apart).len(), 2);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use agentdesk_desktop::{DesktopError, KeyCombo, PageMap, WindowAction};
+use agentdesk_desktop::{DesktopError, PageMap};
 use agentdesk_proto::{NavigateArgs, PageElement, PageMapArgs, PageMapResult};
 
 use super::grounding::{coordinates, deadline, on_screen};
@@ -92,13 +92,7 @@ pub(crate) async fn navigate(args: Result<NavigateArgs, DesktopError>, call: &Ca
         .await
         .map(|m| m.url)
         .unwrap_or_default();
-    call.desktop
-        .window_action(browser.id, WindowAction::Focus)
-        .await?;
-    let keys = |k: &str| KeyCombo::parse(k).map_err(|e| DesktopError::Internal(e.to_string()));
-    call.desktop.press_keys(keys("ctrl+l")?).await?;
-    call.desktop.type_text(&url).await?;
-    call.desktop.press_keys(keys("Return")?).await?;
+    call.desktop.browser_go(browser.id, &url).await?;
     // The new page: its document's URL changes (to `url` or wherever it redirected).
     let until = (Instant::now() + LOAD_WAIT).min(deadline(call));
     let mut last = Err(DesktopError::Failed("the page did not load".into()));

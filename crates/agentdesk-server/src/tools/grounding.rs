@@ -310,13 +310,13 @@ pub(crate) async fn window_action(
             }
         }
         WindowActionName::Resize => {
-            let r = call.space.region(
-                0,
-                0,
-                need(args.width, "width")?,
-                need(args.height, "height")?,
-                screen,
-            )?;
+            let (width, height) = (need(args.width, "width")?, need(args.height, "height")?);
+            if width < 1 || height < 1 {
+                return Err(DesktopError::BadRequest(format!(
+                    "resize needs a width and height of at least 1 (got {width}x{height})"
+                )));
+            }
+            let r = call.space.region(0, 0, width, height, screen)?;
             WindowAction::Resize {
                 width: r.width,
                 height: r.height,
@@ -354,6 +354,30 @@ pub(crate) async fn zoom(args: Result<ZoomArgs, DesktopError>, call: &Call) -> O
     let screen = call.desktop.screen_size();
     let r = args.region;
     let rect = call.space.region(r.x, r.y, r.width, r.height, screen)?;
+    let scale = args.scale as u32;
+    let (max_w, max_h) = (
+        agentdesk_desktop::MAX_ZOOM_WIDTH,
+        agentdesk_desktop::MAX_ZOOM_HEIGHT,
+    );
+    if rect.width * scale > max_w || rect.height * scale > max_h {
+        // The largest region at this scale, said in the caller's own coordinates.
+        let (_, _, w, h) = call.space.rect_from_pixels(
+            Rect {
+                x: 0,
+                y: 0,
+                width: (max_w / scale).min(screen.width),
+                height: (max_h / scale).min(screen.height),
+            },
+            screen,
+        );
+        return Err(DesktopError::BadRequest(format!(
+            "that region enlarged {scale} times would be {}x{} pixels, past the {max_w}x{max_h} \
+             a zoom may be: pass a region of at most {w}x{h} (in your coordinates), or a \
+             smaller scale",
+            rect.width * scale,
+            rect.height * scale
+        )));
+    }
     let format = match args.format {
         ImageFormat::Webp => Format::Webp,
         ImageFormat::Png => Format::Png,
@@ -364,9 +388,9 @@ pub(crate) async fn zoom(args: Result<ZoomArgs, DesktopError>, call: &Call) -> O
     Ok(CallToolResult::success(vec![
         ContentBlock::image(data, shot.mime_type),
         ContentBlock::text(format!(
-            "{}x{} pixels of the screen at ({}, {}) enlarged {} times to {}; its pixels are \
-             not click coordinates",
-            r.width, r.height, r.x, r.y, args.scale, shot.size
+            "the region at ({}, {}), {}x{} in your coordinates ({}x{} screen pixels), enlarged \
+             {} times to {}; this image's pixels are not click coordinates",
+            r.x, r.y, r.width, r.height, rect.width, rect.height, args.scale, shot.size
         )),
     ]))
 }

@@ -62,6 +62,7 @@ pub(crate) async fn ui_tree(args: Result<UiTreeArgs, DesktopError>, call: &Call)
     let filter = UiFilter {
         app: args.app,
         window: args.window,
+        exact: false,
     };
     let tree = call
         .desktop
@@ -125,6 +126,7 @@ pub(crate) async fn ui_find(args: Result<UiFindArgs, DesktopError>, call: &Call)
     let filter = UiFilter {
         app: args.app,
         window: args.window,
+        exact: false,
     };
     let limits = UiLimits {
         max_nodes: FIND_NODES,
