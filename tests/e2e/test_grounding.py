@@ -61,6 +61,8 @@ class Site:
                 body = PAGES.get(self.path, f"<title>{self.path}</title><h1>page {self.path}</h1>")
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
+                # Every navigation reaches the site (tests wait for the visit).
+                self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body.encode())
 
@@ -133,13 +135,14 @@ async def _sleep(s: float) -> None:
 
 
 async def navigate(mcp, site, path: str) -> None:
-    """Firefox to `path`, as an agent would: ctrl+l, the address, Return."""
-    focus = await call(mcp, "window_action", {"app": "firefox-esr", "action": "focus"})
-    assert focus["window"]["focused"], focus
-    await mcp.call_tool("key_press", {"keys": "ctrl+l"})
-    await mcp.call_tool("key_type", {"text": f"{site.url}{path}\n"})
+    """Firefox to `path` (browser_navigate: the address bar, as an agent would type it), and
+    the site's record of the visit."""
+    seen = len(site.visits)
+    page = await call(mcp, "browser_navigate", {"url": f"{site.url}{path}"})
+    assert page["url"] == f"{site.url}{path}", page
     deadline = time.monotonic() + 30
-    while path not in site.visits:
+    # A new visit: the page may have been visited before, and still be another.
+    while path not in site.visits[seen:]:
         assert time.monotonic() < deadline, f"Firefox did not load {path}"
         await _sleep(0.1)
 

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use agentdesk_a11y::{A11y, Action, Expected, Filter, Limits, NodeId, Outcome, Tree};
-use agentdesk_x11::{Button, PointerAction};
+use agentdesk_x11::{Button, PointerAction, WindowInfo};
 
 use crate::desktop::Desktop;
 use crate::feedback::Reaction;
@@ -198,26 +198,34 @@ pub struct PageMap {
 }
 
 impl Desktop {
-    /// The page shown in the topmost browser window (or the one whose title contains
-    /// `window`): its URL, title, and the elements visible in its viewport, with their places.
-    pub async fn page_map(&self, window: Option<String>, deadline: Instant) -> Result<PageMap> {
-        // The topmost browser window, by the window manager's stacking order.
+    /// The topmost browser window (Firefox or Chromium) that is not minimized, by the window
+    /// manager's stacking order; with `title`, the topmost whose title contains it.
+    pub async fn browser_window(&self, title: Option<&str>) -> Result<WindowInfo> {
         let windows = self.windows().await?;
         let browser = |app: &str| {
             let app = app.to_lowercase();
             app.contains("firefox") || app.contains("chromium") || app.contains("chrome")
         };
-        let Some(top) = windows.iter().find(|w| {
-            browser(&w.app)
-                && !w.minimized
-                && window
-                    .as_ref()
-                    .is_none_or(|t| w.title.to_lowercase().contains(&t.to_lowercase()))
-        }) else {
-            return Err(DesktopError::BadRequest(
-                "no browser window is showing; app_launch firefox-esr (or chromium) first".into(),
-            ));
-        };
+        windows
+            .into_iter()
+            .find(|w| {
+                browser(&w.app)
+                    && !w.minimized
+                    && title.is_none_or(|t| w.title.to_lowercase().contains(&t.to_lowercase()))
+            })
+            .ok_or_else(|| {
+                DesktopError::BadRequest(
+                    "no browser window is showing; app_launch firefox-esr (or chromium) first, \
+                     or window_action restore a minimized one"
+                        .into(),
+                )
+            })
+    }
+
+    /// The page shown in the topmost browser window (or the one whose title contains
+    /// `window`): its URL, title, and the elements visible in its viewport, with their places.
+    pub async fn page_map(&self, window: Option<String>, deadline: Instant) -> Result<PageMap> {
+        let top = self.browser_window(window.as_deref()).await?;
         let filter = Filter {
             app: None,
             window: Some(top.title.clone()),

@@ -72,20 +72,7 @@ pub(crate) async fn navigate(args: Result<NavigateArgs, DesktopError>, call: &Ca
             "url must be 1 to 8192 characters on one line".into(),
         ));
     }
-    let windows = call.desktop.windows().await?;
-    let browser = windows.iter().find(|w| {
-        let app = w.app.to_lowercase();
-        (app.contains("firefox") || app.contains("chromium") || app.contains("chrome"))
-            && args
-                .window
-                .as_ref()
-                .is_none_or(|t| w.title.to_lowercase().contains(&t.to_lowercase()))
-    });
-    let Some(browser) = browser else {
-        return Err(DesktopError::BadRequest(
-            "no browser window is open; app_launch firefox-esr (or chromium) first".into(),
-        ));
-    };
+    let browser = call.desktop.browser_window(args.window.as_deref()).await?;
     let before = call
         .desktop
         .page_map(Some(browser.title.clone()), deadline(call))
