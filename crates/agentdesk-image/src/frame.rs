@@ -60,36 +60,26 @@ impl Frame {
             });
         }
         let s = scale.clamp(1, 8) as usize;
-        let (w, h) = (rect.width as usize, rect.height as usize);
-        let (ow, oh) = (w * s, h * s);
-        // Source position of output pixel o along an axis of n pixels, as (i0, i1, weight of
-        // i1 in 1/256ths): centres line up, edges clamp.
-        let axis = |o: usize, n: usize| -> (usize, usize, u32) {
-            let num = (2 * o + 1) as i64 - s as i64;
-            if num <= 0 {
-                return (0, 0, 0);
-            }
-            let den = 2 * s as i64;
-            let i = (num / den) as usize;
-            if i + 1 >= n {
-                return (n - 1, n - 1, 0);
-            }
-            (i, i + 1, ((num % den) * 256 / den) as u32)
-        };
-        let xs: Vec<(usize, usize, u32)> = (0..ow).map(|o| axis(o, w)).collect();
+        let (xs, ys) = (
+            crate::scale::taps(rect.width as usize, s),
+            crate::scale::taps(rect.height as usize, s),
+        );
+        let (ow, oh) = (xs.len(), ys.len());
         let mut data = vec![0u8; ow * oh * BPP];
-        let at = |x: usize, y: usize, c: usize| -> u32 {
-            let i = (rect.y as usize + y) * self.stride + (rect.x as usize + x) * BPP + c;
-            u32::from(self.data[i])
+        let at = |x: usize, y: usize, c: usize| -> u8 {
+            self.data[(rect.y as usize + y) * self.stride + (rect.x as usize + x) * BPP + c]
         };
-        for oy in 0..oh {
-            let (y0, y1, fy) = axis(oy, h);
-            let row = &mut data[oy * ow * BPP..(oy + 1) * ow * BPP];
-            for (px, &(x0, x1, fx)) in row.chunks_exact_mut(BPP).zip(&xs) {
+        for (row, y) in data.chunks_exact_mut(ow * BPP).zip(&ys) {
+            for (px, x) in row.chunks_exact_mut(BPP).zip(&xs) {
                 for (c, out) in px[..3].iter_mut().enumerate() {
-                    let top = at(x0, y0, c) * (256 - fx) + at(x1, y0, c) * fx;
-                    let bottom = at(x0, y1, c) * (256 - fx) + at(x1, y1, c) * fx;
-                    *out = ((top * (256 - fy) + bottom * fy + (1 << 15)) >> 16) as u8;
+                    *out = crate::scale::blend(
+                        at(x.lo, y.lo, c),
+                        at(x.hi, y.lo, c),
+                        at(x.lo, y.hi, c),
+                        at(x.hi, y.hi, c),
+                        x.weight,
+                        y.weight,
+                    );
                 }
             }
         }

@@ -11,6 +11,7 @@ mod encode;
 mod error;
 mod frame;
 mod geom;
+pub mod scale;
 
 pub use diff::{diff, Change};
 pub use encode::{encode, encode_within_budget, Format, IMAGE_BUDGET};

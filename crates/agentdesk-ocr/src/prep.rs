@@ -17,7 +17,7 @@ pub fn gray_scaled(frame: &Frame, rect: Rect, scale: u32) -> Option<Vec<u8>> {
     if scale == 1 {
         return Some(gray);
     }
-    Some(enlarge(
+    Some(agentdesk_image::scale::enlarge_gray(
         &gray,
         rect.width as usize,
         rect.height as usize,
@@ -128,7 +128,7 @@ pub fn crop_scaled(gray: &[u8], w: usize, rect: Rect, scale: u32) -> Vec<u8> {
     if scale <= 1 {
         return out;
     }
-    enlarge(&out, cw, ch, scale as usize)
+    agentdesk_image::scale::enlarge_gray(&out, cw, ch, scale as usize)
 }
 
 /// Ink is at least this much darker than the background around it (after [`darken_text`]).
@@ -433,39 +433,6 @@ fn darken_text(gray: &mut [u8], w: usize, h: usize) {
             *v = 255 - *v;
         }
     }
-}
-
-/// not shifted by half a source pixel), edges clamped.
-fn enlarge(src: &[u8], w: usize, h: usize, s: usize) -> Vec<u8> {
-    let (ow, oh) = (w * s, h * s);
-    let mut out = vec![0u8; ow * oh];
-    // Source coordinate of output pixel o, in 1/(2s) units: (2o + 1 - s) / (2s).
-    let coord = |o: usize, n: usize| -> (usize, usize, u32) {
-        let num = (2 * o + 1) as i64 - s as i64;
-        let den = 2 * s as i64;
-        if num <= 0 {
-            return (0, 0, 0);
-        }
-        let i = (num / den) as usize;
-        let frac = ((num % den) * 256 / den) as u32;
-        if i + 1 >= n {
-            (n - 1, n - 1, 0)
-        } else {
-            (i, i + 1, frac)
-        }
-    };
-    let xs: Vec<(usize, usize, u32)> = (0..ow).map(|o| coord(o, w)).collect();
-    for oy in 0..oh {
-        let (y0, y1, fy) = coord(oy, h);
-        let (r0, r1) = (&src[y0 * w..(y0 + 1) * w], &src[y1 * w..(y1 + 1) * w]);
-        let line = &mut out[oy * ow..(oy + 1) * ow];
-        for (o, &(x0, x1, fx)) in line.iter_mut().zip(&xs) {
-            let top = u32::from(r0[x0]) * (256 - fx) + u32::from(r0[x1]) * fx;
-            let bottom = u32::from(r1[x0]) * (256 - fx) + u32::from(r1[x1]) * fx;
-            *o = ((top * (256 - fy) + bottom * fy + (1 << 15)) >> 16) as u8;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
