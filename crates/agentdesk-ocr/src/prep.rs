@@ -246,33 +246,7 @@ pub fn text_boxes(gray: &[u8], w: usize, h: usize) -> Vec<Rect> {
             });
         }
     }
-    join_runs(boxes)
-}
-
-/// Runs of ink on one line, close enough to be one line of text (the words of a monospaced
-/// font, a terminal's columns), joined into one box: each box is one call into Tesseract, and
-/// fewer, longer lines read faster than many short ones. Boxes overlapping in height by at
-/// least two thirds and apart by at most twice their height are joined.
-fn join_runs(mut boxes: Vec<Rect>) -> Vec<Rect> {
-    boxes.sort_by_key(|b| (b.x, b.y));
-    let mut out: Vec<Rect> = Vec::with_capacity(boxes.len());
-    for b in boxes {
-        let joins = out.iter().rposition(|o| {
-            let overlap = o.bottom().min(b.bottom()).saturating_sub(o.y.max(b.y));
-            let short = o.height.min(b.height).max(1);
-            let tall = o.height.max(b.height);
-            let gap = i64::from(b.x) - i64::from(o.right());
-            overlap * 3 >= short * 2
-                && tall <= short * 3 / 2 + 2
-                && gap <= i64::from(tall) * 2
-                && gap >= -i64::from(tall)
-        });
-        match joins {
-            Some(i) => out[i] = out[i].union(b),
-            None => out.push(b),
-        }
-    }
-    out
+    boxes
 }
 
 /// Dark regions smaller than this (in pixels) are ink, not background: a glyph, an icon, a
