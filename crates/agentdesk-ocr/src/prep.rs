@@ -203,32 +203,21 @@ pub fn text_boxes(gray: &[u8], w: usize, h: usize) -> Vec<Rect> {
         let top = start / w;
         rows.clear();
         mask[start] = false;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
-            let r = y - top;
-            if rows.len() <= r {
-                rows.resize(r + 1, (usize::MAX, 0, 0));
-            }
-            let row = &mut rows[r];
-            *row = (row.0.min(x), row.1.max(x), row.2 + 1);
-            if x > 0 && mask[i - 1] {
-                mask[i - 1] = false;
-                stack.push(i - 1);
-            }
-            if x + 1 < w && mask[i + 1] {
-                mask[i + 1] = false;
-                stack.push(i + 1);
-            }
-            if y > top && mask[i - w] {
-                mask[i - w] = false;
-                stack.push(i - w);
-            }
-            if y + 1 < h && mask[i + w] {
-                mask[i + w] = false;
-                stack.push(i + w);
-            }
-        }
+        flood(
+            w,
+            h,
+            start,
+            &mut stack,
+            |j| std::mem::replace(&mut mask[j], false),
+            |i| {
+                let (x, r) = (i % w, i / w - top);
+                if rows.len() <= r {
+                    rows.resize(r + 1, (usize::MAX, 0, 0));
+                }
+                let row = &mut rows[r];
+                *row = (row.0.min(x), row.1.max(x), row.2 + 1);
+            },
+        );
         for (first, last) in bands(&rows) {
             let (x0, x1) = rows[first..=last]
                 .iter()
@@ -296,33 +285,25 @@ fn darken_text(gray: &mut [u8], w: usize, h: usize) {
             on_dark: false,
         };
         label[start] = id;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
-            r.area += 1;
-            r.x0 = r.x0.min(x as u32);
-            r.y0 = r.y0.min(y as u32);
-            r.x1 = r.x1.max(x as u32);
-            r.y1 = r.y1.max(y as u32);
-            let mut visit = |j: usize| {
-                if label[j] == u32::MAX && dark(gray[j]) == polarity {
+        flood(
+            w,
+            h,
+            start,
+            &mut stack,
+            |j| {
+                let same = label[j] == u32::MAX && dark(gray[j]) == polarity;
+                if same {
                     label[j] = id;
-                    stack.push(j);
                 }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
-            }
-        }
+                same
+            },
+            |i| {
+                let (x, y) = ((i % w) as u32, (i / w) as u32);
+                r.area += 1;
+                (r.x0, r.y0) = (r.x0.min(x), r.y0.min(y));
+                (r.x1, r.y1) = (r.x1.max(x), r.y1.max(y));
+            },
+        );
         regions.push(r);
     }
     // A background: big, and at least half of its box (text, even bold or underlined, is
@@ -335,29 +316,14 @@ fn darken_text(gray: &mut [u8], w: usize, h: usize) {
     if !is_bg.iter().any(|&b| b) {
         return;
     }
-    // Light regions touching a background (neighbours differ in polarity across an edge).
-    for y in 0..h {
-        for x in 0..w {
-            let a = label[y * w + x] as usize;
-            for j in [
-                (x + 1 < w).then(|| y * w + x + 1),
-                (y + 1 < h).then(|| (y + 1) * w + x),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let b = label[j] as usize;
-                if a == b {
-                    continue;
-                }
-                if is_bg[a] && !regions[b].dark {
-                    regions[b].on_dark = true;
-                } else if is_bg[b] && !regions[a].dark {
-                    regions[a].on_dark = true;
-                }
-            }
+    // Light regions touching a background.
+    each_border(&label, w, h, |a, b| {
+        if is_bg[a] && !regions[b].dark {
+            regions[b].on_dark = true;
+        } else if is_bg[b] && !regions[a].dark {
+            regions[a].on_dark = true;
         }
-    }
+    });
     let mut flip: Vec<bool> = regions
         .iter()
         .zip(&is_bg)
@@ -368,32 +334,17 @@ fn darken_text(gray: &mut [u8], w: usize, h: usize) {
     // background and touches nothing but flipped marks.
     let mut touches_other = vec![false; regions.len()];
     let mut touches_flipped = vec![false; regions.len()];
-    for y in 0..h {
-        for x in 0..w {
-            let a = label[y * w + x] as usize;
-            for j in [
-                (x + 1 < w).then(|| y * w + x + 1),
-                (y + 1 < h).then(|| (y + 1) * w + x),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let b = label[j] as usize;
-                if a == b {
-                    continue;
-                }
-                for (hole, other) in [(a, b), (b, a)] {
-                    if regions[hole].dark && !is_bg[hole] && !regions[other].dark {
-                        if flip[other] {
-                            touches_flipped[hole] = true;
-                        } else {
-                            touches_other[hole] = true;
-                        }
-                    }
+    each_border(&label, w, h, |a, b| {
+        for (hole, other) in [(a, b), (b, a)] {
+            if regions[hole].dark && !is_bg[hole] && !regions[other].dark {
+                if flip[other] {
+                    touches_flipped[hole] = true;
+                } else {
+                    touches_other[hole] = true;
                 }
             }
         }
-    }
+    });
     for (i, f) in flip.iter_mut().enumerate() {
         if touches_flipped[i] && !touches_other[i] && !is_bg[i] && regions[i].dark {
             // A region on the image's edge is not enclosed.
@@ -405,6 +356,55 @@ fn darken_text(gray: &mut [u8], w: usize, h: usize) {
     for (v, &l) in gray.iter_mut().zip(&label) {
         if flip[l as usize] {
             *v = 255 - *v;
+        }
+    }
+}
+
+/// Fills the 4-connected region around `start` (already claimed by the caller): `take(j)`
+/// claims a neighbouring pixel if it belongs (and marks it, so it is taken once); `each(i)` is
+/// called for every pixel of the region. `stack` is scratch space, empty on return.
+fn flood(
+    w: usize,
+    h: usize,
+    start: usize,
+    stack: &mut Vec<usize>,
+    mut take: impl FnMut(usize) -> bool,
+    mut each: impl FnMut(usize),
+) {
+    stack.push(start);
+    while let Some(i) = stack.pop() {
+        each(i);
+        let (x, y) = (i % w, i / w);
+        let neighbours = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < w).then(|| i + 1),
+            (y > 0).then(|| i - w),
+            (y + 1 < h).then(|| i + w),
+        ];
+        for j in neighbours.into_iter().flatten() {
+            if take(j) {
+                stack.push(j);
+            }
+        }
+    }
+}
+
+/// Calls `f(a, b)` for the two labels on either side of every edge between pixels of
+/// different labels (each pixel against its right and lower neighbour).
+fn each_border(label: &[u32], w: usize, h: usize, mut f: impl FnMut(usize, usize)) {
+    for y in 0..h {
+        for x in 0..w {
+            let a = label[y * w + x] as usize;
+            let neighbours = [
+                (x + 1 < w).then(|| y * w + x + 1),
+                (y + 1 < h).then(|| (y + 1) * w + x),
+            ];
+            for j in neighbours.into_iter().flatten() {
+                let b = label[j] as usize;
+                if a != b {
+                    f(a, b);
+                }
+            }
         }
     }
 }
