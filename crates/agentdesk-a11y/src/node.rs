@@ -154,8 +154,9 @@ pub(crate) fn cut(s: &str, max: usize) -> String {
 }
 
 impl Node {
-    /// One line of the outline: `[id] role "name" x,y,w,h states`.
-    pub fn line(&self) -> String {
+    /// One line of the outline: `[id] role "name" x,y,w,h states`, indented by depth, with
+    /// `place` (the node's box in the reader's coordinates, if it has one on screen).
+    pub fn line(&self, place: Option<(i64, i64, i64, i64)>) -> String {
         let mut line = format!(
             "{}[{}] {}",
             "  ".repeat(self.depth as usize),
@@ -165,10 +166,15 @@ impl Node {
         if !self.name.is_empty() {
             line.push_str(&format!(" {:?}", self.name));
         }
-        if let Some((x, y, w, h)) = self.rect {
+        if let Some((x, y, w, h)) = place {
             line.push_str(&format!(" {x},{y},{w},{h}"));
         }
-        let states = self.state.words();
+        // An application is never "enabled": its states say nothing.
+        let states = if self.role == "application" {
+            String::new()
+        } else {
+            self.state.words()
+        };
         if !states.is_empty() {
             line.push(' ');
             line.push_str(&states);
@@ -221,14 +227,17 @@ mod tests {
             app: "galculator".into(),
         };
         assert_eq!(
-            node.line(),
+            node.line(
+                node.rect
+                    .map(|(x, y, w, h)| (x.into(), y.into(), w.into(), h.into()))
+            ),
             r#"    [1.2/7] push button "7" 10,20,30,40 focused"#
         );
         let off = Node {
             state: State(1 << 25),
             ..node
         };
-        assert!(off.line().ends_with("disabled"));
+        assert!(off.line(None).ends_with("disabled"));
     }
 
     #[test]

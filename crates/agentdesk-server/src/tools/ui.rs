@@ -71,28 +71,8 @@ pub(crate) async fn ui_tree(args: Result<UiTreeArgs, DesktopError>, call: &Call)
     let screen = call.desktop.screen_size();
     let mut out = format!("coordinates: {}\n", coordinates(call.space, screen));
     for node in &tree.nodes {
-        let mut line = format!(
-            "{}[{}] {}",
-            "  ".repeat(node.depth as usize),
-            node.id,
-            node.role
-        );
-        if !node.name.is_empty() {
-            line.push_str(&format!(" {:?}", node.name));
-        }
-        if let Some(s) = place(call.space, node, screen) {
-            line.push_str(&format!(" {},{},{},{}", s.x, s.y, s.width, s.height));
-        }
-        // An application is never "enabled": its states say nothing.
-        let states = if node.role == "application" {
-            String::new()
-        } else {
-            node.state.words()
-        };
-        if !states.is_empty() {
-            line.push(' ');
-            line.push_str(&states);
-        }
+        let place = place(call.space, node, screen).map(|s| (s.x, s.y, s.width, s.height));
+        let line = node.line(place);
         out.push_str(&line);
         out.push('\n');
     }
