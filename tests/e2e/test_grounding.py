@@ -43,6 +43,12 @@ PAGES = {
         <p><button type="submit">Send form</button></p></form></body>""",
     "/bank": """<title>Bank</title><body><h1>The real bank</h1><a href="/pay">Pay</a></body>""",
     "/evil": """<title>Evil Bank</title><body><h1>Not the bank</h1><a href="/steal">Pay</a></body>""",
+    "/exact": """<title>exact</title><body style="font: 13px sans-serif; margin: 40px">
+        <div style="position: fixed; top: 0; left: 0; right: 0; height: 90px; z-index: 10;
+                    background: #dde; font-size: 20px">Sticky header text</div>
+        <p style="position: absolute; top: 30px; left: 60px">HIDDEN UNDER HEADER 4471</p>
+        <p style="margin-top: 120px">Serial rnI1l0O|5S and <a href="/inline">the inline link</a>
+        after it.</p></body>""",
     "/buttons": """<title>buttons</title><body style="font: 10px sans-serif">"""
     + "".join(f"<button>b{i}</button>" for i in range(3000)) + "</body>",
 }
@@ -150,7 +156,7 @@ async def navigate(mcp, site, path: str) -> None:
 async def test_a_link_found_by_its_text_is_clicked_in_firefox(server, site, desk):
     async with connect(endpoint(server)) as mcp:
         await navigate(mcp, site, "/links")
-        found = await find(mcp, "quarterly report 2026")
+        found = await find(mcp, "quarterly report 2026", source="ocr")
         assert found["coordinates"] == "screen pixels (1280x800)", found
         best = found["matches"][0]
         assert best["source"] == "ocr" and best["confidence"] > 50, best
@@ -161,6 +167,58 @@ async def test_a_link_found_by_its_text_is_clicked_in_firefox(server, site, desk
     while "/report" not in site.visits:
         assert time.monotonic() < deadline, f"the click did not follow the link: {site.visits}"
         time.sleep(0.1)
+
+
+async def test_page_text_comes_exactly_from_the_tree_where_nothing_covers_it(server, site, desk):
+    async with connect(endpoint(server)) as mcp:
+        await navigate(mcp, site, "/exact")
+        await find(mcp, "Sticky header text")
+        read = await call(mcp, "screen_read_text", {})
+        tree = [line for line in read["lines"] if line["source"] == "accessibility"]
+        # Letters OCR confuses, exact, and the link's words in their place in the line.
+        assert any(line["text"] == "Serial rnI1l0O|5S and the inline link after it."
+                   and line["confidence"] == 100 for line in tree), [
+                       (x["source"], x["text"]) for x in read["lines"]]
+        # The page's header is drawn over this paragraph: its text is not on screen.
+        assert not any("HIDDEN" in line["text"] for line in read["lines"]), read["lines"]
+        assert any(line["text"] == "Sticky header text" for line in tree), tree
+        # The browser's own controls come from its tree too.
+        assert any(line["text"] == "Reload" for line in tree), tree
+        only_tree = await call(mcp, "screen_read_text", {"source": "accessibility"})
+        assert only_tree["lines"] and all(
+            line["source"] == "accessibility" for line in only_tree["lines"])
+        link = (await find(mcp, "the inline link"))["matches"][0]
+        assert link["source"] == "accessibility", link
+        await mcp.call_tool("mouse_click", {"x": link["center_x"], "y": link["center_y"]})
+    deadline = time.monotonic() + 20
+    while "/inline" not in site.visits:
+        assert time.monotonic() < deadline, f"the click missed the inline link: {site.visits}"
+        time.sleep(0.1)
+
+
+async def test_a_terminal_over_the_browser_is_read_from_its_font_and_hides_the_page(
+        server, site, desk):
+    line = "lrwxrwxrwx Il1|O0 rn-m x86_64-linux-gnu"
+    async with connect(endpoint(server)) as mcp:
+        await navigate(mcp, site, "/links")
+        await find(mcp, "Annual overview")
+        ok_text(await mcp.call_tool("app_launch", {
+            "command": f"xterm -geometry 60x6+100+120 -e sh -c 'echo \"{line}\"; exec cat'"}))
+        read = {}
+        deadline = time.monotonic() + 30
+        while not any(x["text"] == line for x in read.get("lines", [])):
+            assert time.monotonic() < deadline, f"the terminal's line was not read: {read}"
+            await _sleep(0.3)
+            read = await call(mcp, "screen_read_text", {})
+        exact = next(x for x in read["lines"] if x["text"] == line)
+        assert exact["source"] == "font" and exact["confidence"] == 100, exact
+        # Firefox is partly covered: none of its text is taken from its tree.
+        assert not any(x["source"] == "accessibility" for x in read["lines"]), read["lines"]
+        await call(mcp, "window_action", {"app": "xterm", "action": "close"})
+        deadline = time.monotonic() + 15
+        while (await call(mcp, "window_list", {"app": "xterm"}))["windows"]:
+            assert time.monotonic() < deadline, "the terminal did not close"
+            await _sleep(0.2)
 
 
 async def test_coordinates_go_both_ways_through_the_model_space(server, site, desk):

@@ -98,8 +98,10 @@ BASE_ARGUMENTS: dict[str, dict[str, Any]] = {
         "region": {"x": 1000, "y": 400, "width": 8, "height": 8},
         "exact": False,
         "limit": 5,
+        "source": "ocr",
     },
-    "screen_read_text": {"region": {"x": 1000, "y": 400, "width": 8, "height": 8}, "max_lines": 5},
+    "screen_read_text": {"region": {"x": 1000, "y": 400, "width": 8, "height": 8}, "max_lines": 5,
+                         "source": "ocr"},
     "screen_zoom": {"region": {"x": 1000, "y": 400, "width": 8, "height": 8}, "scale": 2,
                     "format": "png"},
     "window_list": {"title": "no-such-window", "app": "no-such-app"},
@@ -135,7 +137,8 @@ REQUIRED = {
     "browser_navigate": ["url"],
 }
 
-ENUM_VALUES = {"button": "left", "direction": "down", "format": "png", "action": "move"}
+ENUM_VALUES = {"button": "left", "direction": "down", "format": "png", "action": "move",
+               "source": "ocr"}
 
 
 def argument_paths() -> Iterator[tuple[str, tuple[str, ...]]]:

@@ -7,13 +7,16 @@
 //! where its apps could put a server of their own in their place; so a bus is used only if
 //! the process listening on its socket is the one expected (`connect.rs`). Whatever the apps
 //! answer is bounded: nodes, depth, children per node, text lengths, and time (`tree.rs`).
+//! The text they show is read line by line with each line's box (`text.rs`).
 
 mod connect;
 mod error;
 mod node;
+mod text;
 mod tree;
 
 pub use connect::{connect, Expected};
 pub use error::Error;
 pub use node::{is_titled, Node, NodeId, State};
+pub use text::{Place, TextLine};
 pub use tree::{A11y, Action, Filter, Limits, Outcome, Tree};

@@ -15,7 +15,8 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 use crate::node::{cut, Node, NodeId, State, MAX_NAME};
 use crate::Error;
 
-const ACCESSIBLE: &str = "org.a11y.atspi.Accessible";
+pub(crate) const ACCESSIBLE: &str = "org.a11y.atspi.Accessible";
+pub(crate) const TEXT: &str = "org.a11y.atspi.Text";
 /// Calls in flight at once on the connection.
 const IN_FLIGHT: usize = 64;
 /// Children followed per node: a list or table with more is cut (the agent scrolls or
@@ -46,6 +47,9 @@ pub struct Limits {
     pub max_nodes: usize,
     /// Levels below the apps followed at most.
     pub max_depth: u32,
+    /// Keep unnamed containers (sections, panels, scroll panes) rather than showing their
+    /// children in their place: they may hold text, and they clip what scrolls in them.
+    pub containers: bool,
 }
 
 /// Which apps and windows to read.
@@ -118,7 +122,13 @@ impl A11y {
         A11y { conn }
     }
 
-    async fn call<B, R>(&self, id: &NodeId, iface: &str, method: &str, body: &B) -> Result<R, Error>
+    pub(crate) async fn call<B, R>(
+        &self,
+        id: &NodeId,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<R, Error>
     where
         B: serde::Serialize + zbus::zvariant::DynamicType,
         R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
@@ -143,7 +153,12 @@ impl A11y {
             .map_err(|e| Error::Bus(e.to_string()))
     }
 
-    async fn property(&self, id: &NodeId, iface: &str, name: &str) -> Result<OwnedValue, Error> {
+    pub(crate) async fn property(
+        &self,
+        id: &NodeId,
+        iface: &str,
+        name: &str,
+    ) -> Result<OwnedValue, Error> {
         self.call(id, "org.freedesktop.DBus.Properties", "Get", &(iface, name))
             .await
     }
@@ -180,7 +195,24 @@ impl A11y {
         Ok((ids, more))
     }
 
-    async fn extents(&self, id: &NodeId) -> Option<(i32, i32, i32, i32)> {
+    /// The first `max` characters of node `id`'s text (its Text interface), if it has one.
+    /// Its length is asked first: Firefox answers an empty text when asked for more than
+    /// there is, and a field's text could be megabytes.
+    pub(crate) async fn text_of(&self, id: &NodeId, max: usize) -> Result<String, Error> {
+        let count: i32 = self
+            .property(id, TEXT, "CharacterCount")
+            .await
+            .ok()
+            .and_then(|v| i32::try_from(v).ok())
+            .unwrap_or(0);
+        let end = count.clamp(0, i32::try_from(max).unwrap_or(i32::MAX));
+        if end == 0 {
+            return Ok(String::new());
+        }
+        self.call(id, TEXT, "GetText", &(0i32, end)).await
+    }
+
+    pub(crate) async fn extents(&self, id: &NodeId) -> Option<(i32, i32, i32, i32)> {
         let r: (i32, i32, i32, i32) = self
             .call(id, "org.a11y.atspi.Component", "GetExtents", &(0u32,))
             .await
@@ -205,15 +237,7 @@ impl A11y {
         // A text field's or label's words are its text, not its name: show them (never a
         // password field's).
         if name.is_empty() && TEXTUAL.contains(&role.as_str()) {
-            name = self
-                .call(
-                    id,
-                    "org.a11y.atspi.Text",
-                    "GetText",
-                    &(0i32, MAX_NAME as i32),
-                )
-                .await
-                .unwrap_or_default();
+            name = self.text_of(id, MAX_NAME).await.unwrap_or_default();
         }
         let (children, more_children) = if follow && (state.showing() || role == "application") {
             self.children(id).await.unwrap_or_default()
@@ -299,8 +323,10 @@ impl A11y {
                     Some(p) => kept[p].0.app.clone(),
                     None => info.name.clone(),
                 };
-                let quiet =
-                    !is_app && info.name.is_empty() && CONTAINERS.contains(&info.role.as_str());
+                let quiet = !limits.containers
+                    && !is_app
+                    && info.name.is_empty()
+                    && CONTAINERS.contains(&info.role.as_str());
                 let (here, child_depth) = if quiet {
                     (parent, shown_depth)
                 } else {

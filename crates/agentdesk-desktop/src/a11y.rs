@@ -26,7 +26,7 @@ impl From<agentdesk_a11y::Error> for DesktopError {
 
 impl Desktop {
     /// The connection to the accessibility bus of the running session, made if need be.
-    async fn a11y(&self) -> Result<A11y> {
+    pub(crate) async fn a11y(&self) -> Result<A11y> {
         let session = self.session()?;
         let mut slot = self.inner.a11y.lock().await;
         if let Some((x_pid, a11y)) = slot.as_ref() {
@@ -234,24 +234,11 @@ impl Desktop {
         let limits = Limits {
             max_nodes: 5000,
             max_depth: 64,
+            containers: false,
         };
         let tree = self.ui_tree(limits, deadline, &filter).await?;
         let nodes = &tree.nodes;
-        // The window's own frame: titled exactly as the window, and of two so titled (two
-        // windows on one page), the one whose place is the window's. Page titles are the
-        // pages' to choose, so a title merely containing another's never counts.
-        let distance = |n: &agentdesk_a11y::Node| {
-            n.rect.map_or(i64::MAX, |(x, y, w, h)| {
-                let d = |a: i32, b: i32| (i64::from(a) - i64::from(b)).abs();
-                d(x, top.x) + d(y, top.y) + d(w, top.width as i32) + d(h, top.height as i32)
-            })
-        };
-        let frame = nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.depth == 1 && agentdesk_a11y::is_titled(&n.name, &top.title))
-            .min_by_key(|(_, n)| distance(n))
-            .map(|(i, _)| i);
+        let frame = frame_of(nodes, &top);
         let doc = frame.and_then(|f| {
             let depth = nodes[f].depth;
             nodes[f + 1..]
@@ -307,6 +294,42 @@ impl Desktop {
     }
 }
 
+/// The index in `nodes` (an outline from the whole tree) of `window`'s frame: a window node
+/// titled exactly as the window, and where the window is (each one's centre inside the
+/// other: apps count their frame's border in or not); of several, the one nearest the
+/// window's place. Titles are the apps' and pages' to choose, so a title merely containing
+/// another's never counts, nor does a namesake elsewhere on screen.
+pub(crate) fn frame_of(nodes: &[agentdesk_a11y::Node], window: &WindowInfo) -> Option<usize> {
+    let w = (
+        i64::from(window.x),
+        i64::from(window.y),
+        i64::from(window.width),
+        i64::from(window.height),
+    );
+    let inside = |p: (i64, i64), r: (i64, i64, i64, i64)| {
+        p.0 >= r.0 && p.0 < r.0 + r.2 && p.1 >= r.1 && p.1 < r.1 + r.3
+    };
+    let centre = |r: (i64, i64, i64, i64)| (r.0 + r.2 / 2, r.1 + r.3 / 2);
+    nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.depth == 1 && agentdesk_a11y::is_titled(&n.name, &window.title))
+        .filter_map(|(i, n)| {
+            let (x, y, width, height) = n.rect?;
+            let r = (
+                i64::from(x),
+                i64::from(y),
+                i64::from(width),
+                i64::from(height),
+            );
+            let distance =
+                (r.0 - w.0).abs() + (r.1 - w.1).abs() + (r.2 - w.2).abs() + (r.3 - w.3).abs();
+            (inside(centre(r), w) && inside(centre(w), r)).then_some((i, distance))
+        })
+        .min_by_key(|&(_, d)| d)
+        .map(|(i, _)| i)
+}
+
 /// How long a browser window gets to take the focus before its address bar is typed into.
 const FOCUS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -352,5 +375,51 @@ impl Desktop {
             })
             .await?;
         Ok(reaction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentdesk_a11y::{Node, State};
+
+    fn frame(n: u32, name: &str, rect: (i32, i32, i32, i32)) -> Node {
+        Node {
+            id: NodeId::parse(&format!("1.{n}/1")).unwrap(),
+            role: "frame".into(),
+            name: name.into(),
+            rect: Some(rect),
+            state: State::default(),
+            depth: 1,
+            app: "app".into(),
+        }
+    }
+
+    #[test]
+    fn a_windows_frame_is_titled_as_it_and_where_it_is() {
+        let window = WindowInfo {
+            id: 7,
+            title: "Bank — Mozilla Firefox".into(),
+            app: "firefox-esr".into(),
+            pid: None,
+            x: 0,
+            y: 20,
+            width: 600,
+            height: 400,
+            focused: true,
+            minimized: false,
+            maximized: false,
+            fullscreen: false,
+        };
+        let nodes = vec![
+            // A namesake elsewhere (another app's window, or a page that took the title).
+            frame(1, "Bank — Mozilla Firefox", (700, 20, 300, 200)),
+            // A title that only contains the window's.
+            frame(2, "Evil Bank — Mozilla Firefox", (0, 20, 600, 400)),
+            // The window's own, its border counted in.
+            frame(3, "Bank — Mozilla Firefox", (0, 0, 600, 420)),
+        ];
+        assert_eq!(frame_of(&nodes, &window), Some(2));
+        assert_eq!(frame_of(&nodes[..2], &window), None);
     }
 }

@@ -1,13 +1,16 @@
 //! What is on a desktop beyond its pixels, for agents that would rather not guess: the apps'
 //! windows (listed and acted on through the window manager), the text on screen and where it
-//! is (OCR, kept per desktop between calls), and parts of the screen enlarged.
+//! is (from the apps' accessibility trees where they describe a window nothing covers, OCR
+//! for the rest, kept per desktop between calls), and parts of the screen enlarged.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentdesk_image::{Format, Rect};
-use agentdesk_ocr::{Readers, Reading};
+use agentdesk_ocr::{Given, Line, Readers, Reading, Source};
 use agentdesk_x11::{WindowAction, WindowInfo};
+
+use agentdesk_a11y::{Filter, Limits, Node, Place};
 
 use crate::desktop::{Desktop, Shot};
 use crate::feedback::{self, Reaction};
@@ -17,6 +20,9 @@ use crate::{lock, DesktopError, Result};
 pub const MAX_ZOOM_WIDTH: u32 = 2560;
 /// ...and this many tall.
 pub const MAX_ZOOM_HEIGHT: u32 = 1600;
+/// The bitmap font whose text is read by matching its glyphs before OCR: xterm's and
+/// uxterm's default ("fixed", 6×13 pixels).
+const TERMINAL_FONT: &str = "fixed";
 /// How long a window action waits for the window manager to show its effect.
 const WINDOW_SETTLE: Duration = Duration::from_millis(1000);
 
@@ -98,8 +104,14 @@ impl Desktop {
     }
 
     /// The text in `region` (the whole screen by default), in reading order, once the screen
-    /// has settled. Stops at `deadline` with what it has read (`Reading::complete` false).
-    pub async fn read_text(&self, region: Option<Rect>, deadline: Instant) -> Result<Arc<Reading>> {
+    /// has settled, from `source`. Stops at `deadline` with what it has read
+    /// (`Reading::complete` false).
+    pub async fn read_text(
+        &self,
+        region: Option<Rect>,
+        source: TextSource,
+        deadline: Instant,
+    ) -> Result<Arc<Reading>> {
         let _awake = self.awake().await;
         let session = self.session()?;
         let last_input = *lock(&self.inner.last_input);
@@ -112,17 +124,116 @@ impl Desktop {
                 "the region is outside the {size} screen; take a new screenshot"
             )));
         }
+        if source == TextSource::Accessibility {
+            let (lines, complete) = self.accessible_lines(deadline).await?;
+            let lines = lines.into_iter().filter_map(|l| l.within(region)).collect();
+            return Ok(Arc::new(Reading {
+                lines: agentdesk_ocr::screen::reading_order(lines),
+                complete,
+                boxes: 0,
+                read: 0,
+            }));
+        }
+        let given = source == TextSource::Auto;
         let mut text = self.inner.text.lock().await;
         let damage = session.x.damage().borrow().count;
-        if let Some(reading) = text.unchanged(region, size, damage) {
+        if let Some(reading) = text.unchanged(region, size, damage, given) {
             return Ok(reading);
+        }
+        let given = if given {
+            // The trees get part of the time: what they do not answer by then, OCR reads.
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.accessible_lines(Instant::now() + left / 3).await {
+                Ok((lines, complete)) => Some(Given { lines, complete }),
+                Err(e) => {
+                    tracing::debug!("no text from the accessibility trees, OCR alone: {e}");
+                    Some(Given::default())
+                }
+            }
+        } else {
+            None
+        };
+        if !text.glyphs_set() {
+            // The terminal's font (xterm's default), read by matching its cells.
+            let cells = session.x.font_cells(TERMINAL_FONT).await?;
+            text.set_glyphs(
+                cells.and_then(|c| agentdesk_ocr::Glyphs::new(c.width, c.height, &c.glyphs)),
+            );
         }
         let frame = session.x.capture(None, self.buffer()).await?;
         let (reading, frame) = text
-            .read(frame, region, damage, Readers::shared(), deadline)
+            .read(frame, region, given, damage, Readers::shared(), deadline)
             .await;
         self.recycle(frame.data);
         Ok(reading?)
+    }
+
+    /// The lines of text the apps' accessibility trees give for the windows nothing covers
+    /// (not even in part: a menu or tooltip over a window makes it OCR's), each line only where
+    /// it shows (inside its window, and inside the page or list it scrolls in). The bool is
+    /// whether every tree answered in time.
+    async fn accessible_lines(&self, deadline: Instant) -> Result<(Vec<Line>, bool)> {
+        let session = self.session()?;
+        let windows: Vec<WindowInfo> = session
+            .x
+            .window_list()
+            .await?
+            .into_iter()
+            .filter(|w| !w.minimized)
+            .collect();
+        let clear = session
+            .x
+            .unobstructed(windows.iter().map(|w| w.id).collect())
+            .await?;
+        let windows: Vec<WindowInfo> = windows
+            .into_iter()
+            .filter(|w| clear.contains(&w.id))
+            .collect();
+        if windows.is_empty() {
+            return Ok((Vec::new(), true));
+        }
+        let limits = Limits {
+            max_nodes: MAX_TEXT_NODES,
+            max_depth: 64,
+            containers: true,
+        };
+        let tree = self.ui_tree(limits, deadline, &Filter::default()).await?;
+        let a11y = self.a11y().await?;
+        let mut lines = Vec::new();
+        let mut complete = !tree.truncated;
+        for w in &windows {
+            let Some(frame) = crate::a11y::frame_of(&tree.nodes, w) else {
+                continue;
+            };
+            let shown = clipped(&tree.nodes, frame, w);
+            let (more, all) = a11y
+                .text_lines(&tree.nodes[frame].id, &shown, deadline)
+                .await;
+            lines.extend(more);
+            complete &= all;
+        }
+        let screen = Rect::full(session.x.screen_size());
+        let lines = lines
+            .into_iter()
+            .filter_map(|l| {
+                let (x, y, w, h) = l.rect;
+                let clamp = |v: i64, hi: u32| v.clamp(0, i64::from(hi)) as u32;
+                let x0 = clamp(i64::from(x), screen.width);
+                let y0 = clamp(i64::from(y), screen.height);
+                let x1 = clamp(i64::from(x) + i64::from(w), screen.width);
+                let y1 = clamp(i64::from(y) + i64::from(h), screen.height);
+                (x1 > x0 && y1 > y0).then(|| {
+                    let rect = Rect {
+                        x: x0,
+                        y: y0,
+                        width: x1 - x0,
+                        height: y1 - y0,
+                    };
+                    Line::given(&l.text, rect, Source::Accessibility)
+                })
+            })
+            .collect();
+        Ok((lines, complete))
     }
 
     /// `rect` of the screen enlarged `scale` times (1–8), encoded like a screenshot.
@@ -176,6 +287,80 @@ impl Desktop {
     }
 }
 
+/// The nodes of the window whose frame is `nodes[frame]`, each with its clip: the part of the
+/// screen it can show in (the window, cut by every page, scroll pane or viewport it sits
+/// in), for those that reach into their clip.
+fn clipped(nodes: &[Node], frame: usize, window: &WindowInfo) -> Vec<(Node, Place)> {
+    let depth = nodes[frame].depth;
+    let own: Place = (
+        window.x,
+        window.y,
+        i32::try_from(window.width).unwrap_or(i32::MAX),
+        i32::try_from(window.height).unwrap_or(i32::MAX),
+    );
+    // (depth, clip for the nodes below it)
+    let mut clips: Vec<(u32, Place)> = vec![(depth, own)];
+    let mut out = Vec::new();
+    for n in nodes[frame + 1..].iter().take_while(|n| n.depth > depth) {
+        while clips.last().is_some_and(|(d, _)| *d >= n.depth) {
+            clips.pop();
+        }
+        let Some(&(_, clip)) = clips.last() else {
+            break;
+        };
+        let Some(rect) = n.rect else {
+            continue;
+        };
+        let Some(inner) = meet(clip, rect) else {
+            continue;
+        };
+        let clip = if CLIPPING.contains(&n.role.as_str()) {
+            inner
+        } else {
+            clip
+        };
+        clips.push((n.depth, clip));
+        out.push((n.clone(), clip));
+    }
+    out
+}
+
+/// Roles that show only part of what is in them, scrolled.
+const CLIPPING: [&str; 5] = [
+    "document web",
+    "document frame",
+    "scroll pane",
+    "viewport",
+    "embedded",
+];
+
+/// The most nodes read for the text on screen.
+const MAX_TEXT_NODES: usize = 4000;
+
+/// Where two boxes meet, if they do.
+fn meet(a: Place, b: Place) -> Option<Place> {
+    let x0 = i64::from(a.0).max(i64::from(b.0));
+    let y0 = i64::from(a.1).max(i64::from(b.1));
+    let x1 = (i64::from(a.0) + i64::from(a.2)).min(i64::from(b.0) + i64::from(b.2));
+    let y1 = (i64::from(a.1) + i64::from(a.3)).min(i64::from(b.1) + i64::from(b.3));
+    let fit = |v: i64| i32::try_from(v).ok();
+    (x1 > x0 && y1 > y0).then_some(())?;
+    Some((fit(x0)?, fit(y0)?, fit(x1 - x0)?, fit(y1 - y0)?))
+}
+
+/// Where text on screen is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextSource {
+    /// The apps' accessibility trees for the windows they describe and nothing covers,
+    /// OCR for the rest of the screen (and for what the trees leave out there: text in
+    /// images, icons).
+    Auto,
+    /// OCR alone.
+    Ocr,
+    /// The accessibility trees alone.
+    Accessibility,
+}
+
 /// Rewrites the windows' process ids, which apps in a sandbox give in its own PID namespace
 /// (where the first app is process 2 or so), as the ids agentdesk's other tools use
 /// (app_launch's, app_status's): each process's `NSpid` line in `/proc` names it in every
@@ -221,5 +406,87 @@ fn host_pids(windows: &mut [WindowInfo], x_pid: u32) {
     }
     for w in windows {
         w.pid = w.pid.and_then(|p| map.get(&p).copied());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentdesk_a11y::{NodeId, State};
+
+    fn node(n: u32, role: &str, depth: u32, rect: Option<Place>) -> Node {
+        Node {
+            id: NodeId::parse(&format!("1.5/{n}")).unwrap(),
+            role: role.into(),
+            name: String::new(),
+            rect,
+            state: State::default(),
+            depth,
+            app: "app".into(),
+        }
+    }
+
+    fn window(x: i32, y: i32, width: u32, height: u32) -> WindowInfo {
+        WindowInfo {
+            id: 1,
+            title: "t".into(),
+            app: "app".into(),
+            pid: None,
+            x,
+            y,
+            width,
+            height,
+            focused: false,
+            minimized: false,
+            maximized: false,
+            fullscreen: false,
+        }
+    }
+
+    #[test]
+    fn each_node_is_clipped_by_its_window_and_the_views_it_scrolls_in() {
+        let nodes = vec![
+            node(0, "application", 0, None),
+            node(1, "frame", 1, Some((0, 0, 600, 400))),
+            node(2, "push button", 2, Some((10, 10, 50, 20))),
+            node(3, "document web", 2, Some((0, 100, 600, 300))),
+            // Scrolled up under the toolbar: outside the page's view.
+            node(4, "paragraph", 3, Some((10, 40, 500, 40))),
+            // Half in the view.
+            node(5, "paragraph", 3, Some((10, 380, 500, 60))),
+            node(6, "link", 4, Some((20, 390, 40, 16))),
+            // Back at the frame's level: the page's clip no longer applies.
+            node(7, "label", 2, Some((10, 60, 50, 20))),
+            // Off to the right of the window.
+            node(8, "label", 2, Some((700, 10, 50, 20))),
+            // Another app.
+            node(9, "application", 0, None),
+        ];
+        let kept = clipped(&nodes, 1, &window(0, 0, 600, 400));
+        let got: Vec<(String, Place)> = kept
+            .iter()
+            .map(|(n, clip)| (n.id.to_string(), *clip))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("1.5/2".to_string(), (0, 0, 600, 400)),
+                ("1.5/3".to_string(), (0, 100, 600, 300)),
+                ("1.5/5".to_string(), (0, 100, 600, 300)),
+                ("1.5/6".to_string(), (0, 100, 600, 300)),
+                ("1.5/7".to_string(), (0, 0, 600, 400)),
+            ]
+        );
+    }
+
+    #[test]
+    fn boxes_meet_where_they_overlap_and_far_ones_do_not_overflow() {
+        assert_eq!(meet((0, 0, 10, 10), (5, 5, 10, 10)), Some((5, 5, 5, 5)));
+        assert_eq!(meet((0, 0, 10, 10), (10, 0, 10, 10)), None);
+        assert_eq!(
+            meet((i32::MAX - 1, 0, i32::MAX, 5), (0, 0, i32::MAX, 5)),
+            Some((i32::MAX - 1, 0, 1, 5))
+        );
+        assert_eq!(meet((i32::MIN, 0, 10, 5), (0, 0, 10, 5)), None);
     }
 }

@@ -57,8 +57,8 @@ pub use agentdesk_a11y::{
     Action as UiAction, Filter as UiFilter, Limits as UiLimits, Node as UiNode, Tree as UiTree,
 };
 pub use agentdesk_image::{Format, ModelSpace, Point, Rect, Size};
-pub use agentdesk_ocr::{find as find_text, Line, Match, Reading, Word, MAX_PHRASE};
+pub use agentdesk_ocr::{find as find_text, Line, Match, Reading, Source, Word, MAX_PHRASE};
 pub use agentdesk_x11::{
     Button, KeyCombo, PointerAction, ScrollDirection, WindowAction, WindowInfo, COMMAND_TIMEOUT,
 };
-pub use grounding::{MAX_ZOOM_HEIGHT, MAX_ZOOM_WIDTH};
+pub use grounding::{TextSource, MAX_ZOOM_HEIGHT, MAX_ZOOM_WIDTH};

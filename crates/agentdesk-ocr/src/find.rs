@@ -8,7 +8,7 @@
 
 use agentdesk_image::Rect;
 
-use crate::screen::Line;
+use crate::screen::{Line, Source};
 
 /// A match: where the phrase is and how sure that is.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,8 @@ pub struct Match {
     pub rect: Rect,
     /// 0–100: the words' confidence, lowered for a match that forgave misread letters.
     pub confidence: f32,
+    /// Where the line's text came from.
+    pub source: Source,
 }
 
 /// Phrases longer than this (in characters) are refused by the callers: no label is longer,
@@ -71,6 +73,7 @@ fn exact_in(line: &Line, phrase: &str) -> Vec<Match> {
                     .reduce(|a, b| a.union(b))
                     .unwrap_or(words[0].rect),
                 confidence: words.iter().map(|w| w.confidence).fold(100.0, f32::min),
+                source: line.source,
             });
         }
     }
@@ -116,6 +119,7 @@ fn loose_in(line: &Line, needle: &[char], allowed: usize) -> Vec<Match> {
                     (last_at + 1, last_len),
                 ),
                 confidence: confidence * penalty,
+                source: line.source,
             }
         })
         .collect()
@@ -235,7 +239,11 @@ mod tests {
             .map(|w| w.rect)
             .reduce(|a, b| a.union(b))
             .unwrap();
-        Line { words, rect }
+        Line {
+            words,
+            rect,
+            source: Source::Ocr,
+        }
     }
 
     #[test]

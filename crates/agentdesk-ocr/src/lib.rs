@@ -6,6 +6,7 @@
 
 mod error;
 pub mod find;
+pub mod glyphs;
 pub mod pool;
 pub mod prep;
 pub mod screen;
@@ -13,6 +14,7 @@ pub mod tess;
 
 pub use error::Error;
 pub use find::{find, Match, MAX_PHRASE};
+pub use glyphs::Glyphs;
 pub use pool::Readers;
-pub use screen::{Line, Reading, ScreenText, Word};
+pub use screen::{Given, Line, Reading, ScreenText, Source, Word};
 pub use tess::{Engine, Gray, Mode, RawWord};

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use agentdesk_image::{Frame, Point, Rect, Size};
 
+use crate::glyphs::Glyphs;
 use crate::pool::{Page, Readers, PAD};
 use crate::prep;
 use crate::tess::RawWord;
@@ -31,6 +32,39 @@ pub struct Word {
     pub confidence: f32,
 }
 
+/// Lines of text known from elsewhere than the pixels (an app's accessibility tree).
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    /// The lines.
+    pub lines: Vec<Line>,
+    /// Whether they are all there are; if not (an app had not laid out its text yet), what
+    /// they miss is read from the pixels, and the next reading asks for them again.
+    pub complete: bool,
+}
+
+/// Where a line's text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// Read from the pixels.
+    #[default]
+    Ocr,
+    /// Read from the pixels by matching a bitmap font's glyphs (a terminal's): exact.
+    Font,
+    /// Given by the app, through its accessibility tree: exact.
+    Accessibility,
+}
+
+impl Source {
+    /// How agents see it written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Ocr => "ocr",
+            Source::Font => "font",
+            Source::Accessibility => "accessibility",
+        }
+    }
+}
+
 /// A line of text on screen: words read together, left to right.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
@@ -38,6 +72,8 @@ pub struct Line {
     pub words: Vec<Word>,
     /// The box around them.
     pub rect: Rect,
+    /// Where its text came from.
+    pub source: Source,
 }
 
 impl Line {
@@ -79,6 +115,8 @@ const MIN_CONFIDENCE: f32 = 30.0;
 struct Known {
     /// Words relative to the box's corner.
     words: Vec<RawWord>,
+    /// How they were read: OCR, or matching a font.
+    source: Source,
     seen: u64,
 }
 
@@ -86,12 +124,20 @@ struct Known {
 #[derive(Default)]
 pub struct ScreenText {
     known: HashMap<u64, Known>,
+    /// A bitmap font whose text is read by matching cells, before OCR; `None` inside if
+    /// there is none (set once: see [`ScreenText::set_glyphs`]).
+    glyphs: Option<Option<Arc<Glyphs>>>,
     generation: u64,
     last: Option<Last>,
 }
 
 struct Last {
     damage: u64,
+    /// A hash of the lines given from elsewhere, if any were (see [`ScreenText::read`]).
+    given: Option<u64>,
+    /// They were not all there were (an app had not laid out its text yet): the next reading
+    /// asks for them again, even if nothing was drawn.
+    partial: bool,
     /// A hash of the whole frame read.
     pixels: u64,
     region: Rect,
@@ -108,11 +154,31 @@ impl std::fmt::Debug for ScreenText {
 }
 
 impl ScreenText {
+    /// Reads text drawn in `glyphs`' font by matching its cells (exact, and at no cost
+    /// beside OCR), from the next reading on.
+    pub fn set_glyphs(&mut self, glyphs: Option<Glyphs>) {
+        self.glyphs = Some(glyphs.map(Arc::new));
+    }
+
+    /// Whether [`ScreenText::set_glyphs`] was called.
+    pub fn glyphs_set(&self) -> bool {
+        self.glyphs.is_some()
+    }
+
     /// The last reading of `region` on a screen of `size`, if nothing was drawn since
-    /// (`damage`: the X server's count of changes).
-    pub fn unchanged(&self, region: Rect, size: Size, damage: u64) -> Option<Arc<Reading>> {
+    /// (`damage`: the X server's count of changes) and it was made the same way (`given`:
+    /// with lines given from elsewhere, or from the pixels alone).
+    pub fn unchanged(
+        &self,
+        region: Rect,
+        size: Size,
+        damage: u64,
+        given: bool,
+    ) -> Option<Arc<Reading>> {
         let last = self.last.as_ref()?;
         (last.damage == damage
+            && last.given.is_some() == given
+            && !last.partial
             && last.region == region
             && last.size == size
             && last.reading.complete)
@@ -125,18 +191,24 @@ impl ScreenText {
     /// region is asked for; only the boxes that reach into the region are read, and only
     /// the words whose centre is in it are kept.
     ///
+    /// `given`: lines already known from elsewhere (an app's accessibility tree). They are
+    /// part of the reading, and a box of text mostly inside them is not read: they say what
+    /// it says. What they do not cover (text in an image, another app's pop-up) is read.
+    ///
     /// The frame is given back with the answer, for its buffer to be used again. Finding the
     /// boxes (tens of milliseconds of CPU) runs on a blocking thread, not the caller's task.
     pub async fn read(
         &mut self,
         frame: Frame,
         region: Rect,
+        given: Option<Given>,
         damage: u64,
         readers: &Readers,
         deadline: Instant,
     ) -> (Result<Arc<Reading>, Error>, Frame) {
+        let glyphs = self.glyphs.clone().flatten();
         let done = tokio::task::spawn_blocking(move || {
-            let prepared = prepare(&frame, region);
+            let prepared = prepare(&frame, region, glyphs.as_deref());
             (frame, prepared)
         })
         .await;
@@ -153,7 +225,7 @@ impl ScreenText {
             return (Err(Error::Closed), empty);
         };
         let result = self
-            .read_prepared(prepared, region, damage, readers, deadline)
+            .read_prepared(prepared, region, given, damage, readers, deadline)
             .await;
         (result, frame)
     }
@@ -162,6 +234,7 @@ impl ScreenText {
         &mut self,
         prepared: Prepared,
         region: Rect,
+        given: Option<Given>,
         damage: u64,
         readers: &Readers,
         deadline: Instant,
@@ -170,14 +243,22 @@ impl ScreenText {
             pixels,
             size,
             gray,
-            boxes,
-            cuts,
-            keys,
+            mut boxes,
+            mut cuts,
+            mut keys,
+            mut matched,
         } = prepared;
+        let partial = given.as_ref().is_some_and(|g| !g.complete);
+        let given_key = given.as_ref().map(|g| lines_key(&g.lines));
         // The same pixels as last time (a clock or a cursor redrawn as it was): the same
         // answer, for the cost of a hash.
         if let Some(last) = self.last.as_mut() {
-            if last.pixels == pixels && last.region == region && last.reading.complete {
+            if last.pixels == pixels
+                && last.region == region
+                && last.given == given_key
+                && !partial
+                && last.reading.complete
+            {
                 last.damage = damage;
                 last.reading = again(&last.reading);
                 return Ok(Arc::clone(&last.reading));
@@ -191,11 +272,36 @@ impl ScreenText {
                 ..Reading::default()
             }));
         };
+        let given = given.map(|g| g.lines).unwrap_or_default();
+        if !given.is_empty() {
+            let keep: Vec<bool> = boxes.iter().map(|b| !explained(*b, &given)).collect();
+            let mut flags = keep.iter();
+            boxes.retain(|_| *flags.next().unwrap_or(&true));
+            let mut flags = keep.iter();
+            cuts.retain(|_| *flags.next().unwrap_or(&true));
+            let mut flags = keep.iter();
+            keys.retain(|_| *flags.next().unwrap_or(&true));
+            let mut flags = keep.iter();
+            matched.retain(|_| *flags.next().unwrap_or(&true));
+        }
         let mut unknown = Vec::new();
+        let mut read = 0;
         for (i, k) in keys.iter().enumerate() {
-            match self.known.get_mut(k) {
-                Some(known) => known.seen = generation,
-                None => unknown.push(i),
+            match (self.known.get_mut(k), matched[i].take()) {
+                (Some(known), _) => known.seen = generation,
+                // Known glyphs, read already.
+                (None, Some(words)) => {
+                    read += 1;
+                    self.known.insert(
+                        *k,
+                        Known {
+                            words: relative(words, cuts[i]),
+                            source: Source::Font,
+                            seen: generation,
+                        },
+                    );
+                }
+                (None, None) => unknown.push(i),
             }
         }
         let mut complete = true;
@@ -212,22 +318,11 @@ impl ScreenText {
             for (&i, result) in unknown.iter().zip(results) {
                 match result {
                     Ok(words) => {
-                        let b = cuts[i];
-                        let words = words
-                            .into_iter()
-                            .map(|w| RawWord {
-                                rect: Rect {
-                                    x: w.rect.x.saturating_sub(b.x),
-                                    y: w.rect.y.saturating_sub(b.y),
-                                    ..w.rect
-                                },
-                                ..w
-                            })
-                            .collect();
                         self.known.insert(
                             keys[i],
                             Known {
-                                words,
+                                words: relative(words, cuts[i]),
+                                source: Source::Ocr,
                                 seen: generation,
                             },
                         );
@@ -279,24 +374,28 @@ impl ScreenText {
                     Some((line, words)) if *line == raw.line => words.push(word),
                     _ => {
                         if let Some((_, words)) = current.take() {
-                            lines.push(line_of(words));
+                            lines.push(line_of(words, known.source));
                         }
                         current = Some((raw.line, vec![word]));
                     }
                 }
             }
             if let Some((_, words)) = current {
-                lines.push(line_of(words));
+                lines.push(line_of(words, known.source));
             }
         }
+        let mut lines = join_lines(lines);
+        lines.extend(given.into_iter().filter_map(|l| l.within(region)));
         let reading = Arc::new(Reading {
-            lines: reading_order(without_twins(join_lines(lines))),
+            lines: reading_order(without_twins(lines)),
             complete,
             boxes: boxes.len(),
-            read: unknown.len(),
+            read: read + unknown.len(),
         });
         self.last = Some(Last {
             damage,
+            given: given_key,
+            partial,
             pixels,
             region,
             size,
@@ -306,7 +405,97 @@ impl ScreenText {
     }
 }
 
-fn line_of(mut words: Vec<Word>) -> Line {
+/// Words in screen pixels made relative to the corner of `cut` (the box they were read in).
+fn relative(words: Vec<RawWord>, cut: Rect) -> Vec<RawWord> {
+    words
+        .into_iter()
+        .map(|w| RawWord {
+            rect: Rect {
+                x: w.rect.x.saturating_sub(cut.x),
+                y: w.rect.y.saturating_sub(cut.y),
+                ..w.rect
+            },
+            ..w
+        })
+        .collect()
+}
+
+/// Whether most of `b` (a box of text found in the pixels) is inside lines given from
+/// elsewhere: they say what it says. Given lines hardly overlap each other, so their
+/// overlaps with `b` are summed.
+fn explained(b: Rect, given: &[Line]) -> bool {
+    let inside: u64 = given
+        .iter()
+        .filter_map(|l| l.rect.intersection(b))
+        .map(|r| r.area())
+        .sum();
+    inside * 2 >= b.area()
+}
+
+/// A hash of lines: their text and places.
+fn lines_key(lines: &[Line]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for l in lines {
+        l.text().hash(&mut hasher);
+        (l.rect.x, l.rect.y, l.rect.width, l.rect.height).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+impl Line {
+    /// A line whose text and box are known (from an app's accessibility tree), split into
+    /// words at white space, each word's box its share of the line's by letters.
+    pub fn given(text: &str, rect: Rect, source: Source) -> Line {
+        let total = text.chars().count().max(1) as u64;
+        let mut words = Vec::new();
+        let mut at = 0u64; // letters before the current one
+        let mut current: Option<(u64, String)> = None;
+        let close = |start: u64, end: u64, word: String, words: &mut Vec<Word>| {
+            let x0 = u64::from(rect.width) * start / total;
+            let x1 = (u64::from(rect.width) * end / total).max(x0 + 1);
+            words.push(Word {
+                text: word,
+                rect: Rect {
+                    x: rect.x + x0 as u32,
+                    width: (x1 - x0) as u32,
+                    ..rect
+                },
+                confidence: 100.0,
+            });
+        };
+        for c in text.chars() {
+            if c.is_whitespace() {
+                if let Some((start, word)) = current.take() {
+                    close(start, at, word, &mut words);
+                }
+            } else {
+                current.get_or_insert_with(|| (at, String::new())).1.push(c);
+            }
+            at += 1;
+        }
+        if let Some((start, word)) = current.take() {
+            close(start, at, word, &mut words);
+        }
+        Line {
+            words,
+            rect,
+            source,
+        }
+    }
+
+    /// This line with only its words whose centre is in `region`; `None` if none is.
+    pub fn within(mut self, region: Rect) -> Option<Line> {
+        self.words.retain(|w| region.contains(w.rect.center()));
+        let rect = self
+            .words
+            .iter()
+            .map(|w| w.rect)
+            .reduce(|a, b| a.union(b))?;
+        Some(Line { rect, ..self })
+    }
+}
+
+fn line_of(mut words: Vec<Word>, source: Source) -> Line {
     words.sort_by_key(|w| w.rect.x);
     let rect = words
         .iter()
@@ -318,7 +507,11 @@ fn line_of(mut words: Vec<Word>) -> Line {
             width: 0,
             height: 0,
         });
-    Line { words, rect }
+    Line {
+        words,
+        rect,
+        source,
+    }
 }
 
 /// What a reading needs from the pixels, found off the caller's task.
@@ -333,9 +526,11 @@ struct Prepared {
     boxes: Vec<Rect>,
     cuts: Vec<Rect>,
     keys: Vec<u64>,
+    /// Per box, its words if it is text in the known bitmap font.
+    matched: Vec<Option<Vec<RawWord>>>,
 }
 
-fn prepare(frame: &Frame, region: Rect) -> Prepared {
+fn prepare(frame: &Frame, region: Rect, glyphs: Option<&Glyphs>) -> Prepared {
     let pixels = frame_key(frame);
     let size = frame.size;
     let Some(gray) = prep::gray(frame, Rect::full(size)) else {
@@ -346,6 +541,7 @@ fn prepare(frame: &Frame, region: Rect) -> Prepared {
             boxes: Vec::new(),
             cuts: Vec::new(),
             keys: Vec::new(),
+            matched: Vec::new(),
         };
     };
     let (w, h) = (size.width as usize, size.height as usize);
@@ -355,6 +551,10 @@ fn prepare(frame: &Frame, region: Rect) -> Prepared {
         .collect();
     let cuts: Vec<Rect> = boxes.iter().map(|b| b.grown(PAD, size)).collect();
     let keys: Vec<u64> = cuts.iter().map(|c| key(&gray, w, *c)).collect();
+    let matched = boxes
+        .iter()
+        .map(|b| glyphs.and_then(|g| g.read(&gray, w, h, *b)))
+        .collect();
     Prepared {
         pixels,
         size,
@@ -362,6 +562,7 @@ fn prepare(frame: &Frame, region: Rect) -> Prepared {
         boxes,
         cuts,
         keys,
+        matched,
     }
 }
 
@@ -402,8 +603,9 @@ fn key(gray: &[u8], w: usize, b: Rect) -> u64 {
 }
 
 /// Joins the pieces of one line of text that were read apart (text boxes end where the gap
-/// between words is wide, as in a monospaced font): pieces side by side, overlapping in
-/// height by at least half, with a gap under one and a half times their height.
+/// between words is wide, as in a monospaced font): pieces read the same way, side by side,
+/// overlapping in height by at least half, with a gap under one and a half times their
+/// height.
 pub fn join_lines(mut lines: Vec<Line>) -> Vec<Line> {
     lines.sort_by_key(|l| (l.rect.x, l.rect.y));
     let mut out: Vec<Line> = Vec::with_capacity(lines.len());
@@ -414,7 +616,12 @@ pub fn join_lines(mut lines: Vec<Line>) -> Vec<Line> {
             let overlap = q.bottom().min(r.bottom()).saturating_sub(q.y.max(r.y));
             let height = q.height.min(r.height).max(1);
             let gap = i64::from(r.x) - i64::from(q.right());
-            overlap * 2 >= height && gap >= -2 && gap <= i64::from(q.height.max(r.height)) * 3 / 2
+            // Text read by matching a font and text read by OCR are not one line: they are
+            // in different fonts, so different windows.
+            o.source == line.source
+                && overlap * 2 >= height
+                && gap >= -2
+                && gap <= i64::from(q.height.max(r.height)) * 3 / 2
         });
         match joins {
             Some(i) => {
@@ -486,6 +693,7 @@ mod tests {
                 confidence: 90.0,
             }],
             rect,
+            source: Source::Ocr,
         }
     }
 
@@ -521,6 +729,61 @@ mod tests {
         assert_eq!(without_twins(lines).len(), 1);
         let apart = vec![line("ok", 10, 10, 20, 14), line("ok", 60, 10, 20, 14)];
         assert_eq!(without_twins(apart).len(), 2);
+    }
+
+    #[test]
+    fn a_given_line_is_split_into_words_by_their_share_of_letters() {
+        let rect = Rect {
+            x: 100,
+            y: 10,
+            width: 120,
+            height: 16,
+        };
+        let l = Line::given("Open  the report", rect, Source::Accessibility);
+        let words: Vec<(&str, u32, u32)> = l
+            .words
+            .iter()
+            .map(|w| (w.text.as_str(), w.rect.x, w.rect.width))
+            .collect();
+        // 16 letters over 120 px: 7.5 px each.
+        assert_eq!(
+            words,
+            [("Open", 100, 30), ("the", 145, 22), ("report", 175, 45)]
+        );
+        assert_eq!(l.text(), "Open the report");
+        assert!(l
+            .words
+            .iter()
+            .all(|w| w.confidence == 100.0 && w.rect.height == 16));
+        // Only its words whose centre is in a region.
+        let left = Rect {
+            x: 0,
+            y: 0,
+            width: 160,
+            height: 100,
+        };
+        let cut = l.clone().within(left).unwrap();
+        assert_eq!(cut.text(), "Open the");
+        assert_eq!(cut.rect.right(), 167);
+        assert!(l.within(Rect { y: 50, ..left }).is_none());
+        assert!(Line::given("", rect, Source::Accessibility)
+            .words
+            .is_empty());
+    }
+
+    #[test]
+    fn a_box_is_explained_by_given_lines_covering_most_of_it() {
+        let given = [line("a", 0, 0, 100, 20), line("b", 100, 0, 100, 20)];
+        let b = |x, w| Rect {
+            x,
+            y: 2,
+            width: w,
+            height: 14,
+        };
+        assert!(explained(b(90, 40), &given), "across two lines");
+        assert!(explained(b(180, 40), &given), "half in");
+        assert!(!explained(b(190, 40), &given), "mostly out");
+        assert!(!explained(b(0, 40), &[]));
     }
 
     #[test]

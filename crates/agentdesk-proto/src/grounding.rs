@@ -28,7 +28,30 @@ pub struct FindTextArgs {
     #[serde(default = "twenty", deserialize_with = "lenient::int")]
     #[schemars(default = "twenty")]
     pub limit: i64,
+    /// Where the text comes from: "auto" (default: the apps' accessibility trees where they
+    /// describe a window nothing covers, OCR for the rest), "ocr" (the pixels only) or
+    /// "accessibility" (the trees only).
+    #[serde(default)]
+    pub source: TextSource,
 }
+
+/// Where text on screen is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TextSource {
+    /// The apps' accessibility trees for the windows they describe and nothing covers
+    /// (exact text), OCR for everything else.
+    #[default]
+    Auto,
+    /// OCR of the pixels only.
+    Ocr,
+    /// The accessibility trees only (fast; nothing from apps without one, such as xterm).
+    Accessibility,
+}
+
+string_enum!(TextSource {
+    "auto" => Auto, "ocr" => Ocr, "accessibility" => Accessibility,
+});
 
 fn twenty() -> i64 {
     20
@@ -45,6 +68,10 @@ pub struct ReadTextArgs {
     #[serde(default = "three_hundred", deserialize_with = "lenient::int")]
     #[schemars(default = "three_hundred")]
     pub max_lines: i64,
+    /// Where the text comes from: "auto" (default), "ocr" or "accessibility", as for
+    /// screen_find_text.
+    #[serde(default)]
+    pub source: TextSource,
 }
 
 fn three_hundred() -> i64 {
@@ -175,7 +202,7 @@ pub struct TextMatch {
     pub spot: Spot,
     /// 0–100.
     pub confidence: u32,
-    /// Where the text came from: "ocr".
+    /// Where the text came from: "accessibility" (the app said it: exact) or "ocr".
     pub source: &'static str,
 }
 
@@ -205,6 +232,8 @@ pub struct TextLine {
     pub spot: Spot,
     /// 0–100.
     pub confidence: u32,
+    /// Where the text came from: "accessibility" (the app said it: exact) or "ocr".
+    pub source: &'static str,
 }
 
 /// `screen_read_text`'s result.
@@ -218,8 +247,6 @@ pub struct ReadTextResult {
     pub coordinates: String,
     /// False if the time ran out before all of the screen was read (calling again goes on).
     pub complete: bool,
-    /// Where the text came from: "ocr".
-    pub source: &'static str,
 }
 
 /// One window in `window_list`.

@@ -188,6 +188,19 @@ fn property32(
 }
 
 /// Text cut to `max` bytes at a character boundary.
+/// Whether two rectangles (x, y, width, height) share a pixel.
+fn overlap(a: (i32, i32, i32, i32), b: (i32, i32, i32, i32)) -> bool {
+    let (ax1, ay1) = (
+        i64::from(a.0) + i64::from(a.2),
+        i64::from(a.1) + i64::from(a.3),
+    );
+    let (bx1, by1) = (
+        i64::from(b.0) + i64::from(b.2),
+        i64::from(b.1) + i64::from(b.3),
+    );
+    i64::from(a.0) < bx1 && i64::from(b.0) < ax1 && i64::from(a.1) < by1 && i64::from(b.1) < ay1
+}
+
 fn cut(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut at = max;
@@ -299,6 +312,75 @@ impl Worker {
             .first()
             .copied();
         self.window_info(id, active)
+    }
+
+    /// Of the app windows `ids`, those that nothing hides, even in part: no viewable window
+    /// stacked above them overlaps their contents. Read from the X server's own stacking of
+    /// the root's children, so what no window manager lists counts too: menus, tooltips and
+    /// pop-ups (override-redirect windows), panels, other apps' frames.
+    pub(crate) fn unobstructed(&mut self, ids: &[u32]) -> Result<Vec<u32>> {
+        let conn = &self.conn;
+        let tops = conn.query_tree(self.root)?.reply()?.children;
+        // Every request first, then every reply: one round trip's wait, not one per window.
+        let asked: Vec<_> = tops
+            .iter()
+            .map(|&w| (conn.get_window_attributes(w), conn.get_geometry(w)))
+            .collect();
+        let mut drawn = Vec::with_capacity(tops.len());
+        for (attributes, geometry) in asked {
+            let shown = attributes?.reply().ok().is_some_and(|a| {
+                a.map_state == xproto::MapState::VIEWABLE
+                    && a.class == xproto::WindowClass::INPUT_OUTPUT
+            });
+            let rect = geometry?.reply().ok().map(|g| {
+                let border = i32::from(g.border_width) * 2;
+                (
+                    i32::from(g.x),
+                    i32::from(g.y),
+                    i32::from(g.width) + border,
+                    i32::from(g.height) + border,
+                )
+            });
+            drawn.push(rect.filter(|_| shown));
+        }
+        let mut clear = Vec::new();
+        for &id in ids {
+            // The window's ancestor among the root's children (the frame the window manager
+            // put it in), a few levels up at most.
+            let mut top = id;
+            for _ in 0..16 {
+                let Ok(tree) = conn.query_tree(top)?.reply() else {
+                    break;
+                };
+                if tree.parent == self.root || tree.parent == x11rb::NONE {
+                    break;
+                }
+                top = tree.parent;
+            }
+            let Some(at) = tops.iter().position(|&w| w == top) else {
+                continue;
+            };
+            let (Ok(geometry), Ok(place)) = (
+                conn.get_geometry(id)?.reply(),
+                conn.translate_coordinates(id, self.root, 0, 0)?.reply(),
+            ) else {
+                continue;
+            };
+            let own = (
+                i32::from(place.dst_x),
+                i32::from(place.dst_y),
+                i32::from(geometry.width),
+                i32::from(geometry.height),
+            );
+            let hidden = drawn[at + 1..]
+                .iter()
+                .flatten()
+                .any(|&other| overlap(own, other));
+            if !hidden {
+                clear.push(id);
+            }
+        }
+        Ok(clear)
     }
 
     /// Sends a client message about `window` to the root, as pagers do.

@@ -12,6 +12,7 @@ mod capture;
 mod clipboard;
 mod error;
 mod ewmh;
+mod font;
 mod input;
 pub mod keys;
 mod windows;
@@ -19,6 +20,7 @@ mod worker;
 
 pub use error::{Error, Result};
 pub use ewmh::{WindowAction, WindowInfo, MAX_TITLE};
+pub use font::FontCells;
 pub use input::{Button, PointerAction, ScrollDirection};
 pub use keys::KeyCombo;
 pub use worker::{connect, DamageStamp, X11Config, XHandle, COMMAND_TIMEOUT};

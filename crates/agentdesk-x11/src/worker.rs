@@ -112,6 +112,14 @@ pub(crate) enum Cmd {
         action: crate::WindowAction,
         reply: Reply<()>,
     },
+    Unobstructed {
+        ids: Vec<u32>,
+        reply: Reply<Vec<u32>>,
+    },
+    FontCells {
+        name: String,
+        reply: Reply<Option<crate::FontCells>>,
+    },
 }
 
 /// A cheap, cloneable handle to one X connection's worker thread.
@@ -326,6 +334,19 @@ impl XHandle {
     /// One app window's state now; `None` if it is not (or no longer) an app window.
     pub async fn window(&self, id: u32) -> Result<Option<crate::WindowInfo>> {
         self.call(|reply| Cmd::Window { id, reply }).await
+    }
+
+    /// Of the app windows `ids`, those no window stacked above them overlaps (a menu or a
+    /// tooltip included): what they show is all theirs.
+    pub async fn unobstructed(&self, ids: Vec<u32>) -> Result<Vec<u32>> {
+        self.call(|reply| Cmd::Unobstructed { ids, reply }).await
+    }
+
+    /// The glyphs of the server's monospaced bitmap font `name` (e.g. "fixed"), drawn off
+    /// screen; `None` if it has no such font.
+    pub async fn font_cells(&self, name: &str) -> Result<Option<crate::FontCells>> {
+        let name = name.to_owned();
+        self.call(|reply| Cmd::FontCells { name, reply }).await
     }
 
     /// Asks the window manager to act on window `id` ([`Error::NoWindow`] if it is not an
@@ -611,6 +632,14 @@ impl Worker {
             }
             Cmd::WindowAction { id, action, reply } => {
                 let result = self.window_action(id, action);
+                answer(reply, result)
+            }
+            Cmd::Unobstructed { ids, reply } => {
+                let result = self.unobstructed(&ids);
+                answer(reply, result)
+            }
+            Cmd::FontCells { name, reply } => {
+                let result = self.font_cells(&name);
                 answer(reply, result)
             }
             Cmd::Trim { reply } => {

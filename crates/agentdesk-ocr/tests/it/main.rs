@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use agentdesk_image::{Frame, Rect, Size};
-use agentdesk_ocr::{find, Readers, ScreenText};
+use agentdesk_ocr::{find, Given, Line, Readers, ScreenText, Source};
 
 const WORDS: &str = "harbor velvet quantum meadow cobalt lantern ripple saffron glacier orbit \
 tundra pepper nimbus falcon marble cactus violet ember canyon willow beacon crimson lagoon summit \
@@ -52,7 +52,7 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
     let whole = Rect::full(frame.size);
     let mut text = ScreenText::default();
     let reading = text
-        .read(frame.clone(), whole, 1, Readers::shared(), soon())
+        .read(frame.clone(), whole, None, 1, Readers::shared(), soon())
         .await
         .0
         .unwrap();
@@ -84,7 +84,7 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
 
     // The same screen again: nothing is read (the boxes are known by their pixels).
     let again = text
-        .read(frame.clone(), whole, 2, Readers::shared(), soon())
+        .read(frame.clone(), whole, None, 2, Readers::shared(), soon())
         .await
         .0
         .unwrap();
@@ -94,7 +94,14 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
     // Scrolled by 45 rows: the lines that moved are known too; only those cut by the edge
     // (or whose surroundings changed) are read.
     let moved = text
-        .read(scrolled(&frame, 45), whole, 3, Readers::shared(), soon())
+        .read(
+            scrolled(&frame, 45),
+            whole,
+            None,
+            3,
+            Readers::shared(),
+            soon(),
+        )
         .await
         .0
         .unwrap();
@@ -115,7 +122,7 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
         height: 60,
     };
     let part = text
-        .read(frame.clone(), region, 4, Readers::shared(), soon())
+        .read(frame.clone(), region, None, 4, Readers::shared(), soon())
         .await
         .0
         .unwrap();
@@ -131,12 +138,74 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
 }
 
 #[tokio::test]
+async fn lines_given_by_the_apps_stand_for_the_boxes_they_cover_and_the_rest_is_read() {
+    let frame = fixture();
+    let whole = Rect::full(frame.size);
+    let ocr = ScreenText::default()
+        .read(frame.clone(), whole, None, 1, Readers::shared(), soon())
+        .await
+        .0
+        .unwrap();
+    // The first row's labels, as an app's accessibility tree would give them.
+    let top = ocr.lines[0].rect.y + ocr.lines[0].rect.height;
+    let given: Vec<Line> = ocr
+        .lines
+        .iter()
+        .filter(|l| l.rect.y < top)
+        .map(|l| {
+            Line::given(
+                &format!("given {}", l.text()),
+                l.rect,
+                Source::Accessibility,
+            )
+        })
+        .collect();
+    assert!(given.len() >= 3);
+    let mut text = ScreenText::default();
+    let mixed = text
+        .read(
+            frame.clone(),
+            whole,
+            Some(Given {
+                lines: given.clone(),
+                complete: true,
+            }),
+            1,
+            Readers::shared(),
+            soon(),
+        )
+        .await
+        .0
+        .unwrap();
+    assert_eq!(
+        mixed.read + given.len(),
+        ocr.read,
+        "the covered boxes are not read"
+    );
+    let sourced = |source| mixed.lines.iter().filter(move |l| l.source == source);
+    assert_eq!(sourced(Source::Accessibility).count(), given.len());
+    assert!(sourced(Source::Accessibility).all(|l| l.text().starts_with("given ")));
+    assert_eq!(sourced(Source::Ocr).count(), ocr.lines.len() - given.len());
+    assert_eq!(mixed.lines[0].text(), "given harbor");
+    // Asked again the same way with nothing drawn: the same answer; asked for OCR alone, not.
+    assert!(text.unchanged(whole, frame.size, 1, true).is_some());
+    assert!(text.unchanged(whole, frame.size, 1, false).is_none());
+}
+
+#[tokio::test]
 async fn a_reading_that_runs_out_of_time_keeps_what_it_read() {
     let frame = scrolled(&fixture(), 7);
     let whole = Rect::full(frame.size);
     let mut text = ScreenText::default();
     let cut_short = text
-        .read(frame.clone(), whole, 1, Readers::shared(), Instant::now())
+        .read(
+            frame.clone(),
+            whole,
+            None,
+            1,
+            Readers::shared(),
+            Instant::now(),
+        )
         .await
         .0;
     match cut_short {
@@ -145,7 +214,7 @@ async fn a_reading_that_runs_out_of_time_keeps_what_it_read() {
         Err(e) => panic!("{e}"),
     }
     let finished = text
-        .read(frame.clone(), whole, 2, Readers::shared(), soon())
+        .read(frame.clone(), whole, None, 2, Readers::shared(), soon())
         .await
         .0
         .unwrap();
@@ -165,7 +234,14 @@ fn nothing_to_read_is_no_text() {
         .build()
         .unwrap();
     let reading = rt
-        .block_on(ScreenText::default().read(frame, Rect::full(size), 1, Readers::shared(), soon()))
+        .block_on(ScreenText::default().read(
+            frame,
+            Rect::full(size),
+            None,
+            1,
+            Readers::shared(),
+            soon(),
+        ))
         .0
         .unwrap();
     assert!(reading.complete && reading.lines.is_empty() && reading.boxes == 0);

@@ -84,6 +84,16 @@ pub(crate) fn deadline(call: &Call) -> Instant {
     Instant::now() + call.timeout.saturating_sub(margin)
 }
 
+fn source(s: agentdesk_proto::TextSource) -> agentdesk_desktop::TextSource {
+    use agentdesk_desktop::TextSource as D;
+    use agentdesk_proto::TextSource as P;
+    match s {
+        P::Auto => D::Auto,
+        P::Ocr => D::Ocr,
+        P::Accessibility => D::Accessibility,
+    }
+}
+
 fn confidence(c: f32) -> u32 {
     c.clamp(0.0, 100.0).round() as u32
 }
@@ -104,7 +114,10 @@ pub(crate) async fn find_text(args: Result<FindTextArgs, DesktopError>, call: &C
         )));
     }
     let rect = region(call, args.region)?;
-    let reading = call.desktop.read_text(rect, deadline(call)).await?;
+    let reading = call
+        .desktop
+        .read_text(rect, source(args.source), deadline(call))
+        .await?;
     let mut found = agentdesk_desktop::find_text(&reading.lines, &args.text, args.exact);
     let total = found.len();
     // Most confident first; equally confident ones stay in reading order.
@@ -127,7 +140,7 @@ pub(crate) async fn find_text(args: Result<FindTextArgs, DesktopError>, call: &C
                 text: m.text,
                 spot: spot(call.space, m.rect, screen),
                 confidence: confidence(m.confidence),
-                source: "ocr",
+                source: m.source.as_str(),
             })
             .collect(),
         total,
@@ -146,7 +159,10 @@ pub(crate) async fn read_text(args: Result<ReadTextArgs, DesktopError>, call: &C
         )));
     }
     let rect = region(call, args.region)?;
-    let reading = call.desktop.read_text(rect, deadline(call)).await?;
+    let reading = call
+        .desktop
+        .read_text(rect, source(args.source), deadline(call))
+        .await?;
     let screen = call.desktop.screen_size();
     let keep = reading.lines.len().min(args.max_lines as usize);
     Ok(json_text(&ReadTextResult {
@@ -156,12 +172,12 @@ pub(crate) async fn read_text(args: Result<ReadTextArgs, DesktopError>, call: &C
                 text: l.text(),
                 spot: spot(call.space, l.rect, screen),
                 confidence: confidence(l.confidence()),
+                source: l.source.as_str(),
             })
             .collect(),
         more_lines: reading.lines.len() - keep,
         coordinates: coordinates(call.space, screen),
         complete: reading.complete,
-        source: "ocr",
     }))
 }
 

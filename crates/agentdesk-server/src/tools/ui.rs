@@ -44,6 +44,7 @@ fn limits(max_nodes: i64, max_depth: i64) -> Result<UiLimits, DesktopError> {
     Ok(UiLimits {
         max_nodes: max_nodes as usize,
         max_depth: max_depth as u32,
+        containers: false,
     })
 }
 
@@ -111,6 +112,7 @@ pub(crate) async fn ui_find(args: Result<UiFindArgs, DesktopError>, call: &Call)
     let limits = UiLimits {
         max_nodes: FIND_NODES,
         max_depth: 64,
+        containers: false,
     };
     let tree = call
         .desktop

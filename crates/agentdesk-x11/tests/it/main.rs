@@ -3,6 +3,7 @@
 mod capture;
 mod clipboard;
 mod damage;
+mod grounding;
 mod input;
 mod lifecycle;
 mod typing;
