@@ -187,8 +187,9 @@ impl Bench {
         Ok(())
     }
 
-    /// OCR against the truth: each word's link box from the page map, and whether
-    /// screen_find_text finds the word there (centre within 3 px, edges within 3 px).
+    /// Text found against the truth: each word's link box from the page map, and whether
+    /// screen_find_text finds the word there (centre within 3 px, edges within 3 px); by OCR
+    /// alone (the report's figure), then as agents get it by default (Firefox's tree).
     async fn accuracy(&mut self) -> anyhow::Result<()> {
         let map = self.call("browser_page_map", json!({})).await?;
         let map: Value = serde_json::from_str(map.text().unwrap_or("{}"))?;
@@ -206,16 +207,33 @@ impl Bench {
                 ))
             })
             .collect();
+        for source in ["ocr", "auto"] {
+            self.accuracy_by(&truth, source).await?;
+        }
+        Ok(())
+    }
+
+    async fn accuracy_by(
+        &mut self,
+        truth: &[(String, f64, f64, f64)],
+        source: &str,
+    ) -> anyhow::Result<()> {
         let reading = self
-            .call("screen_read_text", json!({"max_lines": 1000}))
+            .call(
+                "screen_read_text",
+                json!({"max_lines": 1000, "source": source}),
+            )
             .await?;
         let reading: Value = serde_json::from_str(reading.text().unwrap_or("{}"))?;
         let mut found = 0;
         let mut placed = 0;
-        for (word, x0, x1, cy) in &truth {
+        for (word, x0, x1, cy) in truth {
             let hit = self
                 .client
-                .call_tool("screen_find_text", json!({"text": word, "exact": true}))
+                .call_tool(
+                    "screen_find_text",
+                    json!({"text": word, "exact": true, "source": source}),
+                )
                 .await?;
             let Ok(v) = serde_json::from_str::<Value>(hit.text().unwrap_or("{}")) else {
                 continue;
@@ -238,14 +256,16 @@ impl Bench {
         let total = truth.len();
         let lines = reading["lines"].as_array().map_or(0, Vec::len);
         self.note(format!(
-            "OCR accuracy, {total} known words (12-20 px, three fonts, light and dark): {found} \
-             found ({:.0}%), {placed} with every edge within 3 px of the word's own box; \
-             {lines} lines read",
+            "text found (source {source}), {total} known words (12-20 px, three fonts, light \
+             and dark): {found} found ({:.0}%), {placed} with every edge within 3 px of the \
+             word's own box; {lines} lines read",
             100.0 * found as f64 / total.max(1) as f64
         ));
-        self.report.grounding_accuracy = Some((found, placed, total));
-        if total < 100 {
-            self.note(format!("the page map listed {total} of the 100 words"));
+        if source == "ocr" {
+            self.report.grounding_accuracy = Some((found, placed, total));
+            if total < 100 {
+                self.note(format!("the page map listed {total} of the 100 words"));
+            }
         }
         Ok(())
     }
