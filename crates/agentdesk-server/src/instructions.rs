@@ -15,7 +15,7 @@ nothing visible happened within about 0.3 s: take a screenshot and reconsider ra
 repeating the same call.
 
 Find things instead of guessing coordinates:
-- screen_find_text {text} answers where a word or phrase is on screen, with center_x, center_y to click; screen_read_text reads the screen (or a region) as lines. Use them before guessing from a screenshot, and to check a result. Text marked source "accessibility" or "font" is exact; "ocr" may misread a letter.
+- screen_find_text {text} answers where a word or phrase is on screen, with center_x, center_y to click; screen_read_text reads the screen (or a region) as lines. Use them before guessing from a screenshot, and to check a result. Text whose source is accessibility or font is exact; ocr may misread a letter.
 - window_list and window_action (focus, close, minimize, maximize, restore, move, resize) handle windows by name: use them instead of alt+tab or dragging title bars.
 - ui_find / ui_tree show a GTK app's or browser's widgets (role, name, state, place) and ui_action clicks, toggles, selects or fills them (set_text): best for forms, dialogs, menus.
 - In a browser, browser_page_map lists the page's links, buttons and fields with their places, and browser_navigate opens a URL.
