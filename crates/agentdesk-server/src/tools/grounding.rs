@@ -27,7 +27,7 @@ the search (faster). Nothing found: scroll, or check the spelling on a screensho
 pub(crate) const READ_TEXT: &str = "\
 Read the text on the screen (or `region`) as lines in reading order, each with its box: a \
 cheap way to read a page, a dialog or a terminal without a screenshot. Each line says its \
-`source`: "accessibility" (the app said it) and "font" (a terminal's) are exact; "ocr" may \
+`source`: accessibility (the app said it) and font (a terminal's) are exact; ocr may \
 misread small or stylized text: screen_zoom shows it enlarged.";
 pub(crate) const WINDOW_LIST: &str = "\
 List the apps' windows, topmost first: id, title, app, pid, place and size, and whether each \
