@@ -197,11 +197,19 @@ impl Desktop {
             max_depth: 64,
             containers: true,
         };
-        let tree = self.ui_tree(limits, deadline, &Filter::default()).await?;
         let a11y = self.a11y().await?;
         let mut lines = Vec::new();
-        let mut complete = !tree.truncated;
+        let mut complete = true;
         for w in &windows {
+            // Only this window's part of the tree: a big app whose windows are all covered
+            // costs nothing.
+            let filter = Filter {
+                app: None,
+                window: Some(w.title.clone()),
+                exact: true,
+            };
+            let tree = self.ui_tree(limits, deadline, &filter).await?;
+            complete &= !tree.truncated;
             let Some(frame) = crate::a11y::frame_of(&tree.nodes, w) else {
                 continue;
             };
