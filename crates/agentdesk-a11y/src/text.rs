@@ -71,9 +71,10 @@ pub struct TextLine {
     pub rect: Place,
 }
 
-/// What one node gave: its lines, and the objects whose text went into them.
+/// What one node gave: its lines, and the objects whose text went into them. The default
+/// (nothing, not settled) is an answer not to be used.
 #[derive(Default)]
-struct Given {
+struct NodeText {
     lines: Vec<TextLine>,
     inlined: Vec<NodeId>,
     /// False when the app answered a line that is several (Firefox does until it has laid
@@ -153,7 +154,7 @@ impl A11y {
         frame: &NodeId,
         nodes: Vec<(Node, Place)>,
         deadline: Instant,
-    ) -> Option<Vec<Result<Given, Error>>> {
+    ) -> Option<Vec<Result<NodeText, Error>>> {
         let this = self.clone();
         let frame = frame.clone();
         let asked = stream::iter(nodes.into_iter().map(move |(node, clip)| {
@@ -166,7 +167,7 @@ impl A11y {
         tokio::time::timeout_at(deadline.into(), asked).await.ok()
     }
 
-    async fn node_lines(&self, frame: &NodeId, node: &Node, clip: Place) -> Result<Given, Error> {
+    async fn node_lines(&self, frame: &NodeId, node: &Node, clip: Place) -> Result<NodeText, Error> {
         let count: Option<i32> = self
             .property(&node.id, TEXT, "CharacterCount")
             .await
@@ -182,7 +183,7 @@ impl A11y {
                 _ => false,
             };
             return Ok(match node.rect {
-                Some(rect) if on_top => Given {
+                Some(rect) if on_top => NodeText {
                     lines: vec![TextLine {
                         text: node.name.clone(),
                         rect,
@@ -190,15 +191,15 @@ impl A11y {
                     inlined: Vec::new(),
                     settled: true,
                 },
-                _ => Given {
+                _ => NodeText {
                     settled: true,
-                    ..Given::default()
+                    ..NodeText::default()
                 },
             });
         };
-        let mut out = Given {
+        let mut out = NodeText {
             settled: true,
-            ..Given::default()
+            ..NodeText::default()
         };
         let Some(rect) = node.rect else {
             return Ok(out);
@@ -244,9 +245,7 @@ impl A11y {
                     .await?;
                 if first.3 > 0 && i64::from(r.3) * 2 > i64::from(first.3) * 3 {
                     tracing::debug!(node = %node.id, "a line that is several: not laid out yet");
-                    out.settled = false;
-                    out.lines.clear();
-                    return Ok(out);
+                    return Ok(NodeText::default());
                 }
             }
             if i64::from(r.1) >= bottom {
