@@ -47,8 +47,19 @@ PAGES = {
         <div style="position: fixed; top: 0; left: 0; right: 0; height: 90px; z-index: 10;
                     background: #dde; font-size: 20px">Sticky header text</div>
         <p style="position: absolute; top: 30px; left: 60px">HIDDEN UNDER HEADER 4471</p>
-        <p style="margin-top: 120px">Serial rnI1l0O|5S and <a href="/inline">the inline link</a>
+        <p style="margin-top: 120px">Serial number 4471-B and <a href="/inline">the inline link</a>
         after it.</p></body>""",
+    "/tricks": """<title>tricks</title><body style="font: 16px sans-serif; margin: 40px">
+        <div style="position: relative; height: 30px"><span>GOLFUNDER</span>
+          <div style="position: absolute; left: 0; top: 0; width: 400px; height: 30px;
+                      background: #fff"></div></div>
+        <p style="opacity: 0">ALPHAHIDDEN</p>
+        <p>Visible <span style="font-size: 0">JULIETZERO</span> words</p>
+        <div style="position: relative; height: 40px"><canvas id="c" width="300" height="40">
+          </canvas><div style="position: absolute; left: 0; top: 0; color: transparent;
+                               font-size: 28px">Cancel payment</div></div>
+        <script>const g = document.getElementById("c").getContext("2d");
+          g.font = "28px sans-serif"; g.fillText("SEND MONEY", 0, 30);</script></body>""",
     "/buttons": """<title>buttons</title><body style="font: 10px sans-serif">"""
     + "".join(f"<button>b{i}</button>" for i in range(3000)) + "</body>",
 }
@@ -169,24 +180,24 @@ async def test_a_link_found_by_its_text_is_clicked_in_firefox(server, site, desk
         time.sleep(0.1)
 
 
-async def test_page_text_comes_exactly_from_the_tree_where_nothing_covers_it(server, site, desk):
+async def test_page_text_comes_in_the_pages_own_words_where_the_pixels_agree(server, site, desk):
     async with connect(endpoint(server)) as mcp:
         await navigate(mcp, site, "/exact")
         await find(mcp, "Sticky header text")
         read = await call(mcp, "screen_read_text", {})
         tree = [line for line in read["lines"] if line["source"] == "accessibility"]
-        # Letters OCR confuses, exact, and the link's words in their place in the line.
-        assert any(line["text"] == "Serial rnI1l0O|5S and the inline link after it."
+        # In the page's own words (where OCR read nearly the same), the link's words in their
+        # place in the line.
+        assert any(line["text"] == "Serial number 4471-B and the inline link after it."
                    and line["confidence"] == 100 for line in tree), [
                        (x["source"], x["text"]) for x in read["lines"]]
         # The page's header is drawn over this paragraph: its text is not on screen.
         assert not any("HIDDEN" in line["text"] for line in read["lines"]), read["lines"]
         assert any(line["text"] == "Sticky header text" for line in tree), tree
-        # The browser's own controls come from its tree too.
-        assert any(line["text"] == "Reload" for line in tree), tree
+        # The trees alone: what the apps say, the browser's icon buttons' names included.
         only_tree = await call(mcp, "screen_read_text", {"source": "accessibility"})
-        assert only_tree["lines"] and all(
-            line["source"] == "accessibility" for line in only_tree["lines"])
+        assert all(line["source"] == "accessibility" for line in only_tree["lines"])
+        assert any(line["text"] == "Reload" for line in only_tree["lines"]), only_tree
         link = (await find(mcp, "the inline link"))["matches"][0]
         assert link["source"] == "accessibility", link
         await mcp.call_tool("mouse_click", {"x": link["center_x"], "y": link["center_y"]})
@@ -194,6 +205,20 @@ async def test_page_text_comes_exactly_from_the_tree_where_nothing_covers_it(ser
     while "/inline" not in site.visits:
         assert time.monotonic() < deadline, f"the click missed the inline link: {site.visits}"
         time.sleep(0.1)
+
+
+async def test_a_page_cannot_show_words_it_does_not_draw_nor_hide_words_it_does(server, site, desk):
+    async with connect(endpoint(server)) as mcp:
+        await navigate(mcp, site, "/tricks")
+        await find(mcp, "SEND MONEY")
+        read = await call(mcp, "screen_read_text", {})
+        texts = " ".join(line["text"] for line in read["lines"])
+        for hidden in ["GOLFUNDER", "ALPHAHIDDEN", "JULIETZERO", "Cancel payment"]:
+            assert hidden not in texts, (hidden, texts)
+        assert "SEND MONEY" in texts and "Visible words" in texts, texts
+        for hidden in ["GOLFUNDER", "ALPHAHIDDEN", "Cancel payment"]:
+            found = await call(mcp, "screen_find_text", {"text": hidden, "exact": True})
+            assert not found["matches"], found
 
 
 async def test_a_terminal_over_the_browser_is_read_from_its_font_and_hides_the_page(

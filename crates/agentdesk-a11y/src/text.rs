@@ -167,7 +167,12 @@ impl A11y {
         tokio::time::timeout_at(deadline.into(), asked).await.ok()
     }
 
-    async fn node_lines(&self, frame: &NodeId, node: &Node, clip: Place) -> Result<NodeText, Error> {
+    async fn node_lines(
+        &self,
+        frame: &NodeId,
+        node: &Node,
+        clip: Place,
+    ) -> Result<NodeText, Error> {
         let count: Option<i32> = self
             .property(&node.id, TEXT, "CharacterCount")
             .await

@@ -1,7 +1,7 @@
 //! What is on a desktop beyond its pixels, for agents that would rather not guess: the apps'
 //! windows (listed and acted on through the window manager), the text on screen and where it
-//! is (from the apps' accessibility trees where they describe a window nothing covers, OCR
-//! for the rest, kept per desktop between calls), and parts of the screen enlarged.
+//! is (read from the pixels and kept per desktop between calls, in the apps' own words where
+//! their accessibility trees agree with the pixels), and parts of the screen enlarged.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,11 +125,11 @@ impl Desktop {
             )));
         }
         if source == TextSource::Accessibility {
-            let (lines, complete) = self.accessible_lines(deadline).await?;
+            let (lines, complete, described) = self.accessible_lines(deadline).await?;
             let lines = lines.into_iter().filter_map(|l| l.within(region)).collect();
             return Ok(Arc::new(Reading {
                 lines: agentdesk_ocr::screen::reading_order(lines),
-                complete,
+                complete: complete && described,
                 boxes: 0,
                 read: 0,
             }));
@@ -144,7 +144,7 @@ impl Desktop {
             // The trees get part of the time: what they do not answer by then, OCR reads.
             let left = deadline.saturating_duration_since(Instant::now());
             match self.accessible_lines(Instant::now() + left / 3).await {
-                Ok((lines, complete)) => Some(Given { lines, complete }),
+                Ok((lines, complete, _)) => Some(Given { lines, complete }),
                 Err(e) => {
                     tracing::debug!("no text from the accessibility trees, OCR alone: {e}");
                     Some(Given::default())
@@ -168,11 +168,12 @@ impl Desktop {
         Ok(reading?)
     }
 
-    /// The lines of text the apps' accessibility trees give for the windows nothing covers
-    /// (not even in part: a menu or tooltip over a window makes it OCR's), each line only where
-    /// it shows (inside its window, and inside the page or list it scrolls in). The bool is
-    /// whether every tree answered in time.
-    async fn accessible_lines(&self, deadline: Instant) -> Result<(Vec<Line>, bool)> {
+    /// The lines of text the apps' accessibility trees say they show in the windows nothing
+    /// covers (not even in part: a menu or tooltip over a window leaves it out), each line only
+    /// where it would show (inside its window, and inside the page or list it scrolls in). The
+    /// bools: whether every tree answered in time, and whether a tree described every such
+    /// window.
+    async fn accessible_lines(&self, deadline: Instant) -> Result<(Vec<Line>, bool, bool)> {
         let session = self.session()?;
         let windows: Vec<WindowInfo> = session
             .x
@@ -190,7 +191,7 @@ impl Desktop {
             .filter(|w| clear.contains(&w.id))
             .collect();
         if windows.is_empty() {
-            return Ok((Vec::new(), true));
+            return Ok((Vec::new(), true, true));
         }
         let limits = Limits {
             max_nodes: MAX_TEXT_NODES,
@@ -200,6 +201,7 @@ impl Desktop {
         let a11y = self.a11y().await?;
         let mut lines = Vec::new();
         let mut complete = true;
+        let mut described = true;
         for w in &windows {
             // Only this window's part of the tree: a big app whose windows are all covered
             // costs nothing.
@@ -211,6 +213,8 @@ impl Desktop {
             let tree = self.ui_tree(limits, deadline, &filter).await?;
             complete &= !tree.truncated;
             let Some(frame) = crate::a11y::frame_of(&tree.nodes, w) else {
+                // No tree describes this window (xterm): its text is not all there is.
+                described = false;
                 continue;
             };
             let shown = clipped(&tree.nodes, frame, w);
@@ -241,7 +245,7 @@ impl Desktop {
                 })
             })
             .collect();
-        Ok((lines, complete))
+        Ok((lines, complete, described))
     }
 
     /// `rect` of the screen enlarged `scale` times (1–8), encoded like a screenshot.
@@ -359,13 +363,12 @@ fn meet(a: Place, b: Place) -> Option<Place> {
 /// Where text on screen is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextSource {
-    /// The apps' accessibility trees for the windows they describe and nothing covers,
-    /// OCR for the rest of the screen (and for what the trees leave out there: text in
-    /// images, icons).
+    /// The pixels (xterm's font matched, OCR for the rest), each line OCR read put in the
+    /// app's own words where its accessibility tree says nearly the same there.
     Auto,
-    /// OCR alone.
+    /// The pixels alone.
     Ocr,
-    /// The accessibility trees alone.
+    /// The accessibility trees alone: what the apps say they show, unchecked.
     Accessibility,
 }
 

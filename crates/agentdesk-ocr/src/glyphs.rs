@@ -14,6 +14,8 @@ use agentdesk_image::Rect;
 
 use crate::tess::RawWord;
 
+/// How far a pixel may be from the ink's or the background's level and still be either.
+const TWO_TONES: u8 = 16;
 /// Cells at most this wide and tall are matched (bits of a cell must fit in a `u128`).
 const MAX_CELL: u32 = 16;
 
@@ -110,6 +112,16 @@ impl Glyphs {
             }
         }
         if hi.saturating_sub(lo) < 48 {
+            return None;
+        }
+        // A bitmap font is drawn in two colours, ink and background: a third (a word in
+        // another colour, a smoothed font) would read as blank cells, so the box is OCR's.
+        let two = (top..top + ch).all(|y| {
+            gray[y as usize * w + left as usize..y as usize * w + right as usize]
+                .iter()
+                .all(|&v| v.abs_diff(lo) <= TWO_TONES || v.abs_diff(hi) <= TWO_TONES)
+        });
+        if !two {
             return None;
         }
         let mid = (u16::from(lo) + u16::from(hi)) / 2;
@@ -234,6 +246,28 @@ mod tests {
                 height: 3
             }
         );
+    }
+
+    #[test]
+    fn a_word_in_a_third_colour_leaves_the_box_to_ocr() {
+        let (w, h) = (40, 10);
+        let mut img = draw("o| o-", 5, 4, w, h);
+        // The second word in a lighter ink, as a coloured word in a terminal.
+        for y in 4..7 {
+            for x in 14..20 {
+                if img[y * w + x] < 128 {
+                    img[y * w + x] = 150;
+                }
+            }
+        }
+        // The box of both words (their ink stands out from the background alike).
+        let both = Rect {
+            x: 5,
+            y: 4,
+            width: 15,
+            height: 3,
+        };
+        assert!(font().read(&img, w, h, both).is_none());
     }
 
     #[test]

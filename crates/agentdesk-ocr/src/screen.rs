@@ -32,25 +32,25 @@ pub struct Word {
     pub confidence: f32,
 }
 
-/// Lines of text known from elsewhere than the pixels (an app's accessibility tree).
+/// Lines of text an app says it shows (its accessibility tree), to correct OCR's reading.
 #[derive(Debug, Clone, Default)]
 pub struct Given {
     /// The lines.
     pub lines: Vec<Line>,
-    /// Whether they are all there are; if not (an app had not laid out its text yet), what
-    /// they miss is read from the pixels, and the next reading asks for them again.
+    /// Whether they are all there are; if not (an app had not laid out its text yet), the
+    /// next reading asks for them again even if nothing was drawn.
     pub complete: bool,
 }
 
 /// Where a line's text came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Source {
-    /// Read from the pixels.
+    /// Read from the pixels by OCR.
     #[default]
     Ocr,
     /// Read from the pixels by matching a bitmap font's glyphs (a terminal's): exact.
     Font,
-    /// Given by the app, through its accessibility tree: exact.
+    /// Read by OCR, and in the app's own words (its accessibility tree) where they agree.
     Accessibility,
 }
 
@@ -191,9 +191,9 @@ impl ScreenText {
     /// region is asked for; only the boxes that reach into the region are read, and only
     /// the words whose centre is in it are kept.
     ///
-    /// `given`: lines already known from elsewhere (an app's accessibility tree). They are
-    /// part of the reading, and a box of text mostly inside them is not read: they say what
-    /// it says. What they do not cover (text in an image, another app's pop-up) is read.
+    /// `given`: lines an app says it shows (its accessibility tree). Where OCR read a line in
+    /// their place that says nearly the same, the app's exact words are taken (see
+    /// `corrected`); they add nothing OCR did not see and hide nothing it did.
     ///
     /// The frame is given back with the answer, for its buffer to be used again. Finding the
     /// boxes (tens of milliseconds of CPU) runs on a blocking thread, not the caller's task.
@@ -243,9 +243,9 @@ impl ScreenText {
             pixels,
             size,
             gray,
-            mut boxes,
-            mut cuts,
-            mut keys,
+            boxes,
+            cuts,
+            keys,
             mut matched,
         } = prepared;
         let partial = given.as_ref().is_some_and(|g| !g.complete);
@@ -273,17 +273,6 @@ impl ScreenText {
             }));
         };
         let given = given.map(|g| g.lines).unwrap_or_default();
-        if !given.is_empty() {
-            let keep: Vec<bool> = boxes.iter().map(|b| !explained(*b, &given)).collect();
-            let mut flags = keep.iter();
-            boxes.retain(|_| *flags.next().unwrap_or(&true));
-            let mut flags = keep.iter();
-            cuts.retain(|_| *flags.next().unwrap_or(&true));
-            let mut flags = keep.iter();
-            keys.retain(|_| *flags.next().unwrap_or(&true));
-            let mut flags = keep.iter();
-            matched.retain(|_| *flags.next().unwrap_or(&true));
-        }
         let mut unknown = Vec::new();
         let mut read = 0;
         for (i, k) in keys.iter().enumerate() {
@@ -384,8 +373,10 @@ impl ScreenText {
                 lines.push(line_of(words, known.source));
             }
         }
-        let mut lines = join_lines(lines);
-        lines.extend(given.into_iter().filter_map(|l| l.within(region)));
+        let lines: Vec<Line> = join_lines(lines)
+            .into_iter()
+            .map(|l| corrected(l, &given))
+            .collect();
         let reading = Arc::new(Reading {
             lines: reading_order(without_twins(lines)),
             complete,
@@ -420,16 +411,83 @@ fn relative(words: Vec<RawWord>, cut: Rect) -> Vec<RawWord> {
         .collect()
 }
 
-/// Whether most of `b` (a box of text found in the pixels) is inside lines given from
-/// elsewhere: they say what it says. Given lines hardly overlap each other, so their
-/// overlaps with `b` are summed.
-fn explained(b: Rect, given: &[Line]) -> bool {
-    let inside: u64 = given
+/// `line` (read by OCR) in the exact words of the lines given in its place, if they say
+/// nearly what OCR read (at most one letter in five differs, spaces aside) in as many words:
+/// each word keeps the box OCR found for it in the pixels. Otherwise `line` as read: what an
+/// app says it shows is taken only where the pixels agree, so a page cannot put words on
+/// screen that are not drawn, nor hide words that are.
+fn corrected(line: Line, given: &[Line]) -> Line {
+    if line.source != Source::Ocr || given.is_empty() {
+        return line;
+    }
+    let zone = line.rect.grown(
+        4,
+        Size {
+            width: u32::MAX,
+            height: u32::MAX,
+        },
+    );
+    let mut there: Vec<&Line> = given
         .iter()
-        .filter_map(|l| l.rect.intersection(b))
-        .map(|r| r.area())
-        .sum();
-    inside * 2 >= b.area()
+        .filter(|g| zone.contains(g.rect.center()))
+        .collect();
+    if there.is_empty() {
+        return line;
+    }
+    there.sort_by_key(|g| g.rect.x);
+    let words: Vec<&str> = there
+        .iter()
+        .flat_map(|g| g.words.iter().map(|w| w.text.as_str()))
+        .collect();
+    if words.len() != line.words.len() {
+        return line;
+    }
+    let letters = |s: &mut dyn Iterator<Item = char>| -> Vec<char> {
+        s.filter(|c| !c.is_whitespace()).collect()
+    };
+    let said = letters(&mut words.iter().flat_map(|w| w.chars()));
+    let read = letters(&mut line.words.iter().flat_map(|w| w.text.chars()));
+    if said.is_empty() || said.len() > MAX_COMPARED || read.len() > MAX_COMPARED {
+        return line;
+    }
+    if distance(&said, &read) * 5 > said.len() {
+        return line;
+    }
+    let words = line
+        .words
+        .into_iter()
+        .zip(words)
+        .map(|(w, text)| Word {
+            text: text.to_string(),
+            confidence: 100.0,
+            ..w
+        })
+        .collect();
+    Line {
+        words,
+        source: Source::Accessibility,
+        ..line
+    }
+}
+
+/// Lines longer than this (in letters) are not compared: no screen line is.
+const MAX_COMPARED: usize = 500;
+
+/// The edit distance between two strings of letters (Levenshtein, one row at a time).
+fn distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// A hash of lines: their text and places.
@@ -772,18 +830,64 @@ mod tests {
     }
 
     #[test]
-    fn a_box_is_explained_by_given_lines_covering_most_of_it() {
-        let given = [line("a", 0, 0, 100, 20), line("b", 100, 0, 100, 20)];
-        let b = |x, w| Rect {
-            x,
-            y: 2,
-            width: w,
-            height: 14,
+    fn an_app_s_words_are_taken_only_where_ocr_read_nearly_the_same() {
+        let read = Line {
+            words: vec![
+                Word {
+                    text: "Seria1".into(),
+                    rect: Rect {
+                        x: 10,
+                        y: 10,
+                        width: 40,
+                        height: 14,
+                    },
+                    confidence: 70.0,
+                },
+                Word {
+                    text: "rnumber".into(),
+                    rect: Rect {
+                        x: 60,
+                        y: 10,
+                        width: 50,
+                        height: 14,
+                    },
+                    confidence: 80.0,
+                },
+            ],
+            rect: Rect {
+                x: 10,
+                y: 10,
+                width: 100,
+                height: 14,
+            },
+            source: Source::Ocr,
         };
-        assert!(explained(b(90, 40), &given), "across two lines");
-        assert!(explained(b(180, 40), &given), "half in");
-        assert!(!explained(b(190, 40), &given), "mostly out");
-        assert!(!explained(b(0, 40), &[]));
+        let said = |text: &str, x| {
+            Line::given(
+                text,
+                Rect {
+                    x,
+                    y: 9,
+                    width: 102,
+                    height: 16,
+                },
+                Source::Accessibility,
+            )
+        };
+        // Two letters in thirteen differ: the app's words, in OCR's boxes.
+        let fixed = corrected(read.clone(), &[said("Serial number", 9)]);
+        assert_eq!(fixed.source, Source::Accessibility);
+        assert_eq!(fixed.text(), "Serial number");
+        assert_eq!(fixed.words[1].rect, read.words[1].rect);
+        assert!(fixed.words.iter().all(|w| w.confidence == 100.0));
+        // Words that are not what the pixels show, in as many words or not: OCR's reading.
+        for other in ["Cancel payment", "Serial number 1000000", "Sarah jumper"] {
+            assert_eq!(corrected(read.clone(), &[said(other, 9)]), read, "{other}");
+        }
+        // Nothing given there.
+        assert_eq!(corrected(read.clone(), &[said("Serial number", 400)]), read);
+        assert_eq!(distance(&['a', 'b'], &['b']), 1);
+        assert_eq!(distance(&[], &['x', 'y']), 2);
     }
 
     #[test]

@@ -28,9 +28,9 @@ pub struct FindTextArgs {
     #[serde(default = "twenty", deserialize_with = "lenient::int")]
     #[schemars(default = "twenty")]
     pub limit: i64,
-    /// Where the text comes from: "auto" (default: the apps' accessibility trees where they
-    /// describe a window nothing covers, OCR for the rest), "ocr" (the pixels only) or
-    /// "accessibility" (the trees only).
+    /// Where the text comes from: "auto" (default: the pixels, in the apps' own words where
+    /// their accessibility trees agree), "ocr" (the pixels only) or "accessibility" (what the
+    /// apps' trees say they show, unchecked against the pixels).
     #[serde(default)]
     pub source: TextSource,
 }
@@ -39,13 +39,14 @@ pub struct FindTextArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TextSource {
-    /// The apps' accessibility trees for the windows they describe and nothing covers
-    /// (exact text), OCR for everything else.
+    /// The pixels, each line in the app's own words where its accessibility tree says nearly
+    /// the same there.
     #[default]
     Auto,
-    /// OCR of the pixels only.
+    /// The pixels only (xterm's font matched, OCR for the rest).
     Ocr,
-    /// The accessibility trees only (fast; nothing from apps without one, such as xterm).
+    /// What the apps' accessibility trees say they show, unchecked against the pixels (fast;
+    /// nothing from apps without one, such as xterm).
     Accessibility,
 }
 
@@ -202,7 +203,8 @@ pub struct TextMatch {
     pub spot: Spot,
     /// 0–100.
     pub confidence: u32,
-    /// Where the text came from: "accessibility" (the app said it: exact) or "ocr".
+    /// Where the text came from: "accessibility" (read from the pixels, in the app's own
+    /// words), "font" (a terminal's bitmap font, matched) or "ocr".
     pub source: &'static str,
 }
 
@@ -232,7 +234,8 @@ pub struct TextLine {
     pub spot: Spot,
     /// 0–100.
     pub confidence: u32,
-    /// Where the text came from: "accessibility" (the app said it: exact) or "ocr".
+    /// Where the text came from: "accessibility" (read from the pixels, in the app's own
+    /// words), "font" (a terminal's bitmap font, matched) or "ocr".
     pub source: &'static str,
 }
 

@@ -360,6 +360,10 @@ impl Worker {
             let Some(at) = tops.iter().position(|&w| w == top) else {
                 continue;
             };
+            // Its frame must be drawn at all (a window on another workspace is not).
+            if drawn[at].is_none() {
+                continue;
+            }
             let (Ok(geometry), Ok(place)) = (
                 conn.get_geometry(id)?.reply(),
                 conn.translate_coordinates(id, self.root, 0, 0)?.reply(),

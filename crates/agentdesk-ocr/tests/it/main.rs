@@ -137,8 +137,16 @@ async fn known_words_are_read_where_they_are_and_found_again_for_free() {
     );
 }
 
+/// `s` with its last letter made a "Z".
+fn respelled(s: &str) -> String {
+    let mut s = s.to_string();
+    s.pop();
+    s.push('Z');
+    s
+}
+
 #[tokio::test]
-async fn lines_given_by_the_apps_stand_for_the_boxes_they_cover_and_the_rest_is_read() {
+async fn an_apps_words_correct_what_ocr_read_only_where_the_pixels_agree() {
     let frame = fixture();
     let whole = Rect::full(frame.size);
     let ocr = ScreenText::default()
@@ -146,28 +154,38 @@ async fn lines_given_by_the_apps_stand_for_the_boxes_they_cover_and_the_rest_is_
         .await
         .0
         .unwrap();
-    // The first row's labels, as an app's accessibility tree would give them.
+    // What an app's tree would say of the first row: the words OCR read, a letter apart (as
+    // when OCR misreads one)...
     let top = ocr.lines[0].rect.y + ocr.lines[0].rect.height;
-    let given: Vec<Line> = ocr
+    let mut said: Vec<Line> = ocr
         .lines
         .iter()
         .filter(|l| l.rect.y < top)
-        .map(|l| {
-            Line::given(
-                &format!("given {}", l.text()),
-                l.rect,
-                Source::Accessibility,
-            )
-        })
+        .map(|l| Line::given(&respelled(&l.text()), l.rect, Source::Accessibility))
         .collect();
-    assert!(given.len() >= 3);
+    let first_row = said.len();
+    assert!(first_row >= 3);
+    // ...then a word that is not drawn where OCR read another, and one where nothing is.
+    let second = &ocr.lines[first_row];
+    said.push(Line::given(
+        "Cancel payment",
+        second.rect,
+        Source::Accessibility,
+    ));
+    let nowhere = Rect {
+        x: 0,
+        y: frame.size.height - 20,
+        width: 200,
+        height: 16,
+    };
+    said.push(Line::given("PHANTOM", nowhere, Source::Accessibility));
     let mut text = ScreenText::default();
     let mixed = text
         .read(
             frame.clone(),
             whole,
             Some(Given {
-                lines: given.clone(),
+                lines: said,
                 complete: true,
             }),
             1,
@@ -178,15 +196,17 @@ async fn lines_given_by_the_apps_stand_for_the_boxes_they_cover_and_the_rest_is_
         .0
         .unwrap();
     assert_eq!(
-        mixed.read + given.len(),
-        ocr.read,
-        "the covered boxes are not read"
+        mixed.lines.len(),
+        ocr.lines.len(),
+        "nothing added, nothing hidden"
     );
-    let sourced = |source| mixed.lines.iter().filter(move |l| l.source == source);
-    assert_eq!(sourced(Source::Accessibility).count(), given.len());
-    assert!(sourced(Source::Accessibility).all(|l| l.text().starts_with("given ")));
-    assert_eq!(sourced(Source::Ocr).count(), ocr.lines.len() - given.len());
-    assert_eq!(mixed.lines[0].text(), "given harbor");
+    for (m, o) in mixed.lines.iter().zip(&ocr.lines).take(first_row) {
+        assert_eq!(m.source, Source::Accessibility);
+        assert_eq!(m.text(), respelled(&o.text()));
+        assert_eq!(m.rect, o.rect, "the pixels' boxes");
+    }
+    assert_eq!(mixed.lines[first_row], ocr.lines[first_row]);
+    assert!(!mixed.lines.iter().any(|l| l.text().contains("PHANTOM")));
     // Asked again the same way with nothing drawn: the same answer; asked for OCR alone, not.
     assert!(text.unchanged(whole, frame.size, 1, true).is_some());
     assert!(text.unchanged(whole, frame.size, 1, false).is_none());

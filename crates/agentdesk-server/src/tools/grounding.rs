@@ -20,14 +20,15 @@ Find text on the screen and get where to click it: use this before guessing coor
 a screenshot. `text` is a word or phrase of one line (case and spaces do not matter unless \
 exact: true; one misread letter in five is forgiven). Returns matches with their box and \
 centre (center_x, center_y: click there), in the same coordinates as clicks, most confident \
-first. The text comes from the apps (accessibility, exact) where they describe a window \
-nothing covers, from the terminal's font (exact), else from OCR; each match says its \
+first. The text is read from the pixels (a terminal's font matched exactly, OCR for the \
+rest), in the app's own words where its accessibility tree agrees; each match says its \
 `source`. A screen that did not change since the last call answers at once. `region` limits \
 the search (faster). Nothing found: scroll, or check the spelling on a screenshot.";
 pub(crate) const READ_TEXT: &str = "\
 Read the text on the screen (or `region`) as lines in reading order, each with its box: a \
 cheap way to read a page, a dialog or a terminal without a screenshot. Each line says its \
-`source`: accessibility (the app said it) and font (a terminal's) are exact; ocr may \
+`source`: accessibility (the app's words, where OCR agreed) and font (a terminal's) are \
+exact; ocr may \
 misread small or stylized text: screen_zoom shows it enlarged.";
 pub(crate) const WINDOW_LIST: &str = "\
 List the apps' windows, topmost first: id, title, app, pid, place and size, and whether each \

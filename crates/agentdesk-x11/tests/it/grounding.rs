@@ -46,10 +46,11 @@ async fn a_window_with_anything_stacked_over_it_is_not_clear() {
     let apart = client.window(10, 150, 50, 50, EventMask::NO_EVENT);
     let clear = x11.unobstructed(vec![under, over, apart]).await.unwrap();
     assert_eq!(clear, [over, apart]);
-    // Gone from the screen, it hides nothing.
+    // Gone from the screen, it hides nothing, and is not clear itself (not shown at all, as a
+    // window on another workspace).
     client.conn.unmap_window(over).unwrap();
     client.sync();
-    let clear = x11.unobstructed(vec![under, apart]).await.unwrap();
+    let clear = x11.unobstructed(vec![under, over, apart]).await.unwrap();
     assert_eq!(clear, [under, apart]);
     // A pop-up (override-redirect, as menus and tooltips are) counts like any window.
     let popup = client.conn.generate_id().unwrap();
