@@ -60,6 +60,7 @@ TOOL_NAMES = [
     "ui_action",
     "browser_page_map",
     "browser_navigate",
+    "batch",
 ]
 
 FLEET_TOOL_NAMES = [
@@ -616,6 +617,44 @@ def pointer_position(srv: Server, token: str | None = None) -> tuple[int, int]:
     ).stdout
     values = dict(line.split("=", 1) for line in out.split())
     return int(values["X"]), int(values["Y"])
+
+
+def runtime_root(srv: Server) -> bytes:
+    """The server's runtime directory (its desktops' are inside), from one of its processes."""
+    for p in descendants(srv.process.pid):
+        try:
+            environ = Path(f"/proc/{p.pid}/environ").read_bytes()
+        except OSError:
+            continue
+        for var in environ.split(b"\0"):
+            if var.startswith(b"XDG_RUNTIME_DIR="):
+                return var.removeprefix(b"XDG_RUNTIME_DIR=").rsplit(b"/", 1)[0]
+    raise AssertionError("no process of the server carries its runtime directory")
+
+
+def desktop_processes(srv: Server, desktop: str) -> list[int]:
+    """The processes of one desktop of `srv`: those tagged with its runtime directory."""
+    tag = b"XDG_RUNTIME_DIR=" + runtime_root(srv) + b"/" + desktop.encode()
+    found = []
+    for p in all_procs():
+        try:
+            environ = Path(f"/proc/{p.pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if tag in environ.split(b"\0"):
+            found.append(p.pid)
+    return found
+
+
+def desktop_x_env(srv: Server, desktop: str) -> dict[str, str]:
+    """DISPLAY and XAUTHORITY for a host X client (xdotool) to reach a desktop's X server
+    (through its abstract socket: the network is on)."""
+    for pid in desktop_processes(srv, desktop):
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "icewm":
+            env = dict(var.split("=", 1) for var in
+                       Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in var)
+            return {**os.environ, "DISPLAY": env["DISPLAY"], "XAUTHORITY": env["XAUTHORITY"]}
+    raise AssertionError(f"no window manager runs on {desktop}")
 
 
 def mcp_call(srv: Server, name: str, arguments: dict) -> dict:

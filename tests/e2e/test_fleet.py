@@ -32,6 +32,8 @@ from conftest import (
     connect,
     descendants,
     desktop_home,
+    desktop_processes,
+    desktop_x_env,
     image,
     running_server,
 )
@@ -105,33 +107,6 @@ def run_in(srv: Server, desktop: str, script: str, *, token: str | None = None,
         assert time.monotonic() < deadline, f"the script did not finish in {desktop}: {script}"
         time.sleep(0.1)
     return out.read_text()
-
-
-def runtime_root(srv: Server) -> bytes:
-    """The server's runtime directory (its desktops' are inside), from one of its processes."""
-    for p in descendants(srv.process.pid):
-        try:
-            environ = Path(f"/proc/{p.pid}/environ").read_bytes()
-        except OSError:
-            continue
-        for var in environ.split(b"\0"):
-            if var.startswith(b"XDG_RUNTIME_DIR="):
-                return var.removeprefix(b"XDG_RUNTIME_DIR=").rsplit(b"/", 1)[0]
-    raise AssertionError("no process of the server carries its runtime directory")
-
-
-def desktop_processes(srv: Server, desktop: str) -> list[int]:
-    """The processes of one desktop of `srv`: those tagged with its runtime directory."""
-    tag = b"XDG_RUNTIME_DIR=" + runtime_root(srv) + b"/" + desktop.encode()
-    found = []
-    for p in all_procs():
-        try:
-            environ = Path(f"/proc/{p.pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if tag in environ.split(b"\0"):
-            found.append(p.pid)
-    return found
 
 
 def processes_running(*argv: str) -> list[int]:
@@ -673,17 +648,6 @@ def test_a_lease_keeps_other_tokens_off_a_shared_desktop_and_sizes_are_bounded(t
         assert api(srv, "POST", "/api/desktops", BOB, {}).status_code == 201
         second = api(srv, "POST", "/api/desktops", BOB, {})
         assert second.status_code == 403 and "--max-desktops-per-token" in second.json()["error"]
-
-
-def desktop_x_env(srv: Server, desktop: str) -> dict[str, str]:
-    """DISPLAY and XAUTHORITY for a host X client (xdotool) to reach a desktop's X server
-    (through its abstract socket: the network is on)."""
-    for pid in desktop_processes(srv, desktop):
-        if Path(f"/proc/{pid}/comm").read_text().strip() == "icewm":
-            env = dict(var.split("=", 1) for var in
-                       Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in var)
-            return {**os.environ, "DISPLAY": env["DISPLAY"], "XAUTHORITY": env["XAUTHORITY"]}
-    raise AssertionError(f"no window manager runs on {desktop}")
 
 
 def window_names(srv: Server, desktop: str) -> list[str]:

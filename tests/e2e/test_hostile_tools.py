@@ -113,6 +113,7 @@ BASE_ARGUMENTS: dict[str, dict[str, Any]] = {
     "ui_action": {"id": "1.0/0", "action": "focus", "text": ""},
     "browser_page_map": {"window": "no-such-window"},
     "browser_navigate": {"url": "about:blank", "window": "no-such-window"},
+    "batch": {"actions": [{"action": "mouse_move", "x": 1000, "y": 400}], "screenshot": False},
 }
 """Arguments for each tool into which the cases put one bad value. The points lie on the empty
 desktop (right of where IceWM opens the first window, above the taskbar), so that even a bad
@@ -135,6 +136,7 @@ REQUIRED = {
     "window_action": ["action"],
     "ui_action": ["id", "action"],
     "browser_navigate": ["url"],
+    "batch": ["actions"],
 }
 
 ENUM_VALUES = {"button": "left", "direction": "down", "format": "png", "action": "move",

@@ -12,6 +12,7 @@
 //! are what to compare.
 
 mod client;
+mod computer;
 mod content;
 mod conventional;
 mod fleet;
@@ -308,6 +309,7 @@ impl Bench {
         self.app_launch().await;
         self.concurrency().await?;
         self.grounding().await?;
+        self.computer().await?;
         Ok(())
     }
 

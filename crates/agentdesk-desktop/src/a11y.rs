@@ -339,6 +339,12 @@ impl Desktop {
     /// no other input in between (a human taking control, another call) and nothing typed if
     /// the window did not take the focus.
     pub async fn browser_go(&self, window: u32, url: &str) -> Result<Reaction> {
+        let url = url.trim();
+        if url.is_empty() || url.len() > 8192 || url.chars().any(char::is_control) {
+            return Err(DesktopError::BadRequest(
+                "url must be 1 to 8192 characters on one line".into(),
+            ));
+        }
         agentdesk_x11::keys::text_keysyms(url)?;
         let (focus, enter) = (
             agentdesk_x11::KeyCombo::parse("ctrl+l")?,

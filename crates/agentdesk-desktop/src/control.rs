@@ -128,9 +128,25 @@ impl Desktop {
                     since: now,
                     last_active: now,
                 });
+                drop(state);
+                self.release_held_input();
                 Ok(())
             }
         }
+    }
+
+    /// Lets go of every key and button an agent left held down (a key_down, a
+    /// left_mouse_down), so that a human taking over does not inherit them.
+    fn release_held_input(&self) {
+        let (Ok(session), Ok(runtime)) = (self.session(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = session.x.release_all().await {
+                tracing::debug!(error = %e, "releasing held input failed");
+            }
+        });
     }
 
     /// Hands control back to the agent, if `viewer` holds it; says whether it did.

@@ -150,6 +150,9 @@ pub(crate) struct Inner {
     /// Input is serialized per desktop: two agents clicking at once would interleave
     /// press/release pairs and each would see the other's screen change as its own.
     pub(crate) input: Arc<tokio::sync::Mutex<()>>,
+    /// Held for a whole turn of computer-use actions, so that another caller's input does not
+    /// land between them; taken before `input` by every input path (`Desktop::take_input`).
+    pub(crate) turn: tokio::sync::Mutex<()>,
     /// When the latest input action ended; screenshot stabilization waits past it.
     pub(crate) last_input: Mutex<Option<Instant>>,
     pub(crate) apps: Apps,
@@ -215,6 +218,7 @@ impl Desktop {
             config,
             state,
             input: Arc::new(tokio::sync::Mutex::new(())),
+            turn: tokio::sync::Mutex::new(()),
             last_input: Mutex::new(None),
             apps,
             shutdown: CancellationToken::new(),
@@ -378,7 +382,7 @@ impl Desktop {
         self.agent_may_act()?;
         let _awake = self.awake().await;
         let session = self.session()?;
-        let _input = self.inner.input.lock().await;
+        let _input = self.take_input().await?;
         let watcher = feedback::Watcher::arm(&session.x);
         let before = session.x.capture(None, self.buffer()).await?;
         let result = action(session.x.clone()).await;
@@ -407,17 +411,51 @@ impl Desktop {
 
     /// Types text at the keyboard focus.
     pub async fn type_text(&self, text: &str) -> Result<Reaction> {
-        let chars = text.chars().count();
-        if chars > MAX_TYPED_CHARS {
-            return Err(DesktopError::BadRequest(format!(
-                "key_type takes at most {MAX_TYPED_CHARS} characters (got {chars}); for longer \
-                 text use clipboard_set, then key_press(\"ctrl+v\")"
-            )));
-        }
-        // Validate before touching anything, so a bad character types nothing at all.
-        agentdesk_x11::keys::text_keysyms(text)?;
+        check_typing(text)?;
         let text = text.to_owned();
         self.act(|x| async move { x.type_text(&text).await }).await
+    }
+
+    /// Runs one input action under the desktop's input lock, without change feedback (for
+    /// batches, which pace themselves and look at the screen once at the end). Only input
+    /// apps react to (`provokes`: not a pointer move) makes the next capture wait for the
+    /// screen to settle.
+    pub(crate) async fn drive<F, Fut, T>(&self, provokes: bool, action: F) -> Result<T>
+    where
+        F: FnOnce(XHandle) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.agent_may_act()?;
+        let _awake = self.awake().await;
+        let session = self.session()?;
+        let _input = self.take_input().await?;
+        let result = action(session.x.clone()).await;
+        if provokes {
+            *lock(&self.inner.last_input) = Some(Instant::now());
+        }
+        result
+    }
+
+    /// Takes the desktop's input: the turn lock (unless this task runs the turn that holds
+    /// it), then the input lock; then checks, holding both, that the agent may still act — a
+    /// human may have taken control while it waited.
+    pub(crate) async fn take_input(&self) -> Result<InputGuard<'_>> {
+        let turn = if crate::computer::in_turn() {
+            None
+        } else {
+            Some(self.inner.turn.lock().await)
+        };
+        let input = self.inner.input.lock().await;
+        self.agent_may_act()?;
+        Ok(InputGuard {
+            _turn: turn,
+            _input: input,
+        })
+    }
+
+    /// When the last input action ended.
+    pub(crate) fn last_input(&self) -> Option<Instant> {
+        *lock(&self.inner.last_input)
     }
 
     /// Presses a key combination.
@@ -705,4 +743,23 @@ pub(crate) fn private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("error creating {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("error restricting {}", dir.display()))
+}
+
+/// Checks text before typing any of it, so that a bad character types nothing at all.
+pub(crate) fn check_typing(text: &str) -> Result<()> {
+    let chars = text.chars().count();
+    if chars > MAX_TYPED_CHARS {
+        return Err(DesktopError::BadRequest(format!(
+            "typing takes at most {MAX_TYPED_CHARS} characters at once (got {chars}); for \
+             longer text use clipboard_set (or put it on the clipboard), then press ctrl+v"
+        )));
+    }
+    agentdesk_x11::keys::text_keysyms(text)?;
+    Ok(())
+}
+
+/// The desktop's input, held (`Desktop::take_input`).
+pub(crate) struct InputGuard<'a> {
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    _input: tokio::sync::MutexGuard<'a, ()>,
 }

@@ -60,7 +60,7 @@ impl From<agentdesk_x11::Error> for DesktopError {
     fn from(e: agentdesk_x11::Error) -> Self {
         use agentdesk_x11::Error as X;
         match e {
-            X::BadKey(m) => DesktopError::BadRequest(m),
+            X::BadKey(m) | X::BadInput(m) => DesktopError::BadRequest(m),
             X::Clipboard(m) => DesktopError::Failed(m),
             X::NoWindow(id) => DesktopError::BadRequest(format!(
                 "there is no window {id}: it has closed, or is not an app's window; \

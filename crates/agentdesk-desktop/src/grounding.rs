@@ -224,25 +224,13 @@ impl Desktop {
             lines.extend(more);
             complete &= all;
         }
-        let screen = Rect::full(session.x.screen_size());
+        let screen = session.x.screen_size();
         let lines = lines
             .into_iter()
             .filter_map(|l| {
                 let (x, y, w, h) = l.rect;
-                let clamp = |v: i64, hi: u32| v.clamp(0, i64::from(hi)) as u32;
-                let x0 = clamp(i64::from(x), screen.width);
-                let y0 = clamp(i64::from(y), screen.height);
-                let x1 = clamp(i64::from(x) + i64::from(w), screen.width);
-                let y1 = clamp(i64::from(y) + i64::from(h), screen.height);
-                (x1 > x0 && y1 > y0).then(|| {
-                    let rect = Rect {
-                        x: x0,
-                        y: y0,
-                        width: x1 - x0,
-                        height: y1 - y0,
-                    };
-                    Line::given(&l.text, rect, Source::Accessibility)
-                })
+                let rect = (i64::from(x), i64::from(y), i64::from(w), i64::from(h));
+                Rect::clipped(rect, screen).map(|r| Line::given(&l.text, r, Source::Accessibility))
             })
             .collect();
         Ok((lines, complete, described))

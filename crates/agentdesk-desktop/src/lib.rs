@@ -9,6 +9,7 @@
 
 mod a11y;
 mod apps;
+mod computer;
 mod control;
 mod desktop;
 mod error;
@@ -26,6 +27,7 @@ mod viewer;
 pub use agentdesk_apps::AppPolicy;
 pub use agentdesk_snapshot::{Progress, SnapshotError, Verified};
 pub use agentdesk_store::SnapshotRecord;
+pub use computer::{Turn, TurnOptions};
 pub use control::{ControlView, Viewer};
 pub use desktop::{
     Desktop, DesktopConfig, SandboxPolicy, Shot, MAX_CLIPBOARD_BYTES, MAX_STATUS_LINES,

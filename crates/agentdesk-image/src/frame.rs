@@ -93,6 +93,52 @@ impl Frame {
         )
     }
 
+    /// This frame shrunk to `size` (no larger on either axis), each new pixel the average of
+    /// the source pixels it covers: for a model whose image limit is smaller than the screen.
+    /// The result is a packed frame (`stride = width * 4`).
+    pub fn shrunk(&self, size: Size) -> Result<Frame, Error> {
+        if size.width == 0
+            || size.height == 0
+            || size.width > self.size.width
+            || size.height > self.size.height
+        {
+            return Err(Error::RectOutsideFrame {
+                rect: Rect::full(size),
+                frame: self.size,
+            });
+        }
+        let (sw, sh) = (self.size.width as usize, self.size.height as usize);
+        let (ow, oh) = (size.width as usize, size.height as usize);
+        let mut data = vec![0u8; ow * oh * BPP];
+        // Source columns of each output column, computed once.
+        let spans: Vec<(usize, usize)> = (0..ow)
+            .map(|x| (x * sw / ow, ((x + 1) * sw / ow).max(x * sw / ow + 1)))
+            .collect();
+        let mut sums = vec![[0u32; 3]; ow];
+        for y in 0..oh {
+            let (y0, y1) = (y * sh / oh, ((y + 1) * sh / oh).max(y * sh / oh + 1));
+            sums.iter_mut().for_each(|s| *s = [0; 3]);
+            for sy in y0..y1 {
+                let row = &self.data[sy * self.stride..];
+                for (sum, &(x0, x1)) in sums.iter_mut().zip(&spans) {
+                    for px in row[x0 * BPP..x1 * BPP].chunks_exact(BPP) {
+                        sum[0] += u32::from(px[0]);
+                        sum[1] += u32::from(px[1]);
+                        sum[2] += u32::from(px[2]);
+                    }
+                }
+            }
+            let out = &mut data[y * ow * BPP..(y + 1) * ow * BPP];
+            for ((px, sum), &(x0, x1)) in out.chunks_exact_mut(BPP).zip(&sums).zip(&spans) {
+                let n = ((x1 - x0) * (y1 - y0)) as u32;
+                for c in 0..3 {
+                    px[c] = ((sum[c] + n / 2) / n) as u8;
+                }
+            }
+        }
+        Frame::new(size, ow * BPP, data)
+    }
+
     /// The RGB colour of pixel `p`.
     ///
     /// # Panics
@@ -178,6 +224,57 @@ pub(crate) mod tests {
             data,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn shrinking_averages_what_each_pixel_covers() {
+        let f = frame_3x2();
+        let one = f
+            .shrunk(Size {
+                width: 1,
+                height: 1,
+            })
+            .unwrap();
+        // The six pixels' mean, channel by channel (B 8.5 -> 9 rounding half up, ...).
+        assert_eq!(&one.data[..3], &[9, 10, 11]);
+        let same = f.shrunk(f.size).unwrap();
+        assert_eq!(
+            same.pixel(Point { x: 2, y: 1 }),
+            f.pixel(Point { x: 2, y: 1 })
+        );
+        assert!(f
+            .shrunk(Size {
+                width: 4,
+                height: 1
+            })
+            .is_err());
+        assert!(f
+            .shrunk(Size {
+                width: 0,
+                height: 1
+            })
+            .is_err());
+        let big = pattern_frame(
+            Size {
+                width: 3840,
+                height: 2160,
+            },
+            8,
+        );
+        let small = big
+            .shrunk(Size {
+                width: 2555,
+                height: 1437,
+            })
+            .unwrap();
+        assert_eq!(
+            small.size,
+            Size {
+                width: 2555,
+                height: 1437
+            }
+        );
+        assert_eq!(small.data.len(), 2555 * 1437 * 4);
     }
 
     /// A frame of `size` whose pixel (x, y) has RGB = (x, y, x ^ y) truncated to bytes,

@@ -104,6 +104,22 @@ impl Rect {
             && u64::from(self.y) + u64::from(self.height) <= u64::from(size.height)
     }
 
+    /// The part of a rectangle given as signed numbers (an app's idea of where something is,
+    /// which may start left of the screen or run past it) that lies on a screen of `size`, if
+    /// any: each edge clamped to the screen, in `i64` with saturation, so no number wraps.
+    pub fn clipped((x, y, width, height): (i64, i64, i64, i64), size: Size) -> Option<Rect> {
+        let clamp = |v: i64, extent: u32| v.clamp(0, i64::from(extent)) as u32;
+        let (x0, y0) = (clamp(x, size.width), clamp(y, size.height));
+        let x1 = clamp(x.saturating_add(width), size.width);
+        let y1 = clamp(y.saturating_add(height), size.height);
+        (x1 > x0 && y1 > y0).then(|| Rect {
+            x: x0,
+            y: y0,
+            width: x1 - x0,
+            height: y1 - y0,
+        })
+    }
+
     /// The pixels both rectangles cover, if any.
     pub fn intersection(&self, other: Rect) -> Option<Rect> {
         let (x, y) = (self.x.max(other.x), self.y.max(other.y));
@@ -392,6 +408,45 @@ mod tests {
         width: 1280,
         height: 800,
     };
+
+    #[test]
+    fn clipping_signed_rectangles_to_the_screen() {
+        let screen = Size {
+            width: 100,
+            height: 50,
+        };
+        let r = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
+        assert_eq!(
+            Rect::clipped((10, 5, 20, 10), screen),
+            Some(r(10, 5, 20, 10))
+        );
+        assert_eq!(
+            Rect::clipped((-10, -5, 20, 10), screen),
+            Some(r(0, 0, 10, 5))
+        );
+        assert_eq!(
+            Rect::clipped((90, 45, 20, 10), screen),
+            Some(r(90, 45, 10, 5))
+        );
+        assert_eq!(Rect::clipped((100, 0, 5, 5), screen), None);
+        assert_eq!(Rect::clipped((-30, 0, 20, 5), screen), None);
+        assert_eq!(Rect::clipped((0, 0, 0, 5), screen), None);
+        assert_eq!(Rect::clipped((0, 0, -5, 5), screen), None);
+        assert_eq!(
+            Rect::clipped((i64::MAX, i64::MIN, i64::MAX, i64::MAX), screen),
+            None
+        );
+        assert_eq!(
+            Rect::clipped((i64::MIN, 0, i64::MAX, 50), screen),
+            None,
+            "ends at -1"
+        );
+    }
 
     #[test]
     fn parse_accepts_positive_integers_only() {

@@ -314,3 +314,27 @@ mod tests {
         .is_err());
     }
 }
+
+/// `batch` arguments.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchArgs {
+    /// The actions, in order, at most 50: each an object naming its tool in "action", with that
+    /// tool's own arguments beside it, e.g. {"action": "mouse_click", "x": 10, "y": 20},
+    /// {"action": "key_type", "text": "report.txt"}, {"action": "key_press", "keys": "Return"}.
+    /// Tools: mouse_move, mouse_click, mouse_double_click, mouse_drag, mouse_scroll, key_type,
+    /// key_press, and wait {"seconds": 1}.
+    pub actions: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Capture the screen after the last action that ran (default true).
+    #[serde(default = "yes", deserialize_with = "lenient::boolean")]
+    #[schemars(default = "yes")]
+    pub screenshot: bool,
+}
+
+/// `wait` inside a batch.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitArgs {
+    /// Seconds, up to 30 (fractions allowed).
+    pub seconds: f64,
+}

@@ -46,6 +46,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_STRING_CHARS: usize = 512;
 /// Recorded arguments keep at most this many keys (unknown keys are already a tool error).
 const MAX_KEYS: usize = 32;
+/// Most of a batch's actions recorded one by one: all of them (`batch` runs at most 50, an
+/// executor turn at most 100 calls).
+const MAX_ACTIONS: usize = 100;
 /// A line longer than this (after the cuts above) drops its arguments: one call must never be
 /// able to rotate the history out of the log.
 const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -224,10 +227,28 @@ pub(crate) fn redact(arguments: &Map<String, Value>) -> Value {
     let secret = is_secret(arguments);
     let mut out = Map::new();
     for (key, value) in arguments.iter().take(MAX_KEYS) {
-        let value = if secret && key == "text" {
-            Value::String("[secret]".into())
-        } else {
-            bound(value, 0)
+        let value = match value {
+            _ if secret && key == "text" => Value::String("[secret]".into()),
+            // A batch's actions (or a turn's calls): each redacted as the tool it names would
+            // be, every one of them.
+            Value::Array(items) if key == "actions" => {
+                let mut shown: Vec<Value> = items
+                    .iter()
+                    .take(MAX_ACTIONS)
+                    .map(|item| match item {
+                        Value::Object(action) => redact(action),
+                        other => bound(other, 1),
+                    })
+                    .collect();
+                if items.len() > MAX_ACTIONS {
+                    shown.push(Value::String(format!(
+                        "… {} more",
+                        items.len() - MAX_ACTIONS
+                    )));
+                }
+                Value::Array(shown)
+            }
+            _ => bound(value, 0),
         };
         out.insert(cut(key), value);
     }

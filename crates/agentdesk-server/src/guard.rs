@@ -103,6 +103,8 @@ pub(crate) struct Route {
     pub(crate) agent: bool,
     /// The desktop a `/desktops/{id}/...` path names (`Err` if the id is not one).
     pub(crate) desktop: Option<Result<DesktopId, ()>>,
+    /// A computer-use executor endpoint: rate-limited with the token's tool calls.
+    pub(crate) computer: bool,
 }
 
 impl Route {
@@ -111,7 +113,7 @@ impl Route {
             return Route {
                 mcp: true,
                 agent: true,
-                desktop: None,
+                ..Route::default()
             };
         }
         if path == "/api" || path.starts_with("/api/") {
@@ -123,10 +125,13 @@ impl Route {
         if let Some(rest) = path.strip_prefix("/desktops/") {
             let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
             let mcp = tail == "mcp";
+            // The executor endpoints act like tools: a bearer token only.
+            let computer = tail == "computer" || tail.starts_with("computer/");
             return Route {
                 mcp,
-                agent: mcp,
+                agent: mcp || computer,
                 desktop: Some(DesktopId::parse(id).map_err(drop)),
+                computer,
             };
         }
         Route::default()
@@ -472,8 +477,14 @@ pub(crate) async fn gate(
             _ if route.agent => "api",
             _ => "open",
         };
-        let bucket = format!("{principal}/{kind}");
-        if let Some(wait) = over(&app.gate.live_limiter, &bucket) {
+        // An executor request is an agent's tool use: it draws on the same bucket as the
+        // token's MCP tool calls, not on a second budget of its own.
+        let wait = if route.computer {
+            over(&app.gate.limiter, &principal)
+        } else {
+            over(&app.gate.live_limiter, &format!("{principal}/{kind}"))
+        };
+        if let Some(wait) = wait {
             app.audit.refuse(
                 &place,
                 &principal,

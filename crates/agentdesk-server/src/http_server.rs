@@ -27,7 +27,7 @@ use crate::mcp::{AgentDesk, ServiceConfig, Transport};
 use crate::state::AppState;
 use crate::tls::{self, TlsFiles, TlsListener};
 use crate::web::{self, WebConfig};
-use crate::{files, live, login, rest};
+use crate::{computer, files, live, login, rest};
 
 /// The largest request body accepted by default: a maximal clipboard_set (2 MiB of text) with
 /// room for JSON escaping. A request costs the server a few times its body while it runs.
@@ -148,7 +148,7 @@ pub fn router(
         .with_allowed_hosts(hosts.clone())
         // The gate enforces our own limit first, with a JSON-RPC answer.
         .with_max_request_body_bytes(config.max_body_bytes)
-        .with_cancellation_token(cancel);
+        .with_cancellation_token(cancel.clone());
     let service_manager = manager.clone();
     let service = config.service.clone();
     // One service for /mcp and every desktop's endpoint: it reads which from the request's
@@ -182,6 +182,8 @@ pub fn router(
         web: config.web,
         secure_cookies: scheme == "https",
         long_limit: config.service.call_timeout * 10,
+        call_timeout: config.service.call_timeout,
+        stopping: cancel,
         transfers: Default::default(),
         viewers: live::ViewerLimits::default(),
     });
@@ -226,6 +228,10 @@ pub fn router(
         .route(
             "/desktops/{id}/help",
             post(live::answer_help).layer(DefaultBodyLimit::max(live::MAX_ANSWER_BYTES)),
+        )
+        .route(
+            "/desktops/{id}/computer/{dialect}",
+            post(computer::execute).layer(DefaultBodyLimit::max(config.max_body_bytes)),
         )
         .route("/novnc/{*path}", get(web::novnc))
         .merge(api)

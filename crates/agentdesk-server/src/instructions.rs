@@ -30,6 +30,9 @@ Escape to dismiss, alt+Tab or a taskbar click to switch windows.
 - key_type types any Unicode text, including \\n (Enter) and \\t (Tab). For long text, \
 clipboard_set followed by key_press(\"ctrl+v\") is faster. For a password or other secret, \
 pass secret: true to key_type or clipboard_set: the text then stays out of every log.
+- For a known sequence (click a field, type, press Return), batch runs several input actions \
+in one call and shows the screen once at the end; it waits between them for the screen to \
+settle, so a dialog sees a typed name before its Return.
 - Scroll a few notches, then look; do not scroll blindly to the end.
 - Dismiss unexpected dialogs before continuing.
 - Before saying a task is done, take a final screenshot and check the result on screen.

@@ -11,6 +11,7 @@
 mod audit;
 mod auth;
 mod client;
+mod computer;
 mod envelope;
 mod files;
 mod fleet;

@@ -21,6 +21,7 @@ use crate::audit::{self, Audit, Outcome};
 use crate::guard::Principal;
 use crate::instructions::INSTRUCTIONS;
 use crate::resources;
+use crate::tools::computer::Profile;
 use crate::tools::{self, Call};
 
 /// The header GhostDesk clients send to speak a model's coordinate space (e.g. Qwen's 0–1000).
@@ -160,6 +161,16 @@ impl AgentDesk {
         Ok(desktop)
     }
 
+    /// The tool profile of one request (`?tools=`).
+    fn profile(&self, context: &RequestContext<RoleServer>) -> Result<Profile, String> {
+        let query = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.uri.query())
+            .unwrap_or("");
+        Profile::of_query(query)
+    }
+
     /// The model space of one request: header, then query parameter, then the default.
     fn model_space(&self, context: &RequestContext<RoleServer>) -> ModelSpace {
         let Some(parts) = context.extensions.get::<http::request::Parts>() else {
@@ -206,10 +217,14 @@ impl ServerHandler for AgentDesk {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let profile = self
+            .profile(&context)
+            .map_err(|m| ErrorData::invalid_params(m, None))?;
         Ok(ListToolsResult::with_all_items(
-            match self.endpoint(&context) {
-                Endpoint::Main => tools::list_main(),
-                Endpoint::Desktop(_) => tools::list(),
+            match (self.endpoint(&context), profile) {
+                (Endpoint::Main, Profile::GhostDesk) => tools::list_main(),
+                (Endpoint::Desktop(_), Profile::GhostDesk) => tools::list(),
+                (_, profile) => tools::computer::list(profile),
             },
         ))
     }
@@ -298,13 +313,23 @@ impl ServerHandler for AgentDesk {
         let caller = principal.caller();
         let endpoint = self.endpoint(&context);
         let mut args = request.arguments.unwrap_or_default();
-        if endpoint == Endpoint::Main && tools::fleet::is_fleet_tool(&name) {
+        let profile = match self.profile(&context) {
+            Ok(profile) => profile,
+            Err(message) => return Err(ErrorData::invalid_params(message, None)),
+        };
+        if endpoint == Endpoint::Main
+            && profile == Profile::GhostDesk
+            && tools::fleet::is_fleet_tool(&name)
+        {
             return Ok(self
                 .fleet_call(&name, args, &principal, &context)
                 .await
                 .into());
         }
-        if endpoint == Endpoint::Main && tools::files::is_file_tool(&name) {
+        if endpoint == Endpoint::Main
+            && profile == Profile::GhostDesk
+            && tools::files::is_file_tool(&name)
+        {
             return Ok(self.files_call(&name, args, &principal).await.into());
         }
         let audit_args = audit::Recorded::of(&args);
@@ -339,6 +364,7 @@ impl ServerHandler for AgentDesk {
             desktop: desktop.clone(),
             space: self.model_space(&context),
             timeout: self.config.call_timeout,
+            profile,
         };
         let span = tracing::info_span!("tool", name = %name, desktop = %desktop.id());
         let limit = self.config.call_timeout;

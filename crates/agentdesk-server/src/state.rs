@@ -31,6 +31,11 @@ pub(crate) struct AppState {
     /// How long a fleet operation over REST may run (a snapshot of a large home): ten times
     /// `--call-timeout`, since no MCP client is waiting on it with a timeout of its own.
     pub(crate) long_limit: std::time::Duration,
+    /// The per-call limit (`--call-timeout`): an executor request's turn stays inside it.
+    pub(crate) call_timeout: std::time::Duration,
+    /// Cancelled when the server stops: executor turns end at once rather than hold the
+    /// graceful shutdown for as long as their waits.
+    pub(crate) stopping: tokio_util::sync::CancellationToken,
     /// File transfers open per token (`files.rs`).
     pub(crate) transfers: crate::files::Transfers,
 }

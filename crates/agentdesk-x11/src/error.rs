@@ -34,6 +34,9 @@ pub enum Error {
     /// A key name or character that cannot be sent.
     #[error("{0}")]
     BadKey(String),
+    /// Input that cannot be sent as asked (a drag path too long).
+    #[error("{0}")]
+    BadInput(String),
     /// The clipboard could not be read.
     #[error("{0}")]
     Clipboard(String),

@@ -31,6 +31,10 @@ pub enum Button {
     Middle,
     /// Button 3.
     Right,
+    /// Button 8: "back" on a five-button mouse (browsers go back a page).
+    Back,
+    /// Button 9: "forward".
+    Forward,
 }
 
 impl Button {
@@ -39,6 +43,8 @@ impl Button {
             Button::Left => 1,
             Button::Middle => 2,
             Button::Right => 3,
+            Button::Back => 8,
+            Button::Forward => 9,
         }
     }
 }
@@ -97,7 +103,20 @@ pub enum PointerAction {
         /// Notches.
         amount: u32,
     },
+    /// Press `button` where the pointer is, and keep it down.
+    Press {
+        /// Which button.
+        button: Button,
+    },
+    /// Release `button` where the pointer is (nothing if it is not down).
+    Release {
+        /// Which button.
+        button: Button,
+    },
 }
+
+/// The most points a dragged path may have; vendors' paths are a handful of points.
+pub const MAX_PATH: usize = 64;
 
 /// At most this many new symbols per remap batch (see the module docs).
 const BATCH: usize = 9;
@@ -208,28 +227,7 @@ impl Worker {
                     self.button(button.detail(), false)?;
                 }
             }
-            PointerAction::Drag { from, to, button } => {
-                // Toolkits (GTK drag-and-drop in particular) only arm a drag after seeing motion
-                // *after* the press, spread over time; an atomic press-move-release is a click.
-                self.motion(from.0, from.1)?;
-                self.sync()?;
-                self.button(button.detail(), true)?;
-                self.sync()?;
-                self.idle(Duration::from_millis(40))?;
-                let steps = 12;
-                for i in 1..=steps {
-                    let lerp = |a: u32, b: u32| {
-                        (f64::from(a)
-                            + (f64::from(b) - f64::from(a)) * f64::from(i) / f64::from(steps))
-                        .round() as u32
-                    };
-                    self.motion(lerp(from.0, to.0), lerp(from.1, to.1))?;
-                    self.sync()?;
-                    self.idle(Duration::from_millis(12))?;
-                }
-                self.idle(Duration::from_millis(40))?;
-                self.button(button.detail(), false)?;
-            }
+            PointerAction::Drag { from, to, button } => self.path(&[from, to], button)?,
             PointerAction::Scroll {
                 x,
                 y,
@@ -250,8 +248,66 @@ impl Worker {
                     self.sync()?;
                 }
             }
+            PointerAction::Press { button } => {
+                if !self.held_buttons.contains(&button) {
+                    self.button(button.detail(), true)?;
+                    self.held_buttons.push(button);
+                }
+            }
+            PointerAction::Release { button } => {
+                if let Some(i) = self.held_buttons.iter().position(|&b| b == button) {
+                    self.held_buttons.remove(i);
+                    self.button(button.detail(), false)?;
+                }
+            }
         }
         self.sync()
+    }
+
+    /// Presses `button` at the first point, moves through the others and releases at the last.
+    pub(crate) fn path(&mut self, points: &[(u32, u32)], button: Button) -> Result<()> {
+        let Some(&first) = points.first() else {
+            return Ok(());
+        };
+        if points.len() > MAX_PATH {
+            return Err(Error::BadInput(format!(
+                "a drag path has at most {MAX_PATH} points (got {})",
+                points.len()
+            )));
+        }
+        // Toolkits (GTK drag-and-drop in particular) only arm a drag after seeing motion
+        // *after* the press, spread over time; an atomic press-move-release is a click.
+        self.motion(first.0, first.1)?;
+        self.sync()?;
+        self.button(button.detail(), true)?;
+        self.sync()?;
+        self.idle(Duration::from_millis(40))?;
+        // 12 steps in all, shared out over the segments (at least one each).
+        let segments = points.len().saturating_sub(1).max(1);
+        let steps = (12 / segments).max(1);
+        for pair in points.windows(2) {
+            let (from, to) = (pair[0], pair[1]);
+            for i in 1..=steps {
+                let lerp = |a: u32, b: u32| {
+                    (f64::from(a) + (f64::from(b) - f64::from(a)) * i as f64 / steps as f64).round()
+                        as u32
+                };
+                self.motion(lerp(from.0, to.0), lerp(from.1, to.1))?;
+                self.sync()?;
+                self.idle(Duration::from_millis(12))?;
+            }
+        }
+        self.idle(Duration::from_millis(40))?;
+        self.button(button.detail(), false)
+    }
+
+    /// Where the pointer is, in screen pixels.
+    pub(crate) fn cursor(&self) -> Result<(u32, u32)> {
+        let reply = self.conn.query_pointer(self.root)?.reply()?;
+        Ok((
+            u32::try_from(reply.root_x).unwrap_or(0),
+            u32::try_from(reply.root_y).unwrap_or(0),
+        ))
     }
 
     /// Where `keysym` can be typed without remapping, if anywhere.
@@ -372,7 +428,10 @@ impl Worker {
         self.sync()
     }
 
-    pub(crate) fn press_combo(&mut self, combo: &KeyCombo) -> Result<()> {
+    /// The keycodes that press `combo` (modifiers first), remapping spare keycodes for keys
+    /// the layout lacks, with Shift added where a key needs it ("ctrl+!" is ctrl+shift+1 on
+    /// a US layout).
+    fn combo_keycodes(&mut self, combo: &KeyCombo) -> Result<Vec<(Keysym, u8)>> {
         let all: Vec<Keysym> = combo.modifiers.iter().chain(&combo.keys).copied().collect();
         let missing: Vec<Keysym> = all
             .iter()
@@ -397,27 +456,66 @@ impl Worker {
                 return Err(Error::BadKey(format!("no key produces keysym 0x{s:x}")));
             };
             needs_shift |= shift && combo.keys.contains(&s);
-            down.push(keycode);
+            down.push((s, keycode));
         }
-        // "ctrl+!" means ctrl+shift+1 on a US layout: add Shift if a key needs it.
         if needs_shift {
             if let Some(shift) = self.keyboard.shift {
-                if !down.contains(&shift) {
-                    down.insert(0, shift);
+                if !down.iter().any(|&(_, kc)| kc == shift) {
+                    down.insert(0, (sym::SHIFT_L, shift));
                 }
             }
         }
-        for &kc in &down {
-            self.key(kc, true)?;
-        }
-        for &kc in down.iter().rev() {
-            self.key(kc, false)?;
-        }
         let now = Instant::now();
-        for kc in &down {
+        for (_, kc) in &down {
             if self.keyboard.spare_sym.contains_key(kc) {
                 self.keyboard.spare_used.insert(*kc, now);
             }
+        }
+        Ok(down)
+    }
+
+    pub(crate) fn press_combo(&mut self, combo: &KeyCombo) -> Result<()> {
+        let down = self.combo_keycodes(combo)?;
+        for &(_, kc) in &down {
+            self.key(kc, true)?;
+        }
+        for &(_, kc) in down.iter().rev() {
+            self.key(kc, false)?;
+        }
+        self.sync()
+    }
+
+    /// Presses (and keeps down) or releases the keys of `combo`. Keys already down are not
+    /// pressed again, and only keys this connection holds are released: a release of a key
+    /// that is up sends nothing.
+    pub(crate) fn hold_combo(&mut self, combo: &KeyCombo, down: bool) -> Result<()> {
+        if down {
+            for (keysym, kc) in self.combo_keycodes(combo)? {
+                if !self.held_keys.iter().any(|&(s, _)| s == keysym) {
+                    self.key(kc, true)?;
+                    self.held_keys.push((keysym, kc));
+                }
+            }
+        } else {
+            let all: Vec<Keysym> = combo.modifiers.iter().chain(&combo.keys).copied().collect();
+            // Shift, added for a key that needs it, goes with that key.
+            for keysym in all.iter().rev().chain([&sym::SHIFT_L]) {
+                if let Some(i) = self.held_keys.iter().position(|(s, _)| s == keysym) {
+                    let (_, kc) = self.held_keys.remove(i);
+                    self.key(kc, false)?;
+                }
+            }
+        }
+        self.sync()
+    }
+
+    /// Releases every key and button this connection holds down.
+    pub(crate) fn release_all(&mut self) -> Result<()> {
+        while let Some((_, kc)) = self.held_keys.pop() {
+            self.key(kc, false)?;
+        }
+        while let Some(button) = self.held_buttons.pop() {
+            self.button(button.detail(), false)?;
         }
         self.sync()
     }

@@ -91,9 +91,54 @@ impl KeyCombo {
         if combo.keys.is_empty() && combo.modifiers.len() == 1 {
             combo.keys = std::mem::take(&mut combo.modifiers);
         }
+        if let Some(&k) = combo.keys.iter().find(|&&k| FORBIDDEN.contains(&k)) {
+            return Err(Error::BadKey(format!(
+                "keysym 0x{k:x} controls the X server itself (end it, switch terminals, break \
+                 grabs), not an app; it is not sent"
+            )));
+        }
         Ok(combo)
     }
+
+    /// Whether every key of the combination is a modifier (shift, ctrl, alt, super): what
+    /// may stay held down between calls without the server repeating it.
+    pub fn only_modifiers(&self) -> bool {
+        self.modifiers
+            .iter()
+            .chain(&self.keys)
+            .all(|k| MODIFIERS.contains(k))
+    }
 }
+
+/// Keysyms the X server acts on itself rather than passing to a client: Terminate_Server
+/// (kills the server where zapping is on), XF86_Switch_VT_1..12, XF86_Ungrab,
+/// XF86_ClearGrab, XF86_Next_VMode, XF86_Prev_VMode, XF86LogWindowTree, XF86LogGrabInfo.
+const FORBIDDEN: &[Keysym] = &[
+    0xfed5,
+    0x1008_fe01,
+    0x1008_fe02,
+    0x1008_fe03,
+    0x1008_fe04,
+    0x1008_fe05,
+    0x1008_fe06,
+    0x1008_fe07,
+    0x1008_fe08,
+    0x1008_fe09,
+    0x1008_fe0a,
+    0x1008_fe0b,
+    0x1008_fe0c,
+    0x1008_fe20,
+    0x1008_fe21,
+    0x1008_fe22,
+    0x1008_fe23,
+    0x1008_fe24,
+    0x1008_fe25,
+];
+
+/// Shift, Control, Alt, Meta and Super, left and right, and AltGr.
+const MODIFIERS: &[Keysym] = &[
+    0xffe1, 0xffe2, 0xffe3, 0xffe4, 0xffe7, 0xffe8, 0xffe9, 0xffea, 0xffeb, 0xffec, 0xfe03,
+];
 
 fn modifier(token: &str) -> Option<Keysym> {
     Some(match token.to_ascii_lowercase().as_str() {
@@ -128,6 +173,11 @@ const ALIASES: &[(&str, &str)] = &[
     ("right", "Right"),
     ("up", "Up"),
     ("down", "Down"),
+    // The DOM's names, which OpenAI's computer tool uses ("ARROWDOWN").
+    ("arrowleft", "Left"),
+    ("arrowright", "Right"),
+    ("arrowup", "Up"),
+    ("arrowdown", "Down"),
     ("insert", "Insert"),
     ("ins", "Insert"),
     ("print", "Print"),
@@ -303,6 +353,39 @@ pub fn text_keysyms(text: &str) -> Result<Vec<Keysym>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_the_server_acts_on_are_refused() {
+        for name in [
+            "Terminate_Server",
+            "ctrl+alt+Terminate_Server",
+            "shift+Terminate_Server",
+        ] {
+            let e = KeyCombo::parse(name).unwrap_err().to_string();
+            assert!(e.contains("X server itself"), "{name}: {e}");
+        }
+        assert!(FORBIDDEN.contains(&by_name("Terminate_Server").unwrap()));
+        // The XF86 server keys are not in the names agentdesk knows: refused as unknown.
+        for name in [
+            "XF86_Switch_VT_1",
+            "XF86_Ungrab",
+            "XF86_ClearGrab",
+            "XF86LogGrabInfo",
+        ] {
+            assert!(KeyCombo::parse(name).is_err(), "{name}");
+        }
+        assert!(KeyCombo::parse("ctrl+alt+BackSpace").is_ok());
+    }
+
+    #[test]
+    fn modifiers_alone() {
+        for ok in ["shift", "ctrl+alt", "super", "Shift_R", "ISO_Level3_Shift"] {
+            assert!(KeyCombo::parse(ok).unwrap().only_modifiers(), "{ok}");
+        }
+        for not in ["a", "shift+a", "Return", "ctrl+Left"] {
+            assert!(!KeyCombo::parse(not).unwrap().only_modifiers(), "{not}");
+        }
+    }
 
     fn combo(text: &str) -> (Vec<Keysym>, Vec<Keysym>) {
         let c = KeyCombo::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));

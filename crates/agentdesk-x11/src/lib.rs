@@ -21,6 +21,6 @@ mod worker;
 pub use error::{Error, Result};
 pub use ewmh::{WindowAction, WindowInfo, MAX_TITLE};
 pub use font::FontCells;
-pub use input::{Button, PointerAction, ScrollDirection};
+pub use input::{Button, PointerAction, ScrollDirection, MAX_PATH};
 pub use keys::KeyCombo;
 pub use worker::{connect, DamageStamp, X11Config, XHandle, COMMAND_TIMEOUT};

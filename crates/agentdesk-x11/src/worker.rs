@@ -22,7 +22,7 @@ use x11rb::rust_connection::RustConnection;
 
 use crate::capture::Capturer;
 use crate::clipboard::Clipboard;
-use crate::input::{Keyboard, PointerAction};
+use crate::input::{Button, Keyboard, PointerAction};
 use crate::keys::{KeyCombo, Keysym};
 use crate::{Error, Result};
 
@@ -119,6 +119,22 @@ pub(crate) enum Cmd {
     FontCells {
         name: String,
         reply: Reply<Option<crate::FontCells>>,
+    },
+    Path {
+        points: Vec<(u32, u32)>,
+        button: Button,
+        reply: Reply<()>,
+    },
+    Hold {
+        combo: KeyCombo,
+        down: bool,
+        reply: Reply<()>,
+    },
+    ReleaseAll {
+        reply: Reply<()>,
+    },
+    Cursor {
+        reply: Reply<(u32, u32)>,
     },
 }
 
@@ -278,6 +294,32 @@ impl XHandle {
         self.call(|reply| Cmd::Pointer { action, reply }).await
     }
 
+    /// Presses `button` at the first of `points`, moves through the rest, releases at the last.
+    pub async fn drag_path(&self, points: Vec<(u32, u32)>, button: Button) -> Result<()> {
+        self.call(|reply| Cmd::Path {
+            points,
+            button,
+            reply,
+        })
+        .await
+    }
+
+    /// Presses and keeps down (`down`), or releases, the keys of `combo`.
+    pub async fn hold_keys(&self, combo: KeyCombo, down: bool) -> Result<()> {
+        self.call(|reply| Cmd::Hold { combo, down, reply }).await
+    }
+
+    /// Releases every key and button held down through [`XHandle::hold_keys`] and
+    /// [`PointerAction::Press`].
+    pub async fn release_all(&self) -> Result<()> {
+        self.call(|reply| Cmd::ReleaseAll { reply }).await
+    }
+
+    /// Where the pointer is, in screen pixels.
+    pub async fn cursor(&self) -> Result<(u32, u32)> {
+        self.call(|reply| Cmd::Cursor { reply }).await
+    }
+
     /// Types `text` at the keyboard focus, whatever the keyboard layout.
     pub async fn type_text(&self, text: &str) -> Result<()> {
         let keysyms = crate::keys::text_keysyms(text)?;
@@ -378,6 +420,10 @@ pub(crate) struct Worker {
     damage_tx: watch::Sender<DamageStamp>,
     capturer: Capturer,
     pub(crate) keyboard: Keyboard,
+    /// Keys held down by `Cmd::Hold` (keysym, keycode), in the order pressed.
+    pub(crate) held_keys: Vec<(Keysym, u8)>,
+    /// Buttons held down by `PointerAction::Press`.
+    pub(crate) held_buttons: Vec<Button>,
     pub(crate) clipboard: Clipboard,
     pub(crate) windows: crate::windows::Atoms,
     pub(crate) ewmh: crate::ewmh::Atoms,
@@ -532,6 +578,8 @@ impl Worker {
             damage_tx,
             capturer,
             keyboard,
+            held_keys: Vec::new(),
+            held_buttons: Vec::new(),
             clipboard,
             windows,
             ewmh,
@@ -588,6 +636,26 @@ impl Worker {
             }
             Cmd::Pointer { action, reply } => {
                 let result = self.pointer(action);
+                answer(reply, result)
+            }
+            Cmd::Path {
+                points,
+                button,
+                reply,
+            } => {
+                let result = self.path(&points, button).and_then(|()| self.sync());
+                answer(reply, result)
+            }
+            Cmd::Hold { combo, down, reply } => {
+                let result = self.hold_combo(&combo, down);
+                answer(reply, result)
+            }
+            Cmd::ReleaseAll { reply } => {
+                let result = self.release_all();
+                answer(reply, result)
+            }
+            Cmd::Cursor { reply } => {
+                let result = self.cursor();
                 answer(reply, result)
             }
             Cmd::Type { keysyms, reply } => {

@@ -66,12 +66,8 @@ pub(crate) async fn page_map(args: Result<PageMapArgs, DesktopError>, call: &Cal
 
 pub(crate) async fn navigate(args: Result<NavigateArgs, DesktopError>, call: &Call) -> Outcome {
     let args = args?;
+    // browser_go checks the URL before anything is typed.
     let url = args.url.trim().to_string();
-    if url.is_empty() || url.len() > 8192 || url.chars().any(char::is_control) {
-        return Err(DesktopError::BadRequest(
-            "url must be 1 to 8192 characters on one line".into(),
-        ));
-    }
     let browser = call.desktop.browser_window(args.window.as_deref()).await?;
     let before = call
         .desktop

@@ -191,19 +191,7 @@ pub(crate) fn on_screen(
     (x, y, w, h): (i64, i64, i64, i64),
     screen: Size,
 ) -> Option<Spot> {
-    let clamp = |v: i64, extent: u32| v.clamp(0, i64::from(extent)) as u32;
-    let (x0, y0) = (clamp(x, screen.width), clamp(y, screen.height));
-    let x1 = clamp(x.saturating_add(w), screen.width);
-    let y1 = clamp(y.saturating_add(h), screen.height);
-    (x1 > x0 && y1 > y0).then(|| {
-        let rect = Rect {
-            x: x0,
-            y: y0,
-            width: x1 - x0,
-            height: y1 - y0,
-        };
-        spot(space, rect, screen)
-    })
+    Rect::clipped((x, y, w, h), screen).map(|rect| spot(space, rect, screen))
 }
 
 /// A window as the caller sees it; parts off screen are cut to the screen.

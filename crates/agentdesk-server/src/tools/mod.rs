@@ -2,7 +2,9 @@
 //! group of tools. Names, arguments and result shapes are GhostDesk's.
 
 mod apps;
+mod batch;
 mod browser;
+pub(crate) mod computer;
 
 pub(crate) use apps::entries as app_entries;
 mod clipboard;
@@ -31,6 +33,8 @@ pub(crate) struct Call {
     pub(crate) space: ModelSpace,
     /// The per-call limit (`--call-timeout`); a tool that may wait stays inside it.
     pub(crate) timeout: std::time::Duration,
+    /// Which tools the endpoint offers (`?tools=`).
+    pub(crate) profile: computer::Profile,
 }
 
 /// A tool's outcome before it becomes an MCP result.
@@ -104,6 +108,7 @@ pub(crate) fn list() -> Vec<Tool> {
             browser::NAVIGATE,
             acting().open_world(true),
         ),
+        tool::<BatchArgs>("batch", batch::DESCRIPTION, acting()),
     ]
 }
 
@@ -143,7 +148,11 @@ pub(crate) async fn call(
     args: Map<String, Value>,
     call: Call,
 ) -> Option<(CallToolResult, audit::Outcome)> {
+    if call.profile != computer::Profile::GhostDesk {
+        return computer::call(call.profile, name, args, &call).await;
+    }
     let outcome = match name {
+        "batch" => batch::batch(parse(name, args), &call).await,
         "screen_shot" => screen::screen_shot(parse(name, args), &call).await,
         "mouse_move" => input::mouse_move(parse(name, args), &call).await,
         "mouse_click" => input::mouse_click(parse(name, args), &call, 1).await,
@@ -200,7 +209,7 @@ fn render_error(tool: &str, e: DesktopError) -> CallToolResult {
 
 /// Deserializes arguments; a mistake becomes an error naming the tool, the problem and the
 /// expected arguments.
-fn parse<A: DeserializeOwned + JsonSchema>(
+pub(crate) fn parse<A: DeserializeOwned + JsonSchema>(
     tool: &str,
     mut args: Map<String, Value>,
 ) -> Result<A, DesktopError> {
@@ -329,7 +338,8 @@ mod tests {
                 "ui_find",
                 "ui_action",
                 "browser_page_map",
-                "browser_navigate"
+                "browser_navigate",
+                "batch"
             ]
         );
     }

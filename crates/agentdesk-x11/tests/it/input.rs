@@ -190,3 +190,105 @@ async fn click_reaches_window_at_coordinates() {
         other => panic!("expected motion, got {other:?}"),
     }
 }
+
+/// What the computer-use dialects need beyond clicks: a button held across calls, a key held
+/// while clicking, a drag through several points, buttons 8 and 9, and where the pointer is.
+#[tokio::test(flavor = "multi_thread")]
+async fn held_buttons_keys_paths_and_the_cursor() {
+    let display = TestDisplay::start(640, 480).await;
+    let x11 = connect(&display);
+    let client = display.connect();
+    let window = client.window(
+        0,
+        0,
+        640,
+        480,
+        EventMask::BUTTON_PRESS | EventMask::BUTTON_RELEASE | EventMask::POINTER_MOTION,
+    );
+    client.drain();
+
+    // Down in one call, moved, up in another; a second press of a held button sends nothing.
+    x11.pointer(PointerAction::Move { x: 10, y: 20 })
+        .await
+        .unwrap();
+    x11.pointer(PointerAction::Press {
+        button: Button::Left,
+    })
+    .await
+    .unwrap();
+    x11.pointer(PointerAction::Press {
+        button: Button::Left,
+    })
+    .await
+    .unwrap();
+    x11.pointer(PointerAction::Move { x: 30, y: 40 })
+        .await
+        .unwrap();
+    assert_eq!(x11.cursor().await.unwrap(), (30, 40));
+    x11.pointer(PointerAction::Release {
+        button: Button::Left,
+    })
+    .await
+    .unwrap();
+    // Releasing what is not held sends nothing either.
+    x11.pointer(PointerAction::Release {
+        button: Button::Left,
+    })
+    .await
+    .unwrap();
+    let events = until_releases(&client, 1);
+    assert_eq!(presses(&events).len(), 1, "{events:?}");
+    let r = releases(&events);
+    assert_eq!((r.len(), r[0].root_x, r[0].root_y), (1, 30, 40));
+
+    // Shift held around a click: the press carries it; released after.
+    let shift = agentdesk_x11::KeyCombo::parse("shift").unwrap();
+    x11.hold_keys(shift.clone(), true).await.unwrap();
+    x11.pointer(PointerAction::Click {
+        x: 50,
+        y: 60,
+        button: Button::Back,
+        count: 1,
+    })
+    .await
+    .unwrap();
+    x11.hold_keys(shift, false).await.unwrap();
+    x11.pointer(PointerAction::Click {
+        x: 50,
+        y: 60,
+        button: Button::Forward,
+        count: 1,
+    })
+    .await
+    .unwrap();
+    let events = until_releases(&client, 2);
+    let p = presses(&events);
+    assert_eq!((p[0].detail, p[1].detail), (8, 9), "{events:?}");
+    assert!(p[0].state.contains(KeyButMask::SHIFT), "{:?}", p[0]);
+    assert!(!p[1].state.contains(KeyButMask::SHIFT), "{:?}", p[1]);
+
+    // A path through three points: one press at the first, one release at the last, and the
+    // middle point passed through with the button down.
+    x11.drag_path(vec![(100, 100), (300, 100), (300, 300)], Button::Left)
+        .await
+        .unwrap();
+    let events = until_releases(&client, 1);
+    let (p, r) = (presses(&events), releases(&events));
+    assert_eq!((p.len(), r.len()), (1, 1), "{events:?}");
+    assert_eq!((p[0].root_x, p[0].root_y), (100, 100));
+    assert_eq!((r[0].root_x, r[0].root_y), (300, 300));
+    assert!(events.iter().any(|e| matches!(e,
+        Event::MotionNotify(m) if (m.root_x, m.root_y) == (300, 100)
+            && m.state.contains(KeyButMask::BUTTON1))));
+    let _ = window;
+
+    // Whatever is still held is released at once.
+    x11.pointer(PointerAction::Press {
+        button: Button::Right,
+    })
+    .await
+    .unwrap();
+    x11.release_all().await.unwrap();
+    let events = until_releases(&client, 1);
+    assert_eq!(releases(&events)[0].detail, 3, "{events:?}");
+}
