@@ -28,7 +28,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use agentdesk_computer::{anthropic, gemini, openai, Call, Outcome, Space, ANTHROPIC_LIMIT};
+use agentdesk_computer::{anthropic, gemini, openai, Call, Dialect, Outcome, Space};
 use agentdesk_desktop::{Desktop, DesktopId, Format, Size, Turn, TurnOptions};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -44,9 +44,6 @@ use crate::state::AppState;
 
 /// How long a request's body may take to arrive (as for MCP).
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The dialects, by their path segment.
-const DIALECTS: [&str; 3] = ["anthropic", "openai", "gemini"];
 
 /// `?format=&display=&screenshot=`.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -64,17 +61,18 @@ pub(crate) async fn execute(
     Query(options): Query<Options>,
     body: Body,
 ) -> Response {
-    if !DIALECTS.contains(&dialect.as_str()) {
+    let Some(dialect) = Dialect::parse(&dialect) else {
+        let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
         return error(
             StatusCode::NOT_FOUND,
             format!(
                 "no computer-use dialect {:?} here; post to /desktops/{{id}}/computer/ and one \
                  of: {}",
                 audit::cut(&dialect),
-                DIALECTS.join(", ")
+                names.join(", ")
             ),
         );
-    }
+    };
     // Read within a time limit: a client that trickles its body holds nothing for long.
     let limit = app.gate.max_body_bytes;
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
@@ -136,10 +134,10 @@ pub(crate) async fn execute(
         Err(response) => return response,
     };
     let screen = desktop.screen_size();
-    let space = match dialect.as_str() {
-        "anthropic" => match options.display.as_deref() {
-            None => Space::within(screen, ANTHROPIC_LIMIT),
-            Some(display) => match parse_size(display).map(|d| Space::image(screen, d)) {
+    // An older Anthropic tool may have been declared with a display smaller than the screen.
+    let space = match (dialect, options.display.as_deref()) {
+        (Dialect::Anthropic, Some(display)) => {
+            match parse_size(display).map(|d| Space::image(screen, d)) {
                 Some(Ok(space)) => space,
                 Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
                 None => {
@@ -151,17 +149,16 @@ pub(crate) async fn execute(
                         ),
                     )
                 }
-            },
-        },
-        "openai" => Space::pixels(screen),
-        _ => Space::grid(screen, gemini::GRID),
+            }
+        }
+        _ => dialect.space(screen),
     };
     let started = Instant::now();
     let context = Context {
         app: app.clone(),
         principal,
         desktop,
-        dialect: dialect.clone(),
+        dialect,
         options: TurnOptions {
             space,
             format,
@@ -174,10 +171,10 @@ pub(crate) async fn execute(
     // In a task of its own: a client that goes away must not cut a turn in the middle of an
     // action (a key held down, a button pressed); the turn ends by its deadline regardless.
     let task = tokio::spawn(async move {
-        let answer = match context.dialect.as_str() {
-            "anthropic" => context.anthropic(&body, screenshot).await,
-            "openai" => context.openai(&body).await,
-            _ => context.gemini(&body).await,
+        let answer = match context.dialect {
+            Dialect::Anthropic => context.anthropic(&body, screenshot).await,
+            Dialect::OpenAi => context.openai(&body).await,
+            Dialect::Gemini => context.gemini(&body).await,
         };
         context.audit(&answer, started.elapsed());
         answer
@@ -231,7 +228,7 @@ struct Context {
     app: Arc<AppState>,
     principal: Principal,
     desktop: Desktop,
-    dialect: String,
+    dialect: Dialect,
     options: TurnOptions,
     /// The calls run, each `{"call": name, ...its arguments}`, for the audit log.
     ran: std::sync::Mutex<Vec<Value>>,
@@ -391,7 +388,7 @@ impl Context {
         }
         drop(ran);
         tracing::debug!(
-            dialect = %self.dialect,
+            dialect = self.dialect.name(),
             calls = calls.len(),
             ms = turn.elapsed.as_millis() as u64,
             "computer turn"
@@ -415,7 +412,7 @@ impl Context {
             &self.desktop,
             audit::Call {
                 token: &self.principal.name,
-                tool: &format!("computer.{}", self.dialect),
+                tool: &format!("computer.{}", self.dialect.name()),
                 arguments: audit::Recorded::of(&arguments),
                 outcome,
                 elapsed,

@@ -168,7 +168,7 @@ impl AgentDesk {
             .get::<http::request::Parts>()
             .and_then(|p| p.uri.query())
             .unwrap_or("");
-        Profile::of_query(query)
+        tools::computer::profile_of_query(query)
     }
 
     /// The model space of one request: header, then query parameter, then the default.
@@ -222,9 +222,9 @@ impl ServerHandler for AgentDesk {
             .map_err(|m| ErrorData::invalid_params(m, None))?;
         Ok(ListToolsResult::with_all_items(
             match (self.endpoint(&context), profile) {
-                (Endpoint::Main, Profile::GhostDesk) => tools::list_main(),
-                (Endpoint::Desktop(_), Profile::GhostDesk) => tools::list(),
-                (_, profile) => tools::computer::list(profile),
+                (_, Some(dialect)) => tools::computer::list(dialect),
+                (Endpoint::Main, None) => tools::list_main(),
+                (Endpoint::Desktop(_), None) => tools::list(),
             },
         ))
     }
@@ -317,19 +317,13 @@ impl ServerHandler for AgentDesk {
             Ok(profile) => profile,
             Err(message) => return Err(ErrorData::invalid_params(message, None)),
         };
-        if endpoint == Endpoint::Main
-            && profile == Profile::GhostDesk
-            && tools::fleet::is_fleet_tool(&name)
-        {
+        if endpoint == Endpoint::Main && profile.is_none() && tools::fleet::is_fleet_tool(&name) {
             return Ok(self
                 .fleet_call(&name, args, &principal, &context)
                 .await
                 .into());
         }
-        if endpoint == Endpoint::Main
-            && profile == Profile::GhostDesk
-            && tools::files::is_file_tool(&name)
-        {
+        if endpoint == Endpoint::Main && profile.is_none() && tools::files::is_file_tool(&name) {
             return Ok(self.files_call(&name, args, &principal).await.into());
         }
         let audit_args = audit::Recorded::of(&args);

@@ -1,4 +1,4 @@
-//! Tool profiles: a desktop's MCP endpoint with `?tools=anthropic|openai|gemini` lists a
+//! Tool profiles: an MCP endpoint with `?tools=anthropic|openai|gemini` lists a
 //! vendor's computer-use actions as MCP tools, with the vendor's names and arguments, instead
 //! of GhostDesk's (`?tools=ghostdesk`, the default). Each call is read by the dialect's own
 //! reader in `agentdesk-computer` (its coordinate convention included: screenshot pixels, or
@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use agentdesk_computer::{anthropic, gemini, openai, tools, Call as Step, Outcome as Ran, Space};
+use agentdesk_computer::{Call as Step, Dialect, Outcome as Ran};
 use agentdesk_desktop::{Format, TurnOptions};
 use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
 use serde_json::{Map, Value};
@@ -15,60 +15,38 @@ use serde_json::{Map, Value};
 use super::Call;
 use crate::audit;
 
-/// Which tools an MCP endpoint offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Profile {
-    /// GhostDesk's tools, then agentdesk's.
-    #[default]
-    GhostDesk,
-    /// Anthropic's computer toolset members.
-    Anthropic,
-    /// OpenAI's computer tool actions.
-    OpenAi,
-    /// Gemini's computer_use functions.
-    Gemini,
-}
+/// Which tools an MCP endpoint offers: GhostDesk's and agentdesk's (`None`, the default), or
+/// a vendor's dialect.
+pub(crate) type Profile = Option<Dialect>;
 
 /// The query parameter that picks a profile.
 pub(crate) const PROFILE_QUERY: &str = "tools";
 
-impl Profile {
-    /// The profile a request's query asks for.
-    pub(crate) fn of_query(query: &str) -> Result<Profile, String> {
-        for pair in query.split('&') {
-            if let Some(value) = pair
-                .strip_prefix(PROFILE_QUERY)
-                .and_then(|r| r.strip_prefix('='))
-            {
-                return match value {
-                    "ghostdesk" | "" => Ok(Profile::GhostDesk),
-                    "anthropic" => Ok(Profile::Anthropic),
-                    "openai" => Ok(Profile::OpenAi),
-                    "gemini" => Ok(Profile::Gemini),
-                    other => Err(format!(
+/// The profile a request's query asks for.
+pub(crate) fn profile_of_query(query: &str) -> Result<Profile, String> {
+    for pair in query.split('&') {
+        if let Some(value) = pair
+            .strip_prefix(PROFILE_QUERY)
+            .and_then(|r| r.strip_prefix('='))
+        {
+            return match value {
+                "ghostdesk" | "" => Ok(None),
+                other => Dialect::parse(other).map(Some).ok_or_else(|| {
+                    format!(
                         "tools={} is not a profile here; use ghostdesk (the default), \
                          anthropic, openai or gemini",
                         audit::cut(other)
-                    )),
-                };
-            }
-        }
-        Ok(Profile::GhostDesk)
-    }
-
-    fn tools(self) -> Vec<tools::Tool> {
-        match self {
-            Profile::GhostDesk => Vec::new(),
-            Profile::Anthropic => tools::anthropic(),
-            Profile::OpenAi => tools::openai(),
-            Profile::Gemini => tools::gemini(),
+                    )
+                }),
+            };
         }
     }
+    Ok(None)
 }
 
 /// The profile's tools, as MCP lists them.
-pub(crate) fn list(profile: Profile) -> Vec<Tool> {
-    profile
+pub(crate) fn list(dialect: Dialect) -> Vec<Tool> {
+    dialect
         .tools()
         .into_iter()
         .map(|(name, description, schema)| {
@@ -90,33 +68,18 @@ pub(crate) fn list(profile: Profile) -> Vec<Tool> {
         .collect()
 }
 
-/// Runs `name` of `profile`; `None` if the profile has no such tool.
+/// Runs `name` of `dialect`; `None` if the dialect has no such tool.
 pub(crate) async fn call(
-    profile: Profile,
+    dialect: Dialect,
     name: &str,
     args: Map<String, Value>,
     call: &Call,
 ) -> Option<(CallToolResult, audit::Outcome)> {
-    if !profile.tools().iter().any(|(n, _, _)| *n == name) {
+    if !dialect.tools().iter().any(|(n, _, _)| *n == name) {
         return None;
     }
-    let screen = call.desktop.screen_size();
-    let args = Value::Object(args);
-    let (space, action) = match profile {
-        Profile::Anthropic => {
-            let space = Space::within(screen, agentdesk_computer::ANTHROPIC_LIMIT);
-            (space, anthropic::read(name, Some(&args), &space))
-        }
-        Profile::OpenAi => {
-            let space = Space::pixels(screen);
-            (space, openai::read(name, &args, &space))
-        }
-        Profile::Gemini => {
-            let space = Space::grid(screen, gemini::GRID);
-            (space, gemini::read(name, Some(&args), &space))
-        }
-        Profile::GhostDesk => return None,
-    };
+    let space = dialect.space(call.desktop.screen_size());
+    let action = dialect.read(name, &Value::Object(args), &space);
     let rejected = action.is_err();
     let step = Step {
         id: String::new(),

@@ -148,8 +148,8 @@ pub(crate) async fn call(
     args: Map<String, Value>,
     call: Call,
 ) -> Option<(CallToolResult, audit::Outcome)> {
-    if call.profile != computer::Profile::GhostDesk {
-        return computer::call(call.profile, name, args, &call).await;
+    if let Some(dialect) = call.profile {
+        return computer::call(dialect, name, args, &call).await;
     }
     let outcome = match name {
         "batch" => batch::batch(parse(name, args), &call).await,
