@@ -270,8 +270,11 @@ def test_unknown_dialects_and_desktops(server, desk):
     assert reply.status_code == 404 and "anthropic, openai, gemini" in reply.json()["error"]
     reply = httpx2.post(f"{server.base}/desktops/nope/computer/anthropic", json=[], timeout=30)
     assert reply.status_code == 404
-    reply = httpx2.post(url(server, "anthropic", "?display=99999x1"), json=[], timeout=30)
+    reply = httpx2.post(url(server, "anthropic", "?display=2000x1000"), json=[], timeout=30)
     assert reply.status_code == 400 and "larger than the screen" in reply.json()["error"]
+    for bad in ["99999x1", "0x0", "axb", "1280"]:
+        reply = httpx2.post(url(server, "anthropic", f"?display={bad}"), json=[], timeout=30)
+        assert reply.status_code == 400 and "display:" in reply.json()["error"], bad
 
 
 # ----------------------------------------------------------------------------- OpenAI

@@ -137,18 +137,14 @@ pub(crate) async fn execute(
     // An older Anthropic tool may have been declared with a display smaller than the screen.
     let space = match (dialect, options.display.as_deref()) {
         (Dialect::Anthropic, Some(display)) => {
-            match parse_size(display).map(|d| Space::image(screen, d)) {
-                Some(Ok(space)) => space,
-                Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-                None => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!(
-                            "display must be WIDTHxHEIGHT, such as 1280x800 (got {:?})",
-                            audit::cut(display)
-                        ),
-                    )
-                }
+            let declared = agentdesk_proto::parse_screen(display)
+                .map_err(|e| format!("display: {e}"))
+                .and_then(|(width, height)| {
+                    Space::image(screen, Size { width, height }).map_err(|e| e.to_string())
+                });
+            match declared {
+                Ok(space) => space,
+                Err(message) => return error(StatusCode::BAD_REQUEST, message),
             }
         }
         _ => dialect.space(screen),
@@ -469,14 +465,6 @@ async fn desktop(app: &AppState, id: &str, principal: &Principal) -> Result<Desk
         .check_lease(&id, &caller)
         .map_err(|e| error(crate::rest::status(&e), e.to_string()))?;
     Ok(desktop)
-}
-
-fn parse_size(text: &str) -> Option<Size> {
-    let (w, h) = text.trim().split_once(['x', 'X'])?;
-    Some(Size {
-        width: w.trim().parse().ok()?,
-        height: h.trim().parse().ok()?,
-    })
 }
 
 fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
