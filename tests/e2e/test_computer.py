@@ -604,6 +604,11 @@ def test_a_turn_keeps_to_the_time_limit(tmp_path):
         (result,) = reply.json()["content"]
         assert result["is_error"] and "time limit ran out after" in text(result), result
         assert took < 8, took
+        # A wait (or a held key) that would end at the limit is refused before it starts.
+        reply = httpx2.post(f"{srv.base}/desktops/default/computer/anthropic?screenshot=false",
+                            json=[claude(1, "wait", duration=3)], timeout=60)
+        (result,) = reply.json()["content"]
+        assert result["is_error"] and "left of the request's time limit" in text(result)
 
 
 def test_a_human_taking_control_ends_a_turn(server, desk):

@@ -29,6 +29,9 @@ pub(crate) fn in_turn() -> bool {
     IN_TURN.try_with(|_| ()).is_ok()
 }
 
+/// Time a wait or a held key leaves before the turn's deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
 /// Characters typed between two looks at the deadline.
 const TYPE_CHUNK: usize = 64;
 
@@ -196,12 +199,15 @@ impl Desktop {
                 "the request's time limit ran out before this action".into(),
             ));
         }
-        if action.duration() >= left {
+        // With a margin: a caller whose own clock started a little earlier (an MCP call's
+        // timeout) must not give up while a key is still held.
+        let usable = left.saturating_sub(DEADLINE_MARGIN);
+        if action.duration() >= usable {
             return Err(DesktopError::BadRequest(format!(
                 "this action lasts {:.1} s, more than the {:.1} s left of the request's time \
                  limit; ask for less",
                 action.duration().as_secs_f64(),
-                left.as_secs_f64()
+                usable.as_secs_f64()
             )));
         }
         let model = |p: Point| {
