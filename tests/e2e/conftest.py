@@ -342,10 +342,11 @@ def running_server(
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One `agentdesk serve` for the whole session, in the default posture (loopback, no
-    token). Its rate limit is raised: the suite calls tools far faster than an agent does, and
-    the limit itself is tested on a server of its own (test_security.py)."""
+    token). Its rate limits are raised: the suite calls tools and starts tasks far faster than
+    an agent does, and the limits themselves are tested on servers of their own
+    (test_security.py, test_tasks.py)."""
     root = tmp_path_factory.mktemp("agentdesk")
-    with running_server(root, "--rate-limit", "1000") as srv:
+    with running_server(root, "--rate-limit", "1000", "--tasks-per-minute", "1000") as srv:
         yield srv
 
 

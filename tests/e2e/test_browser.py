@@ -206,6 +206,49 @@ def test_the_page_shows_the_desktop_and_a_human_takes_over(tmp_path, browser):
         assert dropped and max(dropped) > 0, log
 
 
+def test_the_page_follows_a_task_and_its_question(tmp_path, browser):
+    """A task of the agent loop shows beside the desktop: its goal, each step as it comes
+    (narration as text, the actions, the screen after it), its question for a person, which
+    the page's help box answers, and its end."""
+    import fake_models as F
+
+    with F.FakeModels() as fake, running_server(tmp_path / "server") as srv:
+        fake.script("claude-page", [
+            F.claude(F.claude_text("Looking at <b>the</b> screen."), F.claude_use("screenshot")),
+            F.claude(F.claude_tool("request_help", question="Which <i>file</i> name?")),
+            F.claude(F.claude_text("Saved it."))])
+        page = new_page(browser)
+        page.goto(f"{srv.base}/desktops/default/view")
+        connected(page)
+        made = httpx2.post(f"{srv.base}/api/tasks", timeout=30, json={
+            "goal": "Save a <file>.", "model": "anthropic:claude-page", "api_key": "k",
+            "base_url": fake.url})
+        assert made.status_code == 201, made.text
+        expect(page.locator("#task")).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator("#task-goal")).to_have_text("Save a <file>.")
+        expect(page.locator("#task-state")).to_have_text(
+            "waiting for you: Which <i>file</i> name?", timeout=WAIT_MS)
+        first = page.locator("#steps li").first
+        expect(first).to_contain_text("Looking at <b>the</b> screen.")
+        expect(first).to_contain_text("→ screenshot")
+        wait_for(lambda: page.evaluate(
+            "(() => { const i = document.querySelector('#steps img');"
+            " return i && i.complete && i.naturalWidth > 0; })()"), "the step's thumbnail")
+        # The question is the desktop's help request: the page's help box answers it.
+        expect(page.locator("#help-message")).to_have_text("Which <i>file</i> name?")
+        page.fill("#help-reply", "notes.txt")
+        page.click("#help-done")
+        expect(page.locator("#task-state")).to_have_text("completed: Saved it.",
+                                                         timeout=WAIT_MS)
+        expect(page.locator("#steps li")).to_have_count(3)
+        expect(page.locator("#steps li").nth(1)).to_contain_text("notes.txt")
+        answered = fake.requests("claude-page")[2].body["messages"][-1]["content"][0]
+        assert "A person answered: notes.txt" in answered["content"][0]["text"]
+        assert not page.errors, page.errors  # type: ignore[attr-defined]
+        page.context.close()
+        assert fake.errors == [], fake.errors
+
+
 def test_a_token_login_sets_a_strict_http_only_cookie(tmp_path, browser):
     tokens = tmp_path / "tokens"
     tokens.write_text(f"alice: {ALICE}\n")

@@ -44,24 +44,24 @@ def url(server, dialect: str, query: str = "") -> str:
     return f"{server.base}/desktops/{DESKTOP}/computer/{dialect}{query}"
 
 
-def mcp(server, name: str, arguments: dict) -> dict:
-    """One tools/call on the module's desktop; its JSON answer."""
+def mcp(server, name: str, arguments: dict, desktop: str = DESKTOP) -> dict:
+    """One tools/call on the module's desktop (or `desktop`); its JSON answer."""
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": name, "arguments": arguments}}
     headers = {"Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": "2025-11-25"}
-    reply = httpx2.post(f"{server.base}/desktops/{DESKTOP}/mcp", json=body, headers=headers,
+    reply = httpx2.post(f"{server.base}/desktops/{desktop}/mcp", json=body, headers=headers,
                         timeout=60).json()["result"]
     assert not reply.get("isError"), reply
     return json.loads(reply["content"][0]["text"])
 
 
-def open_window(server, command: str, app: str) -> dict:
+def open_window(server, command: str, app: str, desktop: str = DESKTOP) -> dict:
     """Launches `command` and waits for its window (not another's); its place."""
-    pid = mcp(server, "app_launch", {"command": command})["pid"]
+    pid = mcp(server, "app_launch", {"command": command}, desktop)["pid"]
     deadline = time.monotonic() + 30
     while True:
-        windows = [w for w in mcp(server, "window_list", {"app": app})["windows"]
+        windows = [w for w in mcp(server, "window_list", {"app": app}, desktop)["windows"]
                    if w["pid"] == pid]
         if windows:
             return windows[0]
@@ -69,12 +69,12 @@ def open_window(server, command: str, app: str) -> dict:
         time.sleep(0.2)
 
 
-def close_windows(server, app: str) -> None:
+def close_windows(server, app: str, desktop: str = DESKTOP) -> None:
     """Closes `app`'s windows and waits until they are gone."""
-    for w in mcp(server, "window_list", {"app": app})["windows"]:
-        mcp(server, "window_action", {"window": w["id"], "action": "close"})
+    for w in mcp(server, "window_list", {"app": app}, desktop)["windows"]:
+        mcp(server, "window_action", {"window": w["id"], "action": "close"}, desktop)
     deadline = time.monotonic() + 15
-    while windows := mcp(server, "window_list", {"app": app})["windows"]:
+    while windows := mcp(server, "window_list", {"app": app}, desktop)["windows"]:
         assert time.monotonic() < deadline, f"{app} did not close: {windows}"
         time.sleep(0.2)
 

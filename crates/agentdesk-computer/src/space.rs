@@ -39,6 +39,16 @@ pub const ANTHROPIC_LIMIT: Limit = Limit {
     patch: 28,
 };
 
+/// The models before Anthropic's toolset (the single `computer` tool) are sent images shrunk
+/// by the API above 1568 px on the long edge or about 1.15 megapixels (about 1 467 tiles of
+/// 28 px): screenshots are scaled to fit first, so that coordinates stay those of the image the
+/// model saw.
+pub const ANTHROPIC_LEGACY_LIMIT: Limit = Limit {
+    long_edge: 1568,
+    tiles: 1467,
+    patch: 28,
+};
+
 /// A dialect's coordinate convention on one screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Space {

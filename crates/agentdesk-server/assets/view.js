@@ -146,6 +146,103 @@ addEventListener('pagehide', () => {
   }
 });
 
+// The agent loop's newest task on this desktop, beside the screen: its steps follow the task's
+// event stream (EventSource reconnects by itself, and the server replays what it missed by
+// Last-Event-ID). Everything shown is text content: a model's words never become markup.
+let following = null;
+let source = null;
+
+function stateText(data) {
+  const words = { input_required: 'waiting for you', paused: 'paused: a person has control' };
+  let text = words[data.state] || data.state;
+  if (data.question) text += `: ${data.question}`;
+  if (data.outcome) text += `: ${data.outcome.text || data.outcome.reason}`;
+  return text;
+}
+
+function setTaskState(data) {
+  $('task-state').textContent = stateText(data);
+  $('task-state').className = `task-state ${data.state}`;
+}
+
+function addStep(step) {
+  const item = document.createElement('li');
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  meta.textContent = `step ${step.step} · ${(step.model_ms / 1000).toFixed(1)} s · $${Number(step.cost_usd).toFixed(4)}`;
+  item.append(meta);
+  if (step.narration) {
+    const words = document.createElement('div');
+    words.className = 'narration';
+    words.textContent = step.narration;
+    item.append(words);
+  }
+  for (const action of step.actions || []) {
+    const line = document.createElement('div');
+    line.className = 'actions';
+    const { call, ...args } = action;
+    line.textContent = `→ ${call} ${Object.keys(args).length ? JSON.stringify(args) : ''}`;
+    item.append(line);
+  }
+  const failed = (step.results || []).find((r) => !r.ok);
+  if (failed) {
+    const line = document.createElement('div');
+    line.className = 'failed';
+    line.textContent = `✗ ${failed.text}`;
+    item.append(line);
+  }
+  if (step.help) {
+    const line = document.createElement('div');
+    line.textContent = `? ${step.help.question} — ${step.help.answer}`;
+    item.append(line);
+  }
+  if (typeof step.thumbnail === 'string' && step.thumbnail.startsWith(`${base}/tasks/`)) {
+    const link = document.createElement('a');
+    link.href = step.thumbnail;
+    link.target = '_blank';
+    const img = document.createElement('img');
+    img.loading = 'lazy';
+    img.alt = `the screen after step ${step.step}`;
+    img.src = step.thumbnail;
+    link.append(img);
+    item.append(link);
+  }
+  $('steps').append(item);
+  $('task').scrollTop = $('task').scrollHeight;
+}
+
+function follow(task) {
+  if (source) source.close();
+  following = task.id;
+  $('task').hidden = false;
+  $('task-model').textContent = task.model;
+  $('task-goal').textContent = task.goal;
+  setTaskState(task);
+  $('steps').replaceChildren();
+  source = new EventSource(`${base}/tasks/${encodeURIComponent(task.id)}/stream`);
+  source.addEventListener('step', (e) => addStep(JSON.parse(e.data)));
+  source.addEventListener('state', (e) => setTaskState(JSON.parse(e.data)));
+  source.addEventListener('end', (e) => {
+    setTaskState(JSON.parse(e.data));
+    source.close();
+    source = null;
+  });
+}
+
+async function watchTasks() {
+  try {
+    const { tasks } = await request(`${base}/tasks`);
+    if (tasks.length && tasks[0].id !== following) follow(tasks[0]);
+  } catch (e) {
+    // The task list is extra; the desktop itself still shows.
+  }
+}
+
+// For tests: the task the page follows.
+window.agentdesk.task = () => following;
+
 connect();
 refresh();
 setInterval(refresh, 1000);
+watchTasks();
+setInterval(watchTasks, 3000);

@@ -480,6 +480,13 @@ impl Audit {
         self.evidence.as_ref().is_some_and(|e| e.record_screens)
     }
 
+    /// The evidence directory of `desktop` (a valid desktop id), if there is an evidence trail.
+    pub(crate) fn evidence_dir(&self, desktop: &str) -> Option<std::path::PathBuf> {
+        let evidence = self.evidence.as_ref()?;
+        agentdesk_desktop::DesktopId::parse(desktop).ok()?;
+        Some(evidence.dir.join(desktop))
+    }
+
     /// Saves a screen (PNG bytes) taken after `tool` on `desktop` into its evidence
     /// directory; its name there, or `None` if it could not be written (reported in the log).
     pub(crate) fn save_screen(&self, desktop: &str, tool: &str, png: &[u8]) -> Option<String> {

@@ -1,6 +1,7 @@
 //! A client of the REST API, for `agentdesk desktops ...` and `agentdesk snapshots ...`: one
 //! request per command (a long one read as it reports progress), over
 //! HTTP or HTTPS (rustls; the system's CA certificates, or `--ca-cert` for a private one).
+//! [`Target`] also carries the agent loop's requests to model providers (`agent/provider.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,11 +22,110 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// A server to talk to.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
+    target: Target,
+    token: Option<String>,
+}
+
+/// Where requests go: an HTTP or HTTPS origin, and a path prefix (a model provider's base URL
+/// such as `https://api.openai.com/v1`; empty for agentdesk's own API).
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
     scheme: String,
     host: String,
     port: u16,
-    token: Option<String>,
+    prefix: String,
     tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Target {
+    /// Reads `url`; `ca_cert` is a PEM file of certificates to trust for HTTPS instead of the
+    /// system's. A path is kept as the prefix of every request's.
+    pub(crate) fn parse(url: &str, ca_cert: Option<&Path>) -> anyhow::Result<Target> {
+        let uri: http::Uri = url
+            .trim_end_matches('/')
+            .parse()
+            .with_context(|| format!("{url:?} is not a URL such as http://127.0.0.1:3000"))?;
+        let scheme = uri
+            .scheme_str()
+            .with_context(|| format!("{url:?} names no scheme; begin it with http:// or https://"))?
+            .to_string();
+        let host = uri
+            .host()
+            .with_context(|| format!("{url:?} names no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let (port, tls) = match scheme.as_str() {
+            "http" => (uri.port_u16().unwrap_or(80), None),
+            "https" => (uri.port_u16().unwrap_or(443), Some(tls_config(ca_cert)?)),
+            other => bail!("unsupported scheme {other:?}; use http:// or https://"),
+        };
+        if uri.query().is_some() {
+            bail!("{url:?}: give the address without a query");
+        }
+        Ok(Target {
+            scheme,
+            host,
+            port,
+            prefix: uri.path().trim_end_matches('/').to_string(),
+            tls,
+        })
+    }
+
+    /// `scheme://host:port` and the prefix.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{}://{}:{}{}",
+            self.scheme, self.host, self.port, self.prefix
+        )
+    }
+
+    /// Sends one request (`path` under the prefix) and returns the response as it starts.
+    pub(crate) async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
+        let address = format!("{}:{}", self.host, self.port);
+        let tcp = tokio::net::TcpStream::connect(&address)
+            .await
+            .with_context(|| format!("cannot reach {}", self.describe()))?;
+        let host_header = if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            address.clone()
+        };
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.prefix))
+            .header(http::header::HOST, host_header);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let bytes = match body {
+            Some(body) => {
+                request = request.header(http::header::CONTENT_TYPE, "application/json");
+                body
+            }
+            None => Bytes::new(),
+        };
+        let request = request.body(Full::new(bytes))?;
+        let response = match &self.tls {
+            None => exchange(TokioIo::new(tcp), request).await?,
+            Some(config) => {
+                let name = rustls_pki_types::ServerName::try_from(self.host.clone())
+                    .with_context(|| format!("{:?} is not a valid TLS server name", self.host))?;
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name, tcp)
+                    .await
+                    .with_context(|| format!("TLS with {} failed", self.describe()))?;
+                exchange(TokioIo::new(tls), request).await?
+            }
+        };
+        Ok(response)
+    }
 }
 
 /// An answer: the HTTP status and the JSON body.
@@ -42,31 +142,11 @@ impl ApiClient {
     /// as a bearer token if given; `ca_cert` is a PEM file of certificates to trust for HTTPS
     /// instead of the system's.
     pub fn new(url: &str, token: Option<String>, ca_cert: Option<&Path>) -> anyhow::Result<Self> {
-        let uri: http::Uri = url.trim_end_matches('/').parse().with_context(|| {
-            format!("{url:?} is not a server URL such as http://127.0.0.1:3000")
-        })?;
-        let scheme = uri.scheme_str().unwrap_or("http").to_string();
-        let host = uri
-            .host()
-            .with_context(|| format!("{url:?} names no host"))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let (port, tls) = match scheme.as_str() {
-            "http" => (uri.port_u16().unwrap_or(80), None),
-            "https" => (uri.port_u16().unwrap_or(443), Some(tls_config(ca_cert)?)),
-            other => bail!("unsupported scheme {other:?}; use http:// or https://"),
-        };
-        if uri.path().len() > 1 {
+        let target = Target::parse(url, ca_cert)?;
+        if !target.prefix.is_empty() {
             bail!("give the server's address without a path, e.g. http://127.0.0.1:3000");
         }
-        Ok(ApiClient {
-            scheme,
-            host,
-            port,
-            token,
-            tls,
-        })
+        Ok(ApiClient { target, token })
     }
 
     /// Sends one request and reads the JSON answer.
@@ -80,10 +160,8 @@ impl ApiClient {
             .await
             .with_context(|| {
                 format!(
-                    "no answer from {}://{}:{} within {} s",
-                    self.scheme,
-                    self.host,
-                    self.port,
+                    "no answer from {} within {} s",
+                    self.target.describe(),
                     REQUEST_TIMEOUT.as_secs()
                 )
             })?
@@ -144,6 +222,73 @@ impl ApiClient {
         bail!("the server ended the answer before the result (was it stopped?)")
     }
 
+    /// Follows a Server-Sent Events stream (`GET path`), from after event `last` (0: from the
+    /// start), calling `event` with each event's id, name and JSON until it returns false or
+    /// the server ends the stream. Returns the last event's id, for a reconnection.
+    pub async fn follow_events(
+        &self,
+        path: &str,
+        last: u64,
+        mut event: impl FnMut(u64, &str, Value) -> bool,
+    ) -> anyhow::Result<u64> {
+        let authorization = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let last_text = last.to_string();
+        let mut headers = vec![("accept", "text/event-stream")];
+        if last > 0 {
+            headers.push(("last-event-id", last_text.as_str()));
+        }
+        if let Some(a) = &authorization {
+            headers.push(("authorization", a.as_str()));
+        }
+        let response = self
+            .target
+            .send(http::Method::GET, path, &headers, None)
+            .await?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let answer = read_answer(status, response).await?;
+            bail!(
+                "{} (HTTP {status})",
+                answer.body["error"]
+                    .as_str()
+                    .unwrap_or("the stream was refused")
+            );
+        }
+        let mut body = response.into_body();
+        let mut pending = Vec::new();
+        let (mut id, mut name, mut data) = (last, String::from("message"), String::new());
+        while let Some(frame) = body.frame().await {
+            let frame = frame.context("the stream was cut off")?;
+            let Some(bytes) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(bytes);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                let line = line.trim_end_matches(['\r', '\n']);
+                if line.is_empty() {
+                    if !data.is_empty() {
+                        let json =
+                            serde_json::from_str(&data).unwrap_or(Value::String(data.clone()));
+                        if !event(id, &name, json) {
+                            return Ok(id);
+                        }
+                    }
+                    name = "message".into();
+                    data.clear();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().unwrap_or(id);
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+        }
+        Ok(id)
+    }
+
     async fn send(
         &self,
         method: http::Method,
@@ -163,45 +308,25 @@ impl ApiClient {
         body: Option<Value>,
         accept: &str,
     ) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
-        let address = format!("{}:{}", self.host, self.port);
-        let server = format!("{}://{address}", self.scheme);
-        let tcp = tokio::net::TcpStream::connect(&address).await.with_context(|| {
-            format!("cannot reach agentdesk at {server}: is `agentdesk serve` running there? (--server or AGENTDESK_SERVER names another)")
-        })?;
-        let host_header = if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            address.clone()
-        };
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header(http::header::HOST, host_header)
-            .header(http::header::ACCEPT, accept);
-        if let Some(token) = &self.token {
-            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        let authorization = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("accept", accept)];
+        if let Some(a) = &authorization {
+            headers.push(("authorization", a.as_str()));
         }
-        let bytes = match body {
-            Some(body) => {
-                request = request.header(http::header::CONTENT_TYPE, "application/json");
-                Bytes::from(serde_json::to_vec(&body)?)
-            }
-            None => Bytes::new(),
-        };
-        let request = request.body(Full::new(bytes))?;
-        let response = match &self.tls {
-            None => exchange(TokioIo::new(tcp), request).await?,
-            Some(config) => {
-                let name = rustls_pki_types::ServerName::try_from(self.host.clone())
-                    .with_context(|| format!("{:?} is not a valid TLS server name", self.host))?;
-                let tls = tokio_rustls::TlsConnector::from(config.clone())
-                    .connect(name, tcp)
-                    .await
-                    .with_context(|| format!("TLS with {server} failed (is --ca-cert right?)"))?;
-                exchange(TokioIo::new(tls), request).await?
-            }
-        };
-        Ok(response)
+        let body = body.map(|b| serde_json::to_vec(&b)).transpose()?;
+        self.target
+            .send(method, path, &headers, body.map(Bytes::from))
+            .await
+            .map_err(|e| {
+                if e.to_string().starts_with("cannot reach") {
+                    e.context(
+                        "no agentdesk there: is `agentdesk serve` running? (--server or \
+                         AGENTDESK_SERVER names another)",
+                    )
+                } else {
+                    e
+                }
+            })
     }
 }
 

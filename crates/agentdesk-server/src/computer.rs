@@ -154,7 +154,7 @@ pub(crate) async fn execute(
         app: app.clone(),
         principal,
         desktop,
-        dialect,
+        tool: audit_name(dialect),
         options: TurnOptions {
             space,
             format,
@@ -167,13 +167,17 @@ pub(crate) async fn execute(
     // In a task of its own: a client that goes away must not cut a turn in the middle of an
     // action (a key held down, a button pressed); the turn ends by its deadline regardless.
     let task = tokio::spawn(async move {
-        let answer = match context.dialect {
+        let executed = match dialect {
             Dialect::Anthropic => context.anthropic(&body, screenshot).await,
             Dialect::OpenAi => context.openai(&body).await,
             Dialect::Gemini => context.gemini(&body).await,
         };
-        context.audit(&answer, started.elapsed());
-        answer
+        context.audit(&executed, started.elapsed());
+        executed.map(|e| {
+            let ran = e.count();
+            let failure = e.first_failure();
+            (Json(e.answer).into_response(), ran, failure)
+        })
     });
     let answer = match task.await {
         Ok(answer) => answer,
@@ -216,22 +220,50 @@ pub(crate) async fn execute(
 }
 
 /// A failed request: status, message, and one more field for the body.
-type Refusal = (StatusCode, String, Option<(&'static str, Value)>);
-/// An answer: the response, how many calls ran of how many, and the first failure.
-type Answer = Result<(Response, (usize, usize), Option<String>), Refusal>;
+pub(crate) type Refusal = (StatusCode, String, Option<(&'static str, Value)>);
 
-struct Context {
-    app: Arc<AppState>,
-    principal: Principal,
-    desktop: Desktop,
-    dialect: Dialect,
-    options: TurnOptions,
+/// What running a model's calls gave: the vendor's answer, and each call's outcome in order
+/// with the screen after the last that ran.
+pub(crate) struct Executed {
+    /// The blocks or items to add to the conversation.
+    pub(crate) answer: Value,
+    /// One per call.
+    pub(crate) outcomes: Vec<Outcome>,
+    /// The screen after the calls.
+    pub(crate) screenshot: Option<agentdesk_computer::Image>,
+}
+
+impl Executed {
+    /// How many calls ran, of how many.
+    pub(crate) fn count(&self) -> (usize, usize) {
+        count(&self.outcomes)
+    }
+
+    /// Why the first call that failed failed.
+    pub(crate) fn first_failure(&self) -> Option<String> {
+        first_failure(&self.outcomes)
+    }
+}
+
+/// A model's calls on a desktop, for one caller: the executor endpoints and the agent loop
+/// both run their turns through it.
+pub(crate) struct Context {
+    pub(crate) app: Arc<AppState>,
+    pub(crate) principal: Principal,
+    pub(crate) desktop: Desktop,
+    /// The audit log's name for the calls: `computer.anthropic`, `agent.chat`.
+    pub(crate) tool: &'static str,
+    pub(crate) options: TurnOptions,
     /// The calls run, each `{"call": name, ...its arguments}`, for the audit log.
-    ran: std::sync::Mutex<Vec<Value>>,
+    pub(crate) ran: std::sync::Mutex<Vec<Value>>,
 }
 
 impl Context {
-    async fn anthropic(&self, body: &Value, screenshot: bool) -> Answer {
+    pub(crate) async fn anthropic(
+        &self,
+        body: &Value,
+        screenshot: bool,
+    ) -> Result<Executed, Refusal> {
         let uses = anthropic::parse(body, &self.options.space).map_err(bad_body)?;
         let calls: Vec<Call> = uses.iter().map(|u| u.call.clone()).collect();
         let turn = self.run(&calls, screenshot).await;
@@ -254,16 +286,14 @@ impl Context {
             .zip(&outcomes)
             .map(|(u, o)| anthropic::result(u, o))
             .collect();
-        let failure = first_failure(&turn);
-        let ran = count(&turn);
-        Ok((
-            Json(anthropic::message(blocks)).into_response(),
-            ran,
-            failure,
-        ))
+        Ok(Executed {
+            answer: anthropic::message(blocks),
+            outcomes: turn.outcomes,
+            screenshot: turn.screenshot,
+        })
     }
 
-    async fn openai(&self, body: &Value) -> Answer {
+    pub(crate) async fn openai(&self, body: &Value) -> Result<Executed, Refusal> {
         let request = openai::parse(body, &self.options.space).map_err(bad_body)?;
         if request.calls.is_empty() {
             return Err(bad_body(agentdesk_computer::Error::Body(
@@ -290,10 +320,11 @@ impl Context {
             }
         }
         let mut items = Vec::new();
-        let (mut ran, mut total, mut failure) = (0, 0, None::<String>);
+        let mut outcomes = Vec::new();
+        let mut failed = false;
         let mut last_shot = None;
         for call in &request.calls {
-            let turn = if failure.is_some() {
+            let turn = if failed {
                 // An earlier call failed: these actions do not run, but the API wants an
                 // output for every call, so they get the screen as it is.
                 let outcomes = vec![Outcome::NotExecuted; call.actions.len()];
@@ -305,12 +336,7 @@ impl Context {
             } else {
                 self.run(&call.actions, true).await
             };
-            let (r, t) = count(&turn);
-            ran += r;
-            total += t;
-            if failure.is_none() {
-                failure = first_failure(&turn);
-            }
+            failed = failed || first_failure(&turn.outcomes).is_some();
             let shot = match turn.screenshot {
                 Some(shot) => shot,
                 None => self
@@ -319,17 +345,22 @@ impl Context {
                     .map_err(|message| (StatusCode::SERVICE_UNAVAILABLE, message, None))?,
             };
             items.push(openai::output(call, &shot));
+            outcomes.extend(turn.outcomes);
             last_shot = Some(shot);
         }
-        let body = if request.single {
+        let answer = if request.single {
             items.remove(0)
         } else {
             Value::Array(items)
         };
-        Ok((Json(body).into_response(), (ran, total), failure))
+        Ok(Executed {
+            answer,
+            outcomes,
+            screenshot: last_shot,
+        })
     }
 
-    async fn gemini(&self, body: &Value) -> Answer {
+    async fn gemini(&self, body: &Value) -> Result<Executed, Refusal> {
         let request = gemini::parse(body, &self.options.space).map_err(bad_body)?;
         if !request.confirmed {
             if let Some(call) = request.calls.iter().find(|c| c.needs_confirmation) {
@@ -353,16 +384,16 @@ impl Context {
             None if !calls.is_empty() => self.screenshot().await.ok(),
             None => None,
         };
-        let content = gemini::responses(&request, &turn.outcomes, shot.as_ref());
-        Ok((
-            Json(content).into_response(),
-            count(&turn),
-            first_failure(&turn),
-        ))
+        let answer = gemini::responses(&request, &turn.outcomes, shot.as_ref());
+        Ok(Executed {
+            answer,
+            outcomes: turn.outcomes,
+            screenshot: shot,
+        })
     }
 
     /// Runs a turn.
-    async fn run(&self, calls: &[Call], screenshot: bool) -> Turn {
+    pub(crate) async fn run(&self, calls: &[Call], screenshot: bool) -> Turn {
         let options = TurnOptions {
             screenshot,
             ..self.options.clone()
@@ -384,7 +415,7 @@ impl Context {
         }
         drop(ran);
         tracing::debug!(
-            dialect = self.dialect.name(),
+            tool = self.tool,
             calls = calls.len(),
             ms = turn.elapsed.as_millis() as u64,
             "computer turn"
@@ -392,23 +423,40 @@ impl Context {
         turn
     }
 
+    /// The calls run since the last call of this, each `{"call": name, ...its arguments}`.
+    pub(crate) fn take_ran(&self) -> Vec<Value> {
+        std::mem::take(&mut *crate::lock(&self.ran))
+    }
+
     /// One line in the desktop's audit log for the request: the calls as sent, how it ended.
     /// One line, not one per call, so that a request of a hundred calls cannot push the
     /// record of what happened before it out of the log.
-    fn audit(&self, answer: &Answer, elapsed: std::time::Duration) {
-        let mut arguments = serde_json::Map::new();
-        let ran = std::mem::take(&mut *crate::lock(&self.ran));
-        arguments.insert("actions".into(), Value::Array(ran));
-        let (outcome, error) = match answer {
-            Ok((_, _, None)) => (audit::Outcome::Ok, None),
-            Ok((_, _, Some(failure))) => (audit::Outcome::Error, Some(failure.as_str())),
-            Err((_, message, _)) => (audit::Outcome::Rejected, Some(message.as_str())),
+    pub(crate) fn audit(&self, executed: &Result<Executed, Refusal>, elapsed: std::time::Duration) {
+        let (outcome, error) = match executed {
+            Ok(e) => match e.first_failure() {
+                None => (audit::Outcome::Ok, None),
+                Some(failure) => (audit::Outcome::Error, Some(failure)),
+            },
+            Err((_, message, _)) => (audit::Outcome::Rejected, Some(message.clone())),
         };
+        self.audit_ran(self.take_ran(), outcome, error.as_deref(), elapsed);
+    }
+
+    /// [`Context::audit`] of calls already taken.
+    pub(crate) fn audit_ran(
+        &self,
+        ran: Vec<Value>,
+        outcome: audit::Outcome,
+        error: Option<&str>,
+        elapsed: std::time::Duration,
+    ) {
+        let mut arguments = serde_json::Map::new();
+        arguments.insert("actions".into(), Value::Array(ran));
         self.app.audit.call(
             &self.desktop,
             audit::Call {
                 token: &self.principal.name,
-                tool: &format!("computer.{}", self.dialect.name()),
+                tool: self.tool,
                 arguments: audit::Recorded::of(&arguments),
                 outcome,
                 elapsed,
@@ -426,28 +474,40 @@ impl Context {
     }
 }
 
+/// The audit log's name for a dialect's requests.
+pub(crate) fn audit_name(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Anthropic => "computer.anthropic",
+        Dialect::OpenAi => "computer.openai",
+        Dialect::Gemini => "computer.gemini",
+    }
+}
+
 fn bad_body(e: agentdesk_computer::Error) -> Refusal {
     (StatusCode::BAD_REQUEST, e.to_string(), None)
 }
 
-fn count(turn: &Turn) -> (usize, usize) {
-    let ran = turn
-        .outcomes
+fn count(outcomes: &[Outcome]) -> (usize, usize) {
+    let ran = outcomes
         .iter()
         .filter(|o| !matches!(o, Outcome::NotExecuted))
         .count();
-    (ran, turn.outcomes.len())
+    (ran, outcomes.len())
 }
 
-fn first_failure(turn: &Turn) -> Option<String> {
-    turn.outcomes.iter().find_map(|o| match o {
+fn first_failure(outcomes: &[Outcome]) -> Option<String> {
+    outcomes.iter().find_map(|o| match o {
         Outcome::Failed(text) => Some(text.clone()),
         _ => None,
     })
 }
 
 /// The caller's desktop `id`, started if it was stopped, or the error response.
-async fn desktop(app: &AppState, id: &str, principal: &Principal) -> Result<Desktop, Response> {
+pub(crate) async fn desktop(
+    app: &AppState,
+    id: &str,
+    principal: &Principal,
+) -> Result<Desktop, Response> {
     let caller = principal.caller();
     let id = DesktopId::parse(id).map_err(|e| error(StatusCode::NOT_FOUND, e.to_string()))?;
     let found = tokio::time::timeout(app.call_timeout, app.manager.desktop(&id, &caller)).await;

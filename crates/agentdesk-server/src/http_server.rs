@@ -21,6 +21,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::{self, AgentConfig};
 use crate::auth::{Identity, Tokens};
 use crate::guard::{self, Gate};
 use crate::mcp::{AgentDesk, ServiceConfig, Transport};
@@ -56,6 +57,8 @@ pub struct HttpConfig {
     pub service: ServiceConfig,
     /// What the live view's pages need (noVNC's location).
     pub web: WebConfig,
+    /// The agent loop's caps and the providers' keys.
+    pub agent: AgentConfig,
 }
 
 impl HttpConfig {
@@ -164,6 +167,7 @@ pub fn router(
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
+    let tasks = agent::Tasks::new(config.agent, manager.data_dir());
     let app = Arc::new(AppState {
         gate: Gate {
             tokens: config.tokens,
@@ -185,6 +189,7 @@ pub fn router(
         call_timeout: config.service.call_timeout,
         stopping: cancel,
         transfers: Default::default(),
+        tasks,
         viewers: live::ViewerLimits::default(),
     });
     // Every surface but /healthz, the login page and the page's own files goes into
@@ -207,6 +212,11 @@ pub fn router(
             "/api/snapshots/{snapshot}/verify",
             post(rest::verify_snapshot),
         )
+        .route("/api/tasks", get(agent::list).post(agent::create))
+        .route("/api/tasks/{id}", get(agent::get))
+        .route("/api/tasks/{id}/stream", get(agent::stream))
+        .route("/api/tasks/{id}/{action}", post(agent::action))
+        .route("/api/budget", get(agent::budget))
         .route("/api/{*rest}", any(rest::unknown))
         .layer(DefaultBodyLimit::max(rest::MAX_BODY_BYTES))
         // Files are streamed, whatever their size (`files.rs`).
@@ -232,6 +242,15 @@ pub fn router(
         .route(
             "/desktops/{id}/computer/{dialect}",
             post(computer::execute).layer(DefaultBodyLimit::max(config.max_body_bytes)),
+        )
+        .route("/desktops/{id}/tasks", get(agent::desktop_tasks))
+        .route(
+            "/desktops/{id}/tasks/{task}/stream",
+            get(agent::stream_of_desktop),
+        )
+        .route(
+            "/desktops/{id}/tasks/{task}/steps/{step}",
+            get(agent::step_image),
         )
         .route("/novnc/{*path}", get(web::novnc))
         .merge(api)

@@ -8,6 +8,7 @@
 //! arguments and results are converted to and from `agentdesk-proto` types here and nowhere
 //! else.
 
+mod agent;
 mod audit;
 mod auth;
 mod client;
@@ -29,6 +30,7 @@ mod tls;
 mod tools;
 mod web;
 
+pub use agent::{AgentConfig, ProviderEnv, Secret, DEFAULT_MAX_STEPS};
 pub use agentdesk_security::RateLimit;
 pub use audit::{Audit, EvidenceConfig, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_MAX_BYTES};
 pub use auth::Tokens;

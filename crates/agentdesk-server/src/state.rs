@@ -36,6 +36,8 @@ pub(crate) struct AppState {
     /// Cancelled when the server stops: executor turns end at once rather than hold the
     /// graceful shutdown for as long as their waits.
     pub(crate) stopping: tokio_util::sync::CancellationToken,
+    /// The agent loop's tasks and the day's ledger (`agent/`).
+    pub(crate) tasks: crate::agent::Tasks,
     /// File transfers open per token (`files.rs`).
     pub(crate) transfers: crate::files::Transfers,
 }

@@ -25,6 +25,57 @@ pub(crate) enum Command {
     Desktops(Desktops),
     /// Save, list, restore, delete and check snapshots of desktops' homes on a running server.
     Snapshots(Snapshots),
+    /// Give a model a goal and let it drive a desktop of a running server, step by step,
+    /// printing each step as it happens (the built-in agent loop, `POST /api/tasks`).
+    Run(Run),
+}
+
+/// `agentdesk run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Run {
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+
+    /// What the model should get done.
+    #[arg(long)]
+    pub(crate) goal: String,
+
+    /// PROVIDER:MODEL: anthropic:claude-opus-4-7, openai:computer-use-preview,
+    /// chat:Qwen/Qwen3-VL-8B-Instruct (any OpenAI-compatible chat endpoint: vLLM, llama.cpp).
+    #[arg(long, env = "AGENTDESK_MODEL")]
+    pub(crate) model: String,
+
+    /// The desktop to drive (default: the server's default desktop).
+    #[arg(long)]
+    pub(crate) desktop: Option<String>,
+
+    /// At most this many model calls.
+    #[arg(long, default_value_t = agentdesk_server::DEFAULT_MAX_STEPS)]
+    pub(crate) max_steps: u32,
+
+    /// Stop before the task would spend more than this, in dollars.
+    #[arg(long)]
+    pub(crate) max_usd: Option<f64>,
+
+    /// Dollars per million input and output tokens, e.g. 3,15, for a model whose price the
+    /// server does not know.
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    pub(crate) price: Option<Vec<f64>>,
+
+    /// The provider's key (default: ANTHROPIC_API_KEY or OPENAI_API_KEY, as the vendors' SDKs
+    /// read it; the server's own if neither is set). Prefer the environment: a command line
+    /// is visible to other users of the machine.
+    #[arg(long)]
+    pub(crate) api_key: Option<String>,
+
+    /// The provider's base URL (default: ANTHROPIC_BASE_URL or OPENAI_BASE_URL, else the
+    /// server's setting). Only an admin token may choose it.
+    #[arg(long)]
+    pub(crate) base_url: Option<String>,
+
+    /// Start the task and print its id without following it.
+    #[arg(long)]
+    pub(crate) detach: bool,
 }
 
 /// Where `agentdesk desktops` and `agentdesk snapshots` send their requests, and how they
@@ -353,6 +404,15 @@ pub(crate) struct Serve {
     /// Snapshots one (non-admin) token may hold in all, whatever desktops they are of.
     #[arg(long, env = "AGENTDESK_MAX_SNAPSHOTS_PER_TOKEN", default_value = "100")]
     pub(crate) max_snapshots_per_token: usize,
+
+    /// A cap on the model spending of all tasks of the built-in agent loop per UTC day, in
+    /// dollars; it holds across restarts (the ledger is in the data directory).
+    #[arg(long, env = "AGENTDESK_MAX_USD_PER_DAY")]
+    pub(crate) max_usd_per_day: Option<f64>,
+
+    /// Tasks of the agent loop one token may start per minute.
+    #[arg(long, env = "AGENTDESK_TASKS_PER_MINUTE", default_value_t = 10)]
+    pub(crate) tasks_per_minute: u32,
 
     /// Never these applications, whatever --allow-app says (same forms).
     #[arg(long = "deny-app", env = "AGENTDESK_DENY_APPS", value_delimiter = ',')]

@@ -5,6 +5,7 @@
 mod cli;
 mod desktops;
 mod snapshots;
+mod task;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
             cli::Command::Bench(args) => bench(args).await,
             cli::Command::Desktops(args) => desktops::run(args).await,
             cli::Command::Snapshots(args) => snapshots::run(args).await,
+            cli::Command::Run(args) => task::run(args).await,
         }
     });
     match result {
@@ -63,6 +65,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The agent loop's settings: caps from the command line, keys from the environment.
+fn agent_config(args: &cli::Serve) -> anyhow::Result<agentdesk_server::AgentConfig> {
+    if let Some(usd) = args.max_usd_per_day {
+        if !(usd.is_finite() && usd >= 0.0) {
+            anyhow::bail!("--max-usd-per-day must be a number of dollars, 0 or more (got {usd})");
+        }
+    }
+    Ok(agentdesk_server::AgentConfig {
+        max_usd_per_day: args.max_usd_per_day,
+        tasks_per_minute: args.tasks_per_minute.max(1),
+        ..Default::default()
+    }
+    .with_environment())
 }
 
 /// glibc's allocator keeps what it frees for reuse: per-thread arenas (up to eight per core)
@@ -290,6 +307,7 @@ async fn serve(args: cli::Serve) -> anyhow::Result<()> {
             web: WebConfig {
                 novnc_dir: agentdesk_server::find_novnc(args.novnc_dir.clone())?,
             },
+            agent: agent_config(&args)?,
         };
         if http.web.novnc_dir.is_none() {
             tracing::warn!(

@@ -122,6 +122,7 @@ async fn fixture(with_tokens: bool) -> Fixture {
             audit: Arc::new(Audit::new(agentdesk_server::DEFAULT_AUDIT_MAX_BYTES)),
         },
         web: WebConfig::default(),
+        agent: Default::default(),
     };
     let router = agentdesk_server::router(
         manager.clone(),

@@ -1,0 +1,148 @@
+//! Requests to a model's provider: its base URL, its key in the header it expects, retries
+//! when it is busy, a bound on time and size.
+
+use std::time::Duration;
+
+use agentdesk_agent::{Provider, Request};
+use http_body_util::BodyExt as _;
+use hyper::body::Bytes;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::Secret;
+use crate::client::Target;
+
+/// How long one model call may take (a model that thinks before it acts may take minutes).
+const CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// The largest reply read.
+const MAX_REPLY_BYTES: usize = 32 * 1024 * 1024;
+/// Tries of a call the provider answered "busy" (429, 5xx, Anthropic's 529).
+const TRIES: u32 = 4;
+/// The longest wait between tries, whatever `retry-after` says.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Where a task's model calls go.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    provider: Provider,
+    target: Target,
+    key: Option<Secret>,
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        provider: Provider,
+        base_url: &str,
+        key: Option<Secret>,
+    ) -> anyhow::Result<Endpoint> {
+        Ok(Endpoint {
+            provider,
+            target: Target::parse(base_url, None)?,
+            key,
+        })
+    }
+
+    /// Sends `request`; the reply's JSON, or why there is none, for the task's outcome (the
+    /// provider's own message, never the key).
+    pub(crate) async fn call(
+        &self,
+        request: &Request,
+        cancel: &CancellationToken,
+    ) -> Result<Value, String> {
+        let body = Bytes::from(serde_json::to_vec(&request.body).map_err(|e| e.to_string())?);
+        let key = self
+            .key
+            .as_ref()
+            .map(|k| agentdesk_agent::key_header(self.provider, k.expose()));
+        let mut headers: Vec<(&str, &str)> = vec![("accept", "application/json")];
+        if let Some((name, value)) = &key {
+            headers.push((name, value.as_str()));
+        }
+        for (name, value) in &request.headers {
+            headers.push((name, value.as_str()));
+        }
+        let mut last = String::new();
+        for attempt in 1..=TRIES {
+            let once = tokio::time::timeout(
+                CALL_TIMEOUT,
+                self.once(request.path, &headers, body.clone()),
+            );
+            let answer = tokio::select! {
+                _ = cancel.cancelled() => return Err("cancelled".into()),
+                answer = once => answer,
+            };
+            let (status, retry_after, reply) = match answer {
+                Err(_) => {
+                    return Err(format!(
+                        "the model's API at {} did not answer within {} s",
+                        self.target.describe(),
+                        CALL_TIMEOUT.as_secs()
+                    ))
+                }
+                Ok(Err(e)) => return Err(format!("{e:#}")),
+                Ok(Ok(answer)) => answer,
+            };
+            if (200..300).contains(&status) {
+                return serde_json::from_slice(&reply).map_err(|e| {
+                    format!("the model's API answered {status} with a body that is not JSON: {e}")
+                });
+            }
+            let json: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+            let message = agentdesk_agent::error_message(&json)
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    String::from_utf8_lossy(&reply[..reply.len().min(300)])
+                        .trim()
+                        .to_owned()
+                });
+            last = format!(
+                "the model's API at {} answered {status}: {}",
+                self.target.describe(),
+                crate::audit::cut(&message)
+            );
+            let busy = matches!(status, 408 | 409 | 429 | 500 | 502 | 503 | 504 | 529);
+            if !busy || attempt == TRIES {
+                break;
+            }
+            let wait = retry_after
+                .unwrap_or(Duration::from_secs(2u64.pow(attempt)))
+                .min(MAX_BACKOFF);
+            tracing::info!(
+                status,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "the model's API is busy; trying again"
+            );
+            tokio::select! {
+                _ = cancel.cancelled() => return Err("cancelled".into()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        Err(last)
+    }
+
+    async fn once(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> anyhow::Result<(u16, Option<Duration>, Bytes)> {
+        let response = self
+            .target
+            .send(http::Method::POST, path, headers, Some(body))
+            .await?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = http_body_util::Limited::new(response.into_body(), MAX_REPLY_BYTES)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("the model's reply was cut off or too large: {e}"))?
+            .to_bytes();
+        Ok((status, retry_after, body))
+    }
+}

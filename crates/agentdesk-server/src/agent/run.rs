@@ -1,0 +1,487 @@
+//! The loop of one task: screenshot → model → actions → screenshot, until the model says it
+//! is done or a cap, a person or an error stops it.
+//!
+//! Each step: wait while a person holds the desktop (`paused`); check the caps (the step
+//! cap, the task's dollars, the day's, reserving the step's estimated cost first so that tasks
+//! running at once cannot pass the daily cap together); call the model; run its calls through
+//! the executor's [`Context`] (paced, bounded by `--call-timeout`, audited as `agent.<provider>`);
+//! answer its request for help, or OpenAI's safety checks, with a person's answer
+//! (`input_required`); record the step in the transcript and the stream.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use agentdesk_agent::{Conversation, Provider, Reply, Usage};
+use agentdesk_computer::{Image, Outcome};
+use agentdesk_desktop::{Desktop, Format, TurnOptions, MAX_HELP_CHARS};
+use serde_json::{json, Value};
+
+use super::provider::Endpoint;
+use super::task::{time, Status, Task};
+use crate::computer::{Context, Executed, Refusal};
+use crate::guard::Principal;
+use crate::state::AppState;
+
+/// The transcript's image files: extension and type.
+pub(super) const IMAGE_TYPES: [(&str, &str); 3] = [
+    ("webp", "image/webp"),
+    ("png", "image/png"),
+    ("jpeg", "image/jpeg"),
+];
+
+/// A step's screenshot's file name.
+pub(super) fn step_file(step: u32, ext: &str) -> String {
+    format!("step-{step:04}.{ext}")
+}
+
+/// A first step's cost estimate, in tokens (the goal, a system prompt and one screenshot in; a
+/// few actions out), until the task's own last step says better.
+const FIRST_STEP: Usage = Usage {
+    input_tokens: 4000,
+    output_tokens: 500,
+};
+
+/// How often a paused task looks whether the person handed the desktop back.
+const PAUSE_POLL: Duration = Duration::from_millis(200);
+
+/// Told to the model after a person used the desktop.
+const AFTER_PERSON: &str = "A person used the desktop meanwhile and has handed it back. Take \
+    a screenshot before you act: the screen may have changed.";
+
+/// Why a task ended.
+enum End {
+    Done { success: bool, text: String },
+    MaxSteps(u32),
+    MaxUsd(f64, f64),
+    DailyCap(String),
+    Model(String),
+    Desktop(String),
+    Cancelled,
+}
+
+/// Runs `task` to its end.
+pub(super) async fn run(
+    app: Arc<AppState>,
+    task: Arc<Task>,
+    desktop: Desktop,
+    principal: Principal,
+    endpoint: Endpoint,
+) {
+    let mut this = Loop {
+        app: app.clone(),
+        task: task.clone(),
+        desktop,
+        principal,
+        endpoint,
+        steps: 0,
+    };
+    let end = match this.drive().await {
+        Err(end) => end,
+        Ok(never) => match never {},
+    };
+    let stopping = app.stopping.is_cancelled();
+    let (status, reason, success, text) = match end {
+        End::Done {
+            success: true,
+            text,
+        } => (Status::Completed, "done", true, text),
+        End::Done {
+            success: false,
+            text,
+        } => (Status::Failed, "gave_up", false, text),
+        End::MaxSteps(n) => (
+            Status::Failed,
+            "max_steps",
+            false,
+            format!("the task reached its step cap ({n}) before the model said it was done"),
+        ),
+        End::MaxUsd(spent, max) => (
+            Status::Failed,
+            "max_usd",
+            false,
+            format!("the task spent ${spent:.4} of its ${max:.2} cap; another step would pass it"),
+        ),
+        End::DailyCap(why) => (Status::Failed, "max_usd_per_day", false, why),
+        End::Model(why) => (Status::Failed, "model_error", false, why),
+        End::Desktop(why) => (Status::Failed, "desktop_error", false, why),
+        End::Cancelled if stopping => (
+            Status::Cancelled,
+            "server_stopping",
+            false,
+            "the server stopped".into(),
+        ),
+        End::Cancelled => (Status::Cancelled, "cancelled", false, "cancelled".into()),
+    };
+    let outcome = json!({"reason": reason, "success": success, "text": text});
+    this.transcript_line(&json!({"end": outcome, "at": time(SystemTime::now())}));
+    task.end(status, outcome);
+    tracing::info!(task = %task.id, state = status.name(), reason, steps = this.steps, "a task ended");
+}
+
+struct Loop {
+    app: Arc<AppState>,
+    task: Arc<Task>,
+    desktop: Desktop,
+    principal: Principal,
+    endpoint: Endpoint,
+    steps: u32,
+}
+
+impl Loop {
+    /// Runs until an [`End`].
+    async fn drive(&mut self) -> Result<std::convert::Infallible, End> {
+        let task = self.task.clone();
+        let mut conversation =
+            Conversation::new(&task.model, &task.goal, self.desktop.screen_size());
+        let space = conversation.space();
+        // llama.cpp's image loader reads PNG and JPEG, not WebP.
+        let format = match task.model.provider {
+            Provider::Chat => Format::Png,
+            _ => Format::Webp,
+        };
+        self.start_transcript();
+        let options = self.options(space, format);
+        let first = self
+            .desktop
+            .computer_shot(&options, None)
+            .await
+            .map_err(|e| End::Desktop(e.to_string()))?;
+        self.save_image(0, &first);
+        conversation.start(&first);
+        let mut last_cost = None;
+        for step in 1..=task.max_steps {
+            if self.hold_while_a_person_drives().await? {
+                conversation.note(AFTER_PERSON);
+            }
+            if task.cancel.is_cancelled() {
+                return Err(End::Cancelled);
+            }
+            let estimate = last_cost.unwrap_or_else(|| task.price.cost(FIRST_STEP));
+            if let Some(max) = task.max_usd {
+                let spent = task.cost();
+                if spent + estimate > max {
+                    return Err(End::MaxUsd(spent, max));
+                }
+            }
+            let reservation = self.app.tasks.reserve(estimate).map_err(End::DailyCap)?;
+            let started = SystemTime::now();
+            let clock = Instant::now();
+            let request = conversation.request();
+            let body = match self.endpoint.call(&request, &task.cancel).await {
+                Ok(body) => body,
+                Err(why) => {
+                    self.app
+                        .tasks
+                        .settle(reservation, &task, step as usize, Usage::default(), 0.0);
+                    return Err(if task.cancel.is_cancelled() {
+                        End::Cancelled
+                    } else {
+                        End::Model(why)
+                    });
+                }
+            };
+            let model_ms = clock.elapsed().as_millis() as u64;
+            let reply = conversation.read(&body);
+            let usage = reply.as_ref().map(|r| r.usage).unwrap_or_default();
+            let cost = task.price.cost(usage);
+            self.app
+                .tasks
+                .settle(reservation, &task, step as usize, usage, cost);
+            last_cost = Some(cost);
+            let reply = reply.map_err(|e| End::Model(format!("the model's reply: {e}")))?;
+            self.steps = step;
+
+            let clock = Instant::now();
+            let mut record = json!({
+                "step": step,
+                "started_at": time(started),
+                "narration": reply.text,
+                "actions": [],
+                "results": [],
+                "thumbnail": null,
+                "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+                "cost_usd": cost,
+                "model_ms": model_ms,
+            });
+            let acted = if reply.computer {
+                self.act(&mut conversation, &reply, &body, space, format, &mut record)
+                    .await
+            } else {
+                Ok(())
+            };
+            let help = match (&acted, &reply.help) {
+                (Ok(()), Some(help)) => match self.ask(&help.question).await {
+                    Ok(answer) => {
+                        record["help"] = json!({"question": help.question, "answer": answer});
+                        conversation.help_answer(help, &answer);
+                        Ok(())
+                    }
+                    Err(end) => Err(end),
+                },
+                _ => Ok(()),
+            };
+            if let Some(finish) = &reply.finish {
+                record["finish"] = json!({"success": finish.success, "text": finish.text});
+            }
+            record["act_ms"] = json!(clock.elapsed().as_millis() as u64);
+            record["finished_at"] = json!(time(SystemTime::now()));
+            self.transcript_line(&record);
+            task.add_step(record, usage, cost);
+            acted?;
+            help?;
+            if let Some(finish) = reply.finish {
+                return Err(End::Done {
+                    success: finish.success,
+                    text: finish.text,
+                });
+            }
+        }
+        Err(End::MaxSteps(task.max_steps))
+    }
+
+    fn options(&self, space: agentdesk_computer::Space, format: Format) -> TurnOptions {
+        TurnOptions {
+            space,
+            format,
+            deadline: Instant::now() + self.app.call_timeout,
+            screenshot: true,
+            cancel: self.task.cancel.child_token(),
+        }
+    }
+
+    /// Runs the reply's computer calls and gives the conversation their results.
+    async fn act(
+        &self,
+        conversation: &mut Conversation,
+        reply: &Reply,
+        body: &Value,
+        space: agentdesk_computer::Space,
+        format: Format,
+        record: &mut Value,
+    ) -> Result<(), End> {
+        let provider = self.task.model.provider;
+        let context = Context {
+            app: self.app.clone(),
+            principal: self.principal.clone(),
+            desktop: self.desktop.clone(),
+            tool: match provider {
+                Provider::Anthropic => "agent.anthropic",
+                Provider::OpenAi => "agent.openai",
+                Provider::Chat => "agent.chat",
+            },
+            options: self.options(space, format),
+            ran: Default::default(),
+        };
+        let clock = Instant::now();
+        let executed: Result<Executed, Refusal> = match provider {
+            Provider::Anthropic => context.anthropic(body, true).await,
+            Provider::OpenAi => {
+                let mut acknowledged = Vec::new();
+                if !reply.safety_checks.is_empty() {
+                    let checks: Vec<&str> = reply
+                        .safety_checks
+                        .iter()
+                        .filter_map(|c| c.get("message").and_then(Value::as_str))
+                        .collect();
+                    let question = format!(
+                        "The model raised safety checks before acting: {}. Answer to let it go \
+                         on; cancel the task to stop it.",
+                        checks.join("; ")
+                    );
+                    let answer = self.ask(&question).await?;
+                    record["help"] = json!({"question": question, "answer": answer});
+                    acknowledged = reply.safety_checks.clone();
+                }
+                context
+                    .openai(&json!({
+                        "output": body.get("output").cloned().unwrap_or(Value::Null),
+                        "acknowledged_safety_checks": acknowledged,
+                    }))
+                    .await
+            }
+            Provider::Chat => {
+                let turn = context.run(&reply.calls, true).await;
+                Ok(Executed {
+                    answer: Value::Null,
+                    outcomes: turn.outcomes,
+                    screenshot: turn.screenshot,
+                })
+            }
+        };
+        record["actions"] = Value::Array(crate::lock(&context.ran).clone());
+        context.audit(&executed, clock.elapsed());
+        match executed {
+            Ok(executed) => {
+                record["results"] = Value::Array(
+                    executed
+                        .outcomes
+                        .iter()
+                        .map(|o| json!({"ok": !o.is_error(), "text": o.text()}))
+                        .collect(),
+                );
+                if let Some(shot) = &executed.screenshot {
+                    if self.save_image(self.steps, shot) {
+                        record["thumbnail"] = json!(format!(
+                            "/desktops/{}/tasks/{}/steps/{}",
+                            self.task.desktop, self.task.id, self.steps
+                        ));
+                    }
+                }
+                match provider {
+                    Provider::Chat => {
+                        conversation.chat_results(&executed.outcomes, executed.screenshot.as_ref())
+                    }
+                    _ => conversation.computer_results(executed.answer),
+                }
+                if executed
+                    .outcomes
+                    .iter()
+                    .any(|o| matches!(o, Outcome::Failed(_)))
+                    && self.task.cancel.is_cancelled()
+                {
+                    return Err(End::Cancelled);
+                }
+                Ok(())
+            }
+            Err((_, why, _)) => {
+                record["results"] = json!([{"ok": false, "text": why}]);
+                conversation
+                    .computer_refused(&why)
+                    .map_err(|e| End::Model(e.to_string()))
+            }
+        }
+    }
+
+    /// While a person holds the desktop, the task waits (`paused`). Whether it did.
+    async fn hold_while_a_person_drives(&self) -> Result<bool, End> {
+        if !self.desktop.human_has_control() {
+            return Ok(false);
+        }
+        self.task.set_status(Status::Paused, None);
+        while self.desktop.human_has_control() {
+            tokio::select! {
+                _ = self.task.cancel.cancelled() => return Err(End::Cancelled),
+                _ = tokio::time::sleep(PAUSE_POLL) => {}
+            }
+        }
+        self.task.set_status(Status::Running, None);
+        Ok(true)
+    }
+
+    /// Asks a person through the desktop's help request (the live view shows it) and waits
+    /// for the answer (`input_required`).
+    async fn ask(&self, question: &str) -> Result<String, End> {
+        // The desktop takes printable text of bounded length.
+        let question: String = question
+            .chars()
+            .map(|c| {
+                if c.is_control() && !matches!(c, '\n' | '\t') {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .take(MAX_HELP_CHARS)
+            .collect();
+        let asked = self
+            .desktop
+            .ask_for_help(&question)
+            .map_err(|e| End::Desktop(e.to_string()))?;
+        self.task
+            .set_status(Status::InputRequired, Some((question, asked.id)));
+        let answer = loop {
+            let latest = tokio::select! {
+                _ = self.task.cancel.cancelled() => return Err(End::Cancelled),
+                latest = self.desktop.help_status(Duration::from_secs(30)) => latest,
+            };
+            match latest {
+                Some(r) if r.id == asked.id => {
+                    if let Some(answer) = r.answer {
+                        break answer.reply;
+                    }
+                }
+                _ => {
+                    break "(No answer: another request for help replaced yours.)".to_owned();
+                }
+            }
+        };
+        self.task.set_status(Status::Running, None);
+        Ok(answer)
+    }
+
+    fn start_transcript(&self) {
+        let task = &self.task;
+        let result = (|| {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&task.transcript)?;
+            let about = json!({
+                "id": task.id,
+                "desktop": task.desktop.as_str(),
+                "model": task.model.spec(),
+                "goal": task.goal,
+                "token": &*task.owner,
+                "created_at": time(task.created),
+                "max_steps": task.max_steps,
+                "max_usd": task.max_usd,
+            });
+            write_private(
+                &task.transcript.join("task.json"),
+                about.to_string().as_bytes(),
+            )
+        })();
+        if let Err(e) = result {
+            tracing::warn!(%e, dir = %task.transcript.display(), "error starting a task's transcript");
+        }
+    }
+
+    /// Saves a step's screenshot; whether it was.
+    fn save_image(&self, step: u32, image: &Image) -> bool {
+        use base64::Engine as _;
+        let ext = IMAGE_TYPES
+            .iter()
+            .find(|(_, mime)| *mime == image.mime_type)
+            .map_or("bin", |(ext, _)| ext);
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&image.base64) else {
+            return false;
+        };
+        let path = self.task.transcript.join(step_file(step, ext));
+        match write_private(&path, &bytes) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(%e, file = %path.display(), "error saving a step's screenshot");
+                false
+            }
+        }
+    }
+
+    fn transcript_line(&self, line: &Value) {
+        let path = self.task.transcript.join("steps.jsonl");
+        let result = (|| {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)?;
+            writeln!(file, "{line}")
+        })();
+        if let Err(e) = result {
+            tracing::warn!(%e, file = %path.display(), "error writing a task's transcript");
+        }
+    }
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
