@@ -228,6 +228,20 @@ def test_the_stream_replays_what_a_client_missed(server, desk, fake):
     assert task["id"] in [t["id"] for t in listed]
     on_desktop = httpx2.get(f"{server.base}/desktops/{DESKTOP}/tasks", timeout=10).json()
     assert on_desktop["tasks"][0]["id"] == task["id"]
+    # The transcript: the task, each step and the end, the screens; the server's user's only,
+    # and no key in any of it.
+    kept = server.data_dir / "desktops" / DESKTOP / "tasks" / task["id"]
+    lines = [json.loads(l) for l in (kept / "steps.jsonl").read_text().splitlines()]
+    assert [l.get("step") for l in lines] == [1, 2, 3, None] and "end" in lines[-1]
+    assert json.loads((kept / "task.json").read_text())["model"] == "anthropic:claude-replay"
+    assert {p.name for p in kept.glob("step-*")} == {"step-0000.webp", "step-0001.webp",
+                                                     "step-0002.webp"}
+    for path in kept.iterdir():
+        assert path.stat().st_mode & 0o077 == 0, path
+        assert KEY.encode() not in path.read_bytes(), path
+    assert kept.stat().st_mode & 0o077 == 0
+    audit = (server.data_dir / "desktops" / DESKTOP / "audit.jsonl").read_text()
+    assert '"agent.anthropic"' in audit and KEY not in audit
 
 
 def test_a_subscriber_sees_each_step_as_it_happens(server, desk, fake):
@@ -417,6 +431,19 @@ def test_one_task_per_desktop_and_unknown_tasks(server, desk, fake):
     assert second.status_code == 409 and task["id"] in second.json()["error"]
     assert httpx2.get(f"{server.base}/api/tasks/task-nope", timeout=10).status_code == 404
     assert end_of(events(server, task["id"]))["state"] == "completed"
+
+
+def test_a_destroyed_desktop_ends_its_task(server, fake):
+    made = httpx2.post(f"{server.base}/api/desktops", json={"id": "doomed"}, timeout=90)
+    assert made.status_code == 201, made.text
+    fake.script("claude-doomed", [F.claude(F.claude_use("screenshot")),
+                                  F.claude(F.claude_use("screenshot"))], delay=1.5)
+    task = start(server, fake, "anthropic:claude-doomed", desktop="doomed")
+    time.sleep(0.5)
+    assert httpx2.delete(f"{server.base}/api/desktops/doomed", timeout=60).status_code == 200
+    end = end_of(events(server, task["id"]))
+    assert end["outcome"]["reason"] == "desktop_error", end
+    assert "doomed" in end["outcome"]["text"]
 
 
 def test_a_model_error_ends_the_task_with_the_providers_words(server, desk, fake):

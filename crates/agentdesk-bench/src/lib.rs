@@ -11,6 +11,7 @@
 //! as an agent's MCP client sees them. On a shared machine they are noisy; ratios from one run
 //! are what to compare.
 
+mod agent;
 mod client;
 mod computer;
 mod content;
@@ -310,6 +311,7 @@ impl Bench {
         self.concurrency().await?;
         self.grounding().await?;
         self.computer().await?;
+        self.agent_loop().await?;
         Ok(())
     }
 

@@ -48,7 +48,7 @@ const MAX_STRING_CHARS: usize = 512;
 const MAX_KEYS: usize = 32;
 /// Most of a batch's actions recorded one by one: all of them (`batch` runs at most 50, an
 /// executor turn at most 100 calls).
-const MAX_ACTIONS: usize = 100;
+pub(crate) const MAX_ACTIONS: usize = 100;
 /// A line longer than this (after the cuts above) drops its arguments: one call must never be
 /// able to rotate the history out of the log.
 const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -265,7 +265,8 @@ pub(crate) fn cut(s: &str) -> String {
     cut_at(s, MAX_STRING_CHARS)
 }
 
-fn cut_at(s: &str, max_chars: usize) -> String {
+/// `s` cut after `max_chars` characters, saying how many more there were.
+pub(crate) fn cut_at(s: &str, max_chars: usize) -> String {
     let mut chars = s.char_indices();
     match chars.nth(max_chars) {
         None => s.to_owned(),

@@ -45,6 +45,9 @@ const FIRST_STEP: Usage = Usage {
 /// How often a paused task looks whether the person handed the desktop back.
 const PAUSE_POLL: Duration = Duration::from_millis(200);
 
+/// The most of a model's narration a step's record keeps, in characters.
+const MAX_NARRATION_CHARS: usize = 4000;
+
 /// Told to the model after a person used the desktop.
 const AFTER_PERSON: &str = "A person used the desktop meanwhile and has handed it back. Take \
     a screenshot before you act: the screen may have changed.";
@@ -151,6 +154,9 @@ impl Loop {
         conversation.start(&first);
         let mut last_cost = None;
         for step in 1..=task.max_steps {
+            // The desktop as it is now: started again if it was paused meanwhile, gone if it
+            // was destroyed.
+            self.desktop = self.current_desktop().await?;
             if self.hold_while_a_person_drives().await? {
                 conversation.note(AFTER_PERSON);
             }
@@ -196,7 +202,7 @@ impl Loop {
             let mut record = json!({
                 "step": step,
                 "started_at": time(started),
-                "narration": reply.text,
+                "narration": crate::audit::cut_at(&reply.text, MAX_NARRATION_CHARS),
                 "actions": [],
                 "results": [],
                 "thumbnail": null,
@@ -238,6 +244,24 @@ impl Loop {
             }
         }
         Err(End::MaxSteps(task.max_steps))
+    }
+
+    async fn current_desktop(&self) -> Result<Desktop, End> {
+        let caller = self.principal.caller();
+        let found = tokio::select! {
+            _ = self.task.cancel.cancelled() => return Err(End::Cancelled),
+            found = tokio::time::timeout(
+                self.app.call_timeout,
+                self.app.manager.desktop(&self.task.desktop, &caller),
+            ) => found,
+        };
+        match found {
+            Ok(Ok(desktop)) => Ok(desktop),
+            Ok(Err(e)) => Err(End::Desktop(e.to_string())),
+            Err(_) => Err(End::Desktop(
+                "the desktop did not start again in time".into(),
+            )),
+        }
     }
 
     fn options(&self, space: agentdesk_computer::Space, format: Format) -> TurnOptions {
@@ -309,7 +333,13 @@ impl Loop {
                 })
             }
         };
-        record["actions"] = Value::Array(crate::lock(&context.ran).clone());
+        // Bounded as the audit log bounds them: a model's hundred calls, or a megabyte typed,
+        // do not make a record the stream and the transcript must carry at full size.
+        let ran = Value::Array(crate::lock(&context.ran).clone());
+        record["actions"] =
+            crate::audit::redact(&serde_json::Map::from_iter([("actions".to_owned(), ran)]))
+                ["actions"]
+                .take();
         context.audit(&executed, clock.elapsed());
         match executed {
             Ok(executed) => {
@@ -317,7 +347,8 @@ impl Loop {
                     executed
                         .outcomes
                         .iter()
-                        .map(|o| json!({"ok": !o.is_error(), "text": o.text()}))
+                        .take(crate::audit::MAX_ACTIONS)
+                        .map(|o| json!({"ok": !o.is_error(), "text": crate::audit::cut(o.text())}))
                         .collect(),
                 );
                 if let Some(shot) = &executed.screenshot {
@@ -345,7 +376,7 @@ impl Loop {
                 Ok(())
             }
             Err((_, why, _)) => {
-                record["results"] = json!([{"ok": false, "text": why}]);
+                record["results"] = json!([{"ok": false, "text": crate::audit::cut(&why)}]);
                 conversation
                     .computer_refused(&why)
                     .map_err(|e| End::Model(e.to_string()))
