@@ -443,21 +443,9 @@ impl From<XServerArg> for XServerKind {
     }
 }
 
+/// WIDTHxHEIGHT, read by the one parser the fleet API uses too.
 fn parse_size(text: &str) -> Result<Size, String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("expected WIDTHxHEIGHT such as 1280x800, got {text:?}"))?;
-    let parse = |v: &str| {
-        v.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{v:?} is not a number of pixels"))
-    };
-    let (width, height) = (parse(w)?, parse(h)?);
-    if !(64..=8192).contains(&width) || !(64..=8192).contains(&height) {
-        return Err(format!(
-            "{width}x{height} is out of range; each side must be 64..=8192"
-        ));
-    }
+    let (width, height) = agentdesk_proto::parse_screen(text)?;
     Ok(Size { width, height })
 }
 
@@ -528,7 +516,7 @@ mod tests {
             }
         );
         assert!(parse_size("1280").unwrap_err().contains("WIDTHxHEIGHT"));
-        assert!(parse_size("10x10").unwrap_err().contains("64..=8192"));
+        assert!(parse_size("10x10").unwrap_err().contains("64 to 8192"));
         assert!(parse_size("axb").unwrap_err().contains("not a number"));
     }
 
