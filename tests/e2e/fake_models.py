@@ -30,7 +30,14 @@ from google.genai import types as G
 from openai.types.chat import ChatCompletion, completion_create_params
 from openai.types.responses import Response, response_create_params
 
-Turn = dict | Callable[[dict], dict]
+@dataclass
+class Error:
+    """A turn answered with an HTTP error and the provider's `{"error": {"message"}}`."""
+    status: int
+    message: str
+
+
+Turn = dict | Error | Callable[[dict], dict]
 
 _ids = itertools.count(1)
 
@@ -225,6 +232,8 @@ class FakeModels:
         if turn is None:
             return 500, {"error": {"message": f"the script of {model!r} has run out"}}
         time.sleep(delay)
+        if isinstance(turn, Error):
+            return turn.status, {"error": {"type": "error", "message": turn.message}}
         return 200, turn(body) if callable(turn) else turn
 
     def __enter__(self) -> FakeModels:

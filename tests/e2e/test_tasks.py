@@ -64,7 +64,7 @@ def start(server, fake, model: str, goal: str = "Do the thing.", desktop: str = 
 def events(server, task_id: str, last: int | None = None, path: str | None = None,
            until: str = "end", timeout: float = 90) -> list[tuple[int, str, dict]]:
     """The stream's events (after `last`, by Last-Event-ID) until one of kind `until`."""
-    headers = {"Accept": "text/event-stream"}
+    headers = {"Accept": "text/event-stream", **getattr(server, "headers", {})}
     if last is not None:
         headers["Last-Event-ID"] = str(last)
     url = f"{server.base}{path or f'/api/tasks/{task_id}/stream'}"
@@ -264,7 +264,8 @@ def test_the_step_cap_and_the_dollar_cap(server, desk, fake):
     end = end_of(events(server, task["id"]))
     assert end["state"] == "failed" and end["outcome"]["reason"] == "max_steps"
     assert end["steps"] == 2
-    # $2 a step (4000 tokens in at $500 a million): two steps fit under $5, a third would not.
+    # $2 a step (4000 tokens in at $500 a million), each estimated at $2.50 beforehand (the last
+    # step's input and a quarter): two steps fit under $5, a third would not.
     fake.script("claude-usd", [F.claude(F.claude_use("screenshot"), usage=(4000, 0))
                                for _ in range(5)])
     task = start(server, fake, "anthropic:claude-usd", max_usd=5,
@@ -275,12 +276,17 @@ def test_the_step_cap_and_the_dollar_cap(server, desk, fake):
     budget = httpx2.get(f"{server.base}/api/budget", timeout=10).json()
     mine = next(t for t in budget["tasks"] if t["id"] == task["id"])
     assert mine["cost_usd"] == pytest.approx(4.0) and mine["input_tokens"] == 8000
+    # A provider's nonsense usage is not believed (and cannot overflow anything).
+    fake.script("claude-usage", [F.claude(F.claude_use("screenshot"), usage=(2**64 - 1, 2**64 - 1))])
+    task = start(server, fake, "anthropic:claude-usage")
+    end = end_of(events(server, task["id"]))
+    assert end["outcome"]["reason"] == "model_error" and "not believed" in end["outcome"]["text"]
 
 
 def test_the_daily_cap_stops_the_second_of_two_tasks_and_survives_a_restart(tmp_path, fake):
     """$1 a day. Two tasks start at once; each first step is reserved at the first-step
-    estimate ($0.40) and costs $0.70: the first task is done after it, the second is
-    stopped before its next step, and no new task starts, even after a restart."""
+    estimate ($0.50: 5000 tokens in) and costs $0.70: the first task is done after it, the
+    second is stopped before its next step, and no new task starts, even after a restart."""
     price = {"input_per_mtok": 100, "output_per_mtok": 0}
     fake.script("claude-a", [F.claude(F.claude_text("Done."), usage=(7000, 0))], delay=1.0)
     fake.script("claude-b", [F.claude(F.claude_use("screenshot"), usage=(7000, 0)),
@@ -344,6 +350,25 @@ def test_cancel_ends_a_task_at_once(server, desk, fake):
                        timeout=10).json()["state"] == "cancelled"
 
 
+def test_a_stopping_server_ends_its_tasks_and_their_streams(tmp_path, fake):
+    """SIGTERM while a task waits for its model: the task ends `server_stopping`, a client
+    following it gets that end event, and the server stops promptly."""
+    import threading
+
+    fake.script("claude-stop", [F.claude(F.claude_text("never"))], delay=30)
+    got: list = []
+    with running_server(tmp_path, env={"ANTHROPIC_API_KEY": KEY}) as srv:
+        task = start(srv, fake, "anthropic:claude-stop", desktop="default")
+        follower = threading.Thread(target=lambda: got.extend(events(srv, task["id"])),
+                                    daemon=True)
+        follower.start()
+        time.sleep(0.5)
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 12
+    follower.join(timeout=10)
+    assert end_of(got)["outcome"]["reason"] == "server_stopping", got
+
+
 def test_a_help_request_waits_for_a_person(server, desk, fake):
     def answered(body):
         (result,) = body["messages"][-1]["content"]
@@ -396,6 +421,96 @@ def test_a_person_taking_control_pauses_the_task(server, desk, fake):
     rest = events(server, task["id"], last=paused[-1][0])
     assert rest[0][2] == {"state": "running"}
     assert end_of(rest)["state"] == "completed"
+
+
+# ----------------------------------------------------------------- between tokens
+
+ALICE, BOB, OPS = ("alice-tasks-0123456789abcdef", "bob-tasks-0123456789abcdef",
+                   "ops-tasks-0123456789abcdef")
+
+
+def as_(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_tasks_between_tokens(tmp_path, fake):
+    """Prices and endpoints are the operator's; a task's question is its owner's to answer and
+    its answer no one else's to read; another token's task is not named; a revoked token's task
+    stops; a provider that echoes the key does not get it shown."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"alice: {ALICE}\nbob: {BOB}\nops: {OPS} admin\n")
+    env = {"ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": KEY}
+    with running_server(tmp_path / "server", "--token-file", str(tokens),
+                        "--model-price", "anthropic:claude-priced=5,25", env=env) as srv:
+        api = f"{srv.base}/api/tasks"
+
+        def post(token, **body):
+            body = {"goal": "g", "model": "anthropic:claude-priced", **body}
+            return httpx2.post(api, json=body, headers=as_(token), timeout=30)
+
+        # Only the operator prices a model; only an admin names an endpoint (its own one may
+        # be sent back).
+        free = post(ALICE, price={"input_per_mtok": 0, "output_per_mtok": 0})
+        assert free.status_code == 403 and "--model-price" in free.text, free.text
+        elsewhere = post(ALICE, base_url="http://127.0.0.1:1/v1")
+        assert elsewhere.status_code == 403, elsewhere.text
+        assert post(ALICE, base_url=fake.url + "@x").status_code in (400, 403)
+
+        def answered(body):
+            (result,) = body["messages"][-1]["content"]
+            assert "A person answered: hunter2" in result["content"][0]["text"]
+            return F.claude(F.claude_text("Logged in."))
+
+        fake.script("claude-priced", [
+            F.claude(F.claude_tool("request_help", question="What is the password?")), answered])
+        task = post(ALICE, max_usd=1)
+        assert task.status_code == 201, task.text
+        task = task.json()
+        asked = events(srv_with(srv, ALICE), task["id"], until="state")
+        assert asked[-1][2]["state"] == "input_required"
+        # Bob, who shares the default desktop, sees no task of Alice's, cannot answer its
+        # question, and is not told its id.
+        control = f"{srv.base}/desktops/default/control?viewer=bob"
+        seen = httpx2.get(control, headers=as_(BOB), timeout=10).json()["help"]
+        assert seen["message"] == "What is the password?" and "reply" not in seen
+        refused = httpx2.post(f"{srv.base}/desktops/default/help?viewer=bob&request={seen['id']}",
+                              json={"reply": "forged"}, headers=as_(BOB), timeout=10)
+        assert refused.status_code == 403, refused.text
+        for path in (f"/api/tasks/{task['id']}", f"/api/tasks/{task['id']}/stream"):
+            assert httpx2.get(srv.base + path, headers=as_(BOB), timeout=10).status_code == 404
+        busy = post(BOB)
+        assert busy.status_code == 409 and task["id"] not in busy.text, busy.text
+        answer = httpx2.post(f"{api}/{task['id']}/answer", json={"reply": "hunter2"},
+                             headers=as_(ALICE), timeout=10)
+        assert answer.status_code == 200, answer.text
+        end = end_of(events(srv_with(srv, ALICE), task["id"], last=asked[-1][0]))
+        assert end["state"] == "completed", end
+        seen = httpx2.get(control, headers=as_(BOB), timeout=10).json()["help"]
+        assert "reply" not in seen and "hunter2" not in json.dumps(seen)
+
+        # A revoked token's task stops at its next step.
+        fake.script("claude-priced", [F.claude(F.claude_use("screenshot"))] * 10, delay=1.0)
+        task = post(ALICE).json()
+        time.sleep(0.5)
+        tokens.write_text(f"bob: {BOB}\nops: {OPS} admin\n")
+        end = end_of(events(srv_with(srv, OPS), task["id"]))
+        assert end["outcome"]["reason"] == "token_revoked", end
+
+        # A provider that echoes the key it refused: the outcome does not repeat it.
+        fake.script("claude-priced", [F.Error(401, f"invalid x-api-key: {KEY}")])
+        task = post(BOB).json()
+        end = end_of(events(srv_with(srv, BOB), task["id"]))
+        assert end["outcome"]["reason"] == "model_error" and "401" in end["outcome"]["text"]
+        assert KEY[:8] not in end["outcome"]["text"] and KEY[-8:] not in end["outcome"]["text"]
+        assert KEY not in srv.log.read_text()
+
+
+def srv_with(srv, token: str):
+    """The server, as a caller with `token` (for `events`)."""
+    class As:
+        base = srv.base
+        headers = as_(token)
+    return As
 
 
 # ----------------------------------------------------------------------- refusals

@@ -153,6 +153,12 @@ impl Conversation {
             .get("content")
             .and_then(Value::as_array)
             .ok_or_else(|| Error::Reply("the reply has no `content` list".into()))?;
+        let text_bytes: usize = content
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .map(str::len)
+            .sum();
+        crate::check_size(content.len(), text_bytes, "content blocks")?;
         let mut reply = Reply {
             usage: usage(body),
             ..Reply::default()
@@ -221,6 +227,13 @@ impl Conversation {
                         text: non_empty(&reply.text, "The model's reply was cut off."),
                     })
                 }
+                // Ending the task without a word is not saying it is done.
+                _ if reply.text.is_empty() => {
+                    reply.finish = Some(Finish {
+                        success: false,
+                        text: "The model stopped without saying the goal was reached.".into(),
+                    })
+                }
                 _ => {
                     reply.finish = Some(Finish {
                         success: true,
@@ -286,8 +299,8 @@ fn usage(body: &Value) -> Usage {
     let n = |k: &str| body["usage"].get(k).and_then(Value::as_u64).unwrap_or(0);
     Usage {
         input_tokens: n("input_tokens")
-            + n("cache_creation_input_tokens")
-            + n("cache_read_input_tokens"),
+            .saturating_add(n("cache_creation_input_tokens"))
+            .saturating_add(n("cache_read_input_tokens")),
         output_tokens: n("output_tokens"),
     }
 }
@@ -427,6 +440,32 @@ mod tests {
             })
         );
         assert!(c.read(&json!({"type": "error"})).is_err());
+    }
+
+    #[test]
+    fn hostile_replies_are_refused_or_read_safely() {
+        let mut c = conversation("claude-opus-5-5");
+        let many: Vec<Value> = (0..=crate::MAX_REPLY_PARTS)
+            .map(|i| {
+                json!({"type": "tool_use", "id": format!("t{i}"), "name": "screenshot",
+                            "toolset_name": "computer", "input": {}})
+            })
+            .collect();
+        assert!(c.read(&json!({"content": many})).is_err());
+        let long = "x".repeat(crate::MAX_REPLY_TEXT + 1);
+        assert!(c
+            .read(&json!({"content": [{"type": "text", "text": long}]}))
+            .is_err());
+        let huge = c
+            .read(&json!({"content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+                           "usage": {"input_tokens": u64::MAX, "cache_read_input_tokens": u64::MAX}}))
+            .unwrap();
+        assert_eq!(huge.usage.input_tokens, u64::MAX);
+        // Ending without a word is not success.
+        let silent = c
+            .read(&json!({"content": [], "stop_reason": "end_turn"}))
+            .unwrap();
+        assert!(!silent.finish.unwrap().success);
     }
 
     #[test]

@@ -120,6 +120,18 @@ impl Conversation {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        crate::check_size(tool_calls.len(), content.len(), "tool calls")?;
+        if tool_calls.len() > open::MAX_CALLS {
+            return Err(Error::Reply(format!(
+                "the reply holds {} tool calls; at most {} are read",
+                tool_calls.len(),
+                open::MAX_CALLS
+            )));
+        }
+        let cut_off = body
+            .pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+            == Some("length");
         let n = |k: &str| body["usage"].get(k).and_then(Value::as_u64).unwrap_or(0);
         let mut reply = Reply {
             usage: Usage {
@@ -157,12 +169,15 @@ impl Conversation {
             })
             .collect();
         let mut steps = Vec::new();
+        let mut unreadable = false;
         if named.is_empty() {
             named = open::tool_calls_in_text(&content)
                 .into_iter()
                 .enumerate()
                 .map(|(i, (name, args))| (format!("call-{i}"), name, args, false))
                 .collect();
+            // A call the model meant but wrote wrong: it is told, and tries again.
+            unreadable = named.is_empty() && content.contains("<tool_call>");
             if named.is_empty() && (self.tars || content.contains("Action:")) {
                 steps = open::read_tars(&content, &self.space);
             }
@@ -224,11 +239,28 @@ impl Conversation {
             // The model's last word ends the task: calls beside it do not run.
             reply.calls.clear();
             reply.computer = false;
+        } else if unreadable {
+            self.pending_user.push(json!({
+                "type": "text",
+                "text": format!(
+                    "error: your <tool_call> could not be read; write it as <tool_call>{{\"name\": \
+                     \"{}\", \"arguments\": {{...}}}}</tool_call> with valid JSON",
+                    open::FUNCTION
+                ),
+            }));
         } else if !reply.computer && reply.help.is_none() && self.pending_tool.is_empty() {
-            // Prose and no call: the model considers the task done.
+            // Prose and no call: the model considers the task done, unless its reply was cut
+            // off or empty.
+            let said = !reply.text.is_empty() && !cut_off;
             reply.finish = Some(Finish {
-                success: true,
-                text: reply.text.clone(),
+                success: said,
+                text: if said {
+                    reply.text.clone()
+                } else if cut_off {
+                    "The model's reply was cut off.".into()
+                } else {
+                    "The model stopped without saying the goal was reached.".into()
+                },
             });
         }
         Ok(reply)
@@ -403,6 +435,22 @@ mod tests {
             )
             .unwrap();
         assert!(done.finish.unwrap().success);
+    }
+
+    #[test]
+    fn cut_off_replies_and_unreadable_calls() {
+        let mut c = conversation("qwen");
+        let cut = c
+            .read(&json!({"choices": [{"message": {"content": "I will now"},
+                                       "finish_reason": "length"}]}))
+            .unwrap();
+        assert!(!cut.finish.unwrap().success);
+        let broken = c
+            .read(&json!({"choices": [{"message": {"content": "<tool_call>{oops</tool_call>"}}]}))
+            .unwrap();
+        assert!(broken.finish.is_none() && !broken.computer);
+        let next = c.request().body.to_string();
+        assert!(next.contains("could not be read"), "{next}");
     }
 
     #[test]

@@ -38,6 +38,18 @@ pub use prices::Price;
 /// The name of the function every provider is offered for asking a person.
 pub const HELP_FUNCTION: &str = "request_help";
 
+/// The most content blocks, output items or tool calls one reply may hold: a model's turn
+/// holds a few; a reply with thousands would only grow the conversation every later request
+/// carries.
+pub const MAX_REPLY_PARTS: usize = 200;
+
+/// The most text one reply may hold, in bytes (a reply of 4096 tokens is about 16 KB).
+pub const MAX_REPLY_TEXT: usize = 256 * 1024;
+
+/// The most output tokens a step is assumed to cost when its cost is estimated in advance (the
+/// replies asked for are at most 4096 tokens).
+pub const MAX_OUTPUT_TOKENS: u64 = 4096;
+
 /// How many of the latest screenshots a conversation keeps (older ones are replaced by a
 /// line of text): each costs a model a thousand tokens or more per step.
 pub const KEEP_IMAGES: usize = 3;
@@ -356,6 +368,21 @@ impl Conversation {
             Inner::Chat(c) => c.note(text),
         }
     }
+}
+
+/// Refuses a reply of more than [`MAX_REPLY_PARTS`] parts or [`MAX_REPLY_TEXT`] bytes of text.
+pub(crate) fn check_size(parts: usize, text_bytes: usize, what: &str) -> Result<(), Error> {
+    if parts > MAX_REPLY_PARTS {
+        return Err(Error::Reply(format!(
+            "the reply holds {parts} {what}; at most {MAX_REPLY_PARTS} are read"
+        )));
+    }
+    if text_bytes > MAX_REPLY_TEXT {
+        return Err(Error::Reply(format!(
+            "the reply holds {text_bytes} bytes of text; at most {MAX_REPLY_TEXT} are read"
+        )));
+    }
+    Ok(())
 }
 
 /// `data:` URL of an image.

@@ -97,6 +97,25 @@ impl Conversation {
             .get("id")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::Reply("the reply has no `id`".into()))?;
+        match body.get("status").and_then(Value::as_str) {
+            Some("failed") => {
+                let why = crate::error_message(body).unwrap_or("no reason given");
+                return Err(Error::Reply(format!("the response failed: {why}")));
+            }
+            Some(status @ ("in_progress" | "queued" | "cancelled")) => {
+                return Err(Error::Reply(format!(
+                    "the response is {status}, not finished (a background response?)"
+                )));
+            }
+            _ => {}
+        }
+        let text_bytes: usize = output
+            .iter()
+            .flat_map(|item| item["content"].as_array().into_iter().flatten())
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .map(str::len)
+            .sum();
+        crate::check_size(output.len(), text_bytes, "output items")?;
         self.previous = Some(id.to_owned());
         let n = |k: &str| body["usage"].get(k).and_then(Value::as_u64).unwrap_or(0);
         let mut reply = Reply {
@@ -261,6 +280,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("could not be run"));
+    }
+
+    #[test]
+    fn unfinished_and_failed_responses_are_errors() {
+        let mut c = conversation("gpt-5.5");
+        for status in ["failed", "in_progress", "queued"] {
+            let e = c
+                .read(&json!({"id": "r", "status": status, "output": [],
+                               "error": {"message": "boom"}}))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(if status == "failed" { "boom" } else { status }),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -150,6 +150,27 @@ impl Desktop {
         Ok(snapshot)
     }
 
+    /// Withdraws request `id` if it is still the open one (whoever asked no longer waits: a
+    /// task that ended): the live view stops showing it. Whether it was withdrawn.
+    pub fn withdraw_help(&self, id: u64) -> bool {
+        let withdrawn = {
+            let mut state = lock(&self.help().state);
+            let open = state
+                .latest
+                .as_ref()
+                .is_some_and(|r| r.id == id && r.answer.is_none());
+            if open {
+                state.latest = None;
+            }
+            open
+        };
+        if withdrawn {
+            tracing::info!(request = id, "a help request was withdrawn");
+            self.help().bump();
+        }
+        withdrawn
+    }
+
     /// The latest request, open or answered.
     pub fn help_request(&self) -> Option<HelpRequest> {
         lock(&self.help().state)

@@ -63,6 +63,9 @@ impl Target {
         if uri.query().is_some() {
             bail!("{url:?}: give the address without a query");
         }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            bail!("credentials in a URL are not sent; give the address without them (a model's key goes in api_key)");
+        }
         Ok(Target {
             scheme,
             host,
@@ -74,10 +77,13 @@ impl Target {
 
     /// `scheme://host:port` and the prefix.
     pub(crate) fn describe(&self) -> String {
-        format!(
-            "{}://{}:{}{}",
-            self.scheme, self.host, self.port, self.prefix
-        )
+        format!("{}{}", self.origin(), self.prefix)
+    }
+
+    /// `scheme://host:port`: the address without its path (which may hold a secret, such as
+    /// a gateway's tenant), for messages that others read.
+    pub(crate) fn origin(&self) -> String {
+        format!("{}://{}:{}", self.scheme, self.host, self.port)
     }
 
     /// Sends one request (`path` under the prefix) and returns the response as it starts.
@@ -91,7 +97,7 @@ impl Target {
         let address = format!("{}:{}", self.host, self.port);
         let tcp = tokio::net::TcpStream::connect(&address)
             .await
-            .with_context(|| format!("cannot reach {}", self.describe()))?;
+            .with_context(|| format!("cannot reach {}", self.origin()))?;
         let host_header = if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -120,7 +126,7 @@ impl Target {
                 let tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
-                    .with_context(|| format!("TLS with {} failed", self.describe()))?;
+                    .with_context(|| format!("TLS with {} failed", self.origin()))?;
                 exchange(TokioIo::new(tls), request).await?
             }
         };

@@ -400,8 +400,17 @@ pub(crate) async fn gate(
     }
     let route = Route::of(request.uri().path());
     let (identity, credential) = if route.agent {
-        // Agents' requests are answered at once; nothing asks again later.
-        (app.gate.identify(request.headers()), Credential::Open)
+        // Never the cookie; the bearer token is kept for what outlives the request (an agent
+        // loop's task asks at every step whether its creator's token still holds).
+        let credential = match request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(value) => Credential::Bearer(Arc::from(value)),
+            None => Credential::Open,
+        };
+        (app.gate.identify(request.headers()), credential)
     } else {
         app.gate.identify_browser(request.headers())
     };

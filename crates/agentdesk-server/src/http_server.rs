@@ -102,19 +102,40 @@ pub async fn serve_http(
         "serving MCP at {scheme}://{addr}/mcp"
     );
     ready(addr, scheme);
+    let stopping = shutdown.clone();
     let shutdown = async move { shutdown.cancelled().await };
     let service = app.into_make_service_with_connect_info::<guard::Peer>();
-    match tls {
-        Some(tls) => axum::serve(TlsListener::new(listener, tls)?, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTPS server failed"),
-        None => axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server failed"),
+    let serve = async move {
+        match tls {
+            Some(tls) => axum::serve(TlsListener::new(listener, tls)?, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("HTTPS server failed"),
+            None => axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("HTTP server failed"),
+        }
+    };
+    // Graceful, within a limit: a client that stopped reading (a stalled event stream) must
+    // not keep the server from stopping.
+    tokio::select! {
+        served = serve => served,
+        () = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_LIMIT).await;
+        } => {
+            tracing::warn!(
+                "connections still open {} s after the stop was asked; closing them",
+                SHUTDOWN_LIMIT.as_secs()
+            );
+            Ok(())
+        }
     }
 }
+
+/// How long a stopping listener waits for its open connections to finish.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The whole HTTP surface for a listener at `addr`: every route, behind the gate. Served by
 /// [`serve_http`]; tests drive it in-process (each request then needs a

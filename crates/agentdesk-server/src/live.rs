@@ -236,8 +236,9 @@ fn state(desktop: &Desktop, viewer: Option<&Viewer>, credential: &Credential) ->
             "id": r.id,
             "message": r.message,
             "age_secs": r.age_secs,
+            // Not the reply: it may be a secret meant for the one who asked, and anyone who
+            // watches the desktop reads this.
             "answered": r.answer.is_some(),
-            "reply": r.answer.map(|a| a.reply),
         })
     });
     let (control, holder, secs) = match desktop.control_view(viewer) {
@@ -315,6 +316,17 @@ pub(crate) async fn answer_help(
 ) -> Result<Response, Refusal> {
     let desktop = desktop_for(&app, &headers, &id, &principal).await?;
     let viewer = viewer_of(Some(&query.viewer), &principal)?;
+    // A task's question is for its owner (or an admin) to answer, even on a shared desktop.
+    if !app
+        .tasks
+        .may_answer(desktop.id(), query.request, &principal)
+    {
+        return Err(Refusal(
+            StatusCode::FORBIDDEN,
+            "this question is another token's task's; only its owner (or an admin) answers it"
+                .into(),
+        ));
+    }
     let answered = desktop.answer_help(query.request, &viewer.principal, &answer.reply);
     let mut arguments = serde_json::Map::new();
     arguments.insert("request".into(), query.request.into());

@@ -410,6 +410,16 @@ pub(crate) struct Serve {
     #[arg(long, env = "AGENTDESK_MAX_USD_PER_DAY")]
     pub(crate) max_usd_per_day: Option<f64>,
 
+    /// The price of a model the built-in list lacks, or the operator's own:
+    /// PROVIDER:MODEL=INPUT,OUTPUT in dollars per million tokens (MODEL a prefix of the names
+    /// it covers). Repeat it for more; only an admin token may set prices per task.
+    #[arg(
+        long = "model-price",
+        env = "AGENTDESK_MODEL_PRICES",
+        value_delimiter = ';'
+    )]
+    pub(crate) model_prices: Vec<String>,
+
     /// Tasks of the agent loop one token may start per minute.
     #[arg(long, env = "AGENTDESK_TASKS_PER_MINUTE", default_value_t = 10)]
     pub(crate) tasks_per_minute: u32,

@@ -74,12 +74,18 @@ fn agent_config(args: &cli::Serve) -> anyhow::Result<agentdesk_server::AgentConf
             anyhow::bail!("--max-usd-per-day must be a number of dollars, 0 or more (got {usd})");
         }
     }
-    Ok(agentdesk_server::AgentConfig {
+    let mut config = agentdesk_server::AgentConfig {
         max_usd_per_day: args.max_usd_per_day,
         tasks_per_minute: args.tasks_per_minute.max(1),
         ..Default::default()
     }
-    .with_environment())
+    .with_environment();
+    for price in &args.model_prices {
+        config
+            .add_price(price)
+            .map_err(|e| anyhow::anyhow!("--model-price: {e}"))?;
+    }
+    Ok(config)
 }
 
 /// glibc's allocator keeps what it frees for reuse: per-thread arenas (up to eight per core)

@@ -35,6 +35,14 @@ pub(crate) async fn run(args: Run) -> anyhow::Result<()> {
         body["price"] = json!({"input_per_mtok": input, "output_per_mtok": output});
     }
     if let Some(key) = args.api_key.clone().or_else(|| env(key_var)) {
+        // Over plain HTTP only on this machine: a key must not cross a network in clear.
+        if !safe_for_secrets(&args.remote.server) {
+            bail!(
+                "refusing to send the model's key to {} over plain HTTP; use https://, or leave \
+                 the key to the server (unset {key_var}; the server uses its own)",
+                args.remote.server
+            );
+        }
         body["api_key"] = json!(key);
     }
     if let Some(url) = args.base_url.clone().or_else(|| env(url_var)) {
@@ -88,6 +96,25 @@ pub(crate) async fn run(args: Run) -> anyhow::Result<()> {
             outcome["reason"].as_str().unwrap_or("?")
         )
     }
+}
+
+/// Whether `server` is HTTPS or on this machine (loopback).
+fn safe_for_secrets(server: &str) -> bool {
+    let Ok(uri) = server.parse::<http::Uri>() else {
+        return false;
+    };
+    if uri.scheme_str() == Some("https") {
+        return true;
+    }
+    let host = uri
+        .host()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Prints the stream's events until the end event, which it returns. Reconnects (replaying
@@ -217,5 +244,27 @@ fn show(kind: &str, data: &Value) {
             None => {}
         },
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_go_only_over_https_or_loopback() {
+        for ok in [
+            "https://desk.example.com",
+            "http://127.0.0.1:3000",
+            "http://[::1]:3000",
+            "http://localhost:3000",
+        ] {
+            assert!(super::safe_for_secrets(ok), "{ok}");
+        }
+        for bad in [
+            "http://192.0.2.2:3000",
+            "http://desk.example.com",
+            "nonsense",
+        ] {
+            assert!(!super::safe_for_secrets(bad), "{bad}");
+        }
     }
 }

@@ -40,7 +40,7 @@ use axum::{Extension, Json};
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::guard::Principal;
+use crate::guard::{Credential, Principal};
 use crate::rest::error;
 use crate::state::AppState;
 
@@ -99,6 +99,9 @@ pub struct AgentConfig {
     pub anthropic: ProviderEnv,
     /// OpenAI's (and OpenAI-compatible endpoints') key and base URL from the environment.
     pub openai: ProviderEnv,
+    /// Prices the operator set (`--model-price`): a model spec's prefix and its price, over
+    /// the built-in list.
+    pub prices: Vec<(String, Price)>,
 }
 
 impl Default for AgentConfig {
@@ -108,6 +111,7 @@ impl Default for AgentConfig {
             tasks_per_minute: 10,
             anthropic: ProviderEnv::default(),
             openai: ProviderEnv::default(),
+            prices: Vec::new(),
         }
     }
 }
@@ -124,6 +128,39 @@ impl AgentConfig {
             env.base_url = var(provider.base_url_variable());
         }
         self
+    }
+
+    /// Adds an operator's price: `PROVIDER:MODEL=INPUT,OUTPUT` in dollars per million tokens
+    /// (`MODEL` a prefix of the names it covers).
+    pub fn add_price(&mut self, text: &str) -> anyhow::Result<()> {
+        let usage = "give a price as PROVIDER:MODEL=INPUT,OUTPUT in dollars per million tokens, \
+                     e.g. anthropic:claude-opus-5=5,25";
+        let (spec, numbers) = text
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("{text:?}: {usage}"))?;
+        let model = Model::parse(spec.trim()).map_err(|e| anyhow::anyhow!("{e}; {usage}"))?;
+        let (input, output) = numbers
+            .split_once(',')
+            .ok_or_else(|| anyhow::anyhow!("{text:?}: {usage}"))?;
+        let number = |v: &str| {
+            v.trim()
+                .parse::<f64>()
+                .map_err(|_| anyhow::anyhow!("{v:?} is not a number; {usage}"))
+        };
+        let price = Price::new(number(input)?, number(output)?)?;
+        self.prices.push((model.spec(), price));
+        Ok(())
+    }
+
+    /// The price of `model`: the operator's, else the built-in list's.
+    fn price(&self, model: &Model) -> Option<Price> {
+        let spec = model.spec();
+        self.prices
+            .iter()
+            .filter(|(prefix, _)| spec.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, price)| *price)
+            .or_else(|| Price::of(model))
     }
 
     fn env(&self, provider: Provider) -> &ProviderEnv {
@@ -180,6 +217,19 @@ impl Tasks {
             .collect();
         tasks.sort_by_key(|t| std::cmp::Reverse(t.created));
         tasks
+    }
+
+    /// Whether `principal` may answer the desktop's help request `request`: unless it is a
+    /// running task's question, whose owner (or an admin) answers it.
+    pub(crate) fn may_answer(
+        &self,
+        desktop: &DesktopId,
+        request: u64,
+        principal: &Principal,
+    ) -> bool {
+        crate::lock(&self.tasks).values().all(|t| {
+            t.desktop != *desktop || t.help_request() != Some(request) || t.visible_to(principal)
+        })
     }
 
     /// Adds `task` unless another runs on its desktop (returned).
@@ -244,6 +294,7 @@ struct PriceArgs {
 pub(crate) async fn create(
     State(app): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
+    Extension(credential): Extension<Credential>,
     body: axum::body::Bytes,
 ) -> Response {
     let args: CreateTask = match serde_json::from_slice(&body) {
@@ -302,16 +353,22 @@ pub(crate) async fn create(
     ));
     // One task per desktop: two models on one screen would undo each other's work.
     if let Err(running) = tasks.insert_if_idle(task.clone()) {
-        return error(
-            StatusCode::CONFLICT,
+        // Another token's task is not named: its id would let nothing, but says too much.
+        let message = if running.visible_to(&principal) {
             format!(
                 "task {} is already running on desktop {}; wait for it, or POST \
                  /api/tasks/{}/cancel",
                 running.id,
                 desktop.id(),
                 running.id
-            ),
-        );
+            )
+        } else {
+            format!(
+                "another task is running on desktop {}; try again when it is over",
+                desktop.id()
+            )
+        };
+        return error(StatusCode::CONFLICT, message);
     }
     app.audit.call(
         &desktop,
@@ -332,13 +389,26 @@ pub(crate) async fn create(
     );
     tracing::info!(task = %task.id, desktop = %desktop.id(), model = %task.model.spec(), "a task started");
     let view = task.view(false);
-    tokio::spawn(run::run(
+    let running = tokio::spawn(run::run(
         app.clone(),
-        task,
+        task.clone(),
         desktop,
         principal,
+        credential,
         settings.endpoint,
     ));
+    // Whatever happens in the loop, the task ends: a panic there is reported, not left
+    // `running` with its desktop taken.
+    tokio::spawn(async move {
+        if let Err(e) = running.await {
+            tracing::error!(task = %task.id, error = %e, "a task's loop failed");
+            task.end(
+                task::Status::Failed,
+                json!({"reason": "internal_error", "success": false,
+                       "text": "the task's loop failed (a bug: the server's log has it)"}),
+            );
+        }
+    });
     (StatusCode::CREATED, Json(view)).into_response()
 }
 
@@ -391,17 +461,29 @@ fn settings(
             )));
         }
     }
+    let config = &app.tasks.config;
     let price = match args.price {
+        // A price is what the caps count: a token that could set it could spend freely.
+        Some(_) if !principal.admin => {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "only an admin token may set a model's price; the operator sets prices with \
+                 --model-price"
+                    .into(),
+            ))
+        }
         Some(p) => {
             Price::new(p.input_per_mtok, p.output_per_mtok).map_err(|e| bad(e.to_string()))?
         }
-        None => match Price::of(&model) {
+        None => match config.price(&model) {
             Some(price) => price,
-            None if args.max_usd.is_some() || app.tasks.config.max_usd_per_day.is_some() => {
+            None if args.max_usd.is_some() || config.max_usd_per_day.is_some() => {
                 return Err(bad(format!(
-                    "no price is known for {}, and a dollar cap applies; give \"price\": \
-                     {{\"input_per_mtok\": …, \"output_per_mtok\": …}} (dollars per million \
-                     tokens, from the provider's price list)",
+                    "no price is known for {}, and a dollar cap applies; the operator gives it \
+                     with --model-price {}=INPUT,OUTPUT (dollars per million tokens, from the \
+                     provider's price list), or an admin token with \"price\": \
+                     {{\"input_per_mtok\": …, \"output_per_mtok\": …}}",
+                    model.spec(),
                     model.spec()
                 )))
             }
@@ -412,7 +494,7 @@ fn settings(
         None => DesktopId::default_id(),
         Some(id) => DesktopId::parse(id).map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))?,
     };
-    let env = app.tasks.config.env(model.provider);
+    let env = config.env(model.provider);
     let key = match args.api_key.as_deref() {
         Some(k) => Secret::new(k),
         None => env.key.clone(),
@@ -429,6 +511,8 @@ fn settings(
     // A URL from the request makes the server connect where the caller says: only a token
     // that manages every desktop may (the operator's own), others use the server's setting.
     let base_url = match args.base_url {
+        // The server's own setting, sent back (a CLI and a server sharing an environment).
+        Some(url) if env.base_url.as_deref() == Some(url.as_str()) => url,
         Some(url) if !principal.admin => {
             return Err((
                 StatusCode::FORBIDDEN,

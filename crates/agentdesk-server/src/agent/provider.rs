@@ -14,8 +14,11 @@ use crate::client::Target;
 
 /// How long one model call may take (a model that thinks before it acts may take minutes).
 const CALL_TIMEOUT: Duration = Duration::from_secs(300);
-/// The largest reply read.
-const MAX_REPLY_BYTES: usize = 32 * 1024 * 1024;
+/// The largest reply read (a reply of 4096 tokens is tens of kilobytes).
+const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
+/// The largest request sent: the conversation, with at most three screenshots, is a few
+/// megabytes at most; past this it has grown out of bounds and the task ends.
+const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 /// Tries of a call the provider answered "busy" (429, 5xx, Anthropic's 529).
 const TRIES: u32 = 4;
 /// The longest wait between tries, whatever `retry-after` says.
@@ -50,6 +53,13 @@ impl Endpoint {
         cancel: &CancellationToken,
     ) -> Result<Value, String> {
         let body = Bytes::from(serde_json::to_vec(&request.body).map_err(|e| e.to_string())?);
+        if body.len() > MAX_REQUEST_BYTES {
+            return Err(format!(
+                "the conversation has grown to {} MiB, past the {} MiB a request may carry",
+                body.len() >> 20,
+                MAX_REQUEST_BYTES >> 20
+            ));
+        }
         let key = self
             .key
             .as_ref()
@@ -75,16 +85,19 @@ impl Endpoint {
                 Err(_) => {
                     return Err(format!(
                         "the model's API at {} did not answer within {} s",
-                        self.target.describe(),
+                        self.target.origin(),
                         CALL_TIMEOUT.as_secs()
                     ))
                 }
-                Ok(Err(e)) => return Err(format!("{e:#}")),
+                Ok(Err(e)) => return Err(self.scrub(&format!("{e:#}"))),
                 Ok(Ok(answer)) => answer,
             };
             if (200..300).contains(&status) {
                 return serde_json::from_slice(&reply).map_err(|e| {
-                    format!("the model's API answered {status} with a body that is not JSON: {e}")
+                    format!(
+                        "the model's API at {} answered {status} with a body that is not JSON: {e}",
+                        self.target.origin()
+                    )
                 });
             }
             let json: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
@@ -97,8 +110,8 @@ impl Endpoint {
                 });
             last = format!(
                 "the model's API at {} answered {status}: {}",
-                self.target.describe(),
-                crate::audit::cut(&message)
+                self.target.origin(),
+                crate::audit::cut(&self.scrub(&message))
             );
             let busy = matches!(status, 408 | 409 | 429 | 500 | 502 | 503 | 504 | 529);
             if !busy || attempt == TRIES {
@@ -119,6 +132,27 @@ impl Endpoint {
             }
         }
         Err(last)
+    }
+
+    /// `text` without the key or any eight characters of it in a row (a provider may echo a
+    /// key it refused, whole or in part), for messages others read.
+    fn scrub(&self, text: &str) -> String {
+        let Some(key) = &self.key else {
+            return text.to_owned();
+        };
+        let key: Vec<char> = key.expose().chars().collect();
+        let mut out = text.to_owned();
+        if key.len() >= 8 {
+            for window in key.windows(8) {
+                let piece: String = window.iter().collect();
+                if out.contains(&piece) {
+                    out = out.replace(&piece, "…");
+                }
+            }
+        } else if !key.is_empty() {
+            out = out.replace(&key.iter().collect::<String>(), "…");
+        }
+        out
     }
 
     async fn once(

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::provider::Endpoint;
 use super::task::{time, Status, Task};
 use crate::computer::{Context, Executed, Refusal};
-use crate::guard::Principal;
+use crate::guard::{Credential, Principal};
 use crate::state::AppState;
 
 /// The transcript's image files: extension and type.
@@ -35,12 +35,12 @@ pub(super) fn step_file(step: u32, ext: &str) -> String {
     format!("step-{step:04}.{ext}")
 }
 
-/// A first step's cost estimate, in tokens (the goal, a system prompt and one screenshot in; a
-/// few actions out), until the task's own last step says better.
-const FIRST_STEP: Usage = Usage {
-    input_tokens: 4000,
-    output_tokens: 500,
-};
+/// A first step's input, in tokens (the goal, a system prompt and one screenshot), until the
+/// task's own last step says better.
+const FIRST_INPUT_TOKENS: u64 = 4000;
+
+/// Token counts above this in one reply are not believed (a provider's bug, or not a provider).
+const MAX_PLAUSIBLE_TOKENS: u64 = 100_000_000;
 
 /// How often a paused task looks whether the person handed the desktop back.
 const PAUSE_POLL: Duration = Duration::from_millis(200);
@@ -55,6 +55,7 @@ const AFTER_PERSON: &str = "A person used the desktop meanwhile and has handed i
 /// Why a task ended.
 enum End {
     Done { success: bool, text: String },
+    Revoked,
     MaxSteps(u32),
     MaxUsd(f64, f64),
     DailyCap(String),
@@ -69,6 +70,7 @@ pub(super) async fn run(
     task: Arc<Task>,
     desktop: Desktop,
     principal: Principal,
+    credential: Credential,
     endpoint: Endpoint,
 ) {
     let mut this = Loop {
@@ -76,8 +78,10 @@ pub(super) async fn run(
         task: task.clone(),
         desktop,
         principal,
+        credential,
         endpoint,
         steps: 0,
+        asked: None,
     };
     let end = match this.drive().await {
         Err(end) => end,
@@ -108,6 +112,12 @@ pub(super) async fn run(
         End::DailyCap(why) => (Status::Failed, "max_usd_per_day", false, why),
         End::Model(why) => (Status::Failed, "model_error", false, why),
         End::Desktop(why) => (Status::Failed, "desktop_error", false, why),
+        End::Revoked => (
+            Status::Cancelled,
+            "token_revoked",
+            false,
+            "the token that started the task is no longer valid".into(),
+        ),
         End::Cancelled if stopping => (
             Status::Cancelled,
             "server_stopping",
@@ -116,6 +126,10 @@ pub(super) async fn run(
         ),
         End::Cancelled => (Status::Cancelled, "cancelled", false, "cancelled".into()),
     };
+    // A question nobody waits for any more leaves the live view.
+    if let Some(asked) = this.asked.take() {
+        this.desktop.withdraw_help(asked);
+    }
     let outcome = json!({"reason": reason, "success": success, "text": text});
     this.transcript_line(&json!({"end": outcome, "at": time(SystemTime::now())}));
     task.end(status, outcome);
@@ -127,8 +141,12 @@ struct Loop {
     task: Arc<Task>,
     desktop: Desktop,
     principal: Principal,
+    /// What the task's creator was accepted on: the task stops when it no longer holds.
+    credential: Credential,
     endpoint: Endpoint,
     steps: u32,
+    /// The help request the task waits on.
+    asked: Option<u64>,
 }
 
 impl Loop {
@@ -152,8 +170,9 @@ impl Loop {
             .map_err(|e| End::Desktop(e.to_string()))?;
         self.save_image(0, &first);
         conversation.start(&first);
-        let mut last_cost = None;
+        let mut last_input = FIRST_INPUT_TOKENS;
         for step in 1..=task.max_steps {
+            self.check_credential()?;
             // The desktop as it is now: started again if it was paused meanwhile, gone if it
             // was destroyed.
             self.desktop = self.current_desktop().await?;
@@ -163,7 +182,13 @@ impl Loop {
             if task.cancel.is_cancelled() {
                 return Err(End::Cancelled);
             }
-            let estimate = last_cost.unwrap_or_else(|| task.price.cost(FIRST_STEP));
+            // The most a step is likely to cost: the last step's input and a bit (one more
+            // screen), and the longest reply asked for. Reserved before the call, so tasks
+            // running at once cannot each spend what is left of the day.
+            let estimate = task.price.cost(Usage {
+                input_tokens: last_input.saturating_add(last_input / 4),
+                output_tokens: agentdesk_agent::MAX_OUTPUT_TOKENS,
+            });
             if let Some(max) = task.max_usd {
                 let spent = task.cost();
                 if spent + estimate > max {
@@ -177,9 +202,9 @@ impl Loop {
             let body = match self.endpoint.call(&request, &task.cancel).await {
                 Ok(body) => body,
                 Err(why) => {
-                    self.app
-                        .tasks
-                        .settle(reservation, &task, step as usize, Usage::default(), 0.0);
+                    // Nothing answered, nothing to pay (a provider that charged for a failed
+                    // call would say so in a reply, which this is not).
+                    self.settle(reservation, step, Usage::default(), 0.0)?;
                     return Err(if task.cancel.is_cancelled() {
                         End::Cancelled
                     } else {
@@ -190,11 +215,24 @@ impl Loop {
             let model_ms = clock.elapsed().as_millis() as u64;
             let reply = conversation.read(&body);
             let usage = reply.as_ref().map(|r| r.usage).unwrap_or_default();
-            let cost = task.price.cost(usage);
-            self.app
-                .tasks
-                .settle(reservation, &task, step as usize, usage, cost);
-            last_cost = Some(cost);
+            let implausible = usage.input_tokens > MAX_PLAUSIBLE_TOKENS
+                || usage.output_tokens > MAX_PLAUSIBLE_TOKENS;
+            // A reply that says nothing of its cost (or nonsense) is charged what was reserved.
+            let cost = if implausible || usage == Usage::default() {
+                estimate
+            } else {
+                task.price.cost(usage)
+            };
+            self.settle(reservation, step, usage, cost)?;
+            if implausible {
+                return Err(End::Model(format!(
+                    "the provider reported {} tokens in and {} out for one reply; not believed",
+                    usage.input_tokens, usage.output_tokens
+                )));
+            }
+            if usage.input_tokens > 0 {
+                last_input = usage.input_tokens;
+            }
             let reply = reply.map_err(|e| End::Model(format!("the model's reply: {e}")))?;
             self.steps = step;
 
@@ -246,6 +284,49 @@ impl Loop {
         Err(End::MaxSteps(task.max_steps))
     }
 
+    /// Settles a step's reservation; a ledger that cannot be written ends the task when a
+    /// daily cap counts on it (its spending would not survive a restart).
+    fn settle(
+        &self,
+        reservation: agentdesk_agent::Reservation,
+        step: u32,
+        usage: Usage,
+        cost: f64,
+    ) -> Result<(), End> {
+        let written = self
+            .app
+            .tasks
+            .settle(reservation, &self.task, step as usize, usage, cost);
+        match written {
+            Err(e) if self.app.tasks.has_daily_cap() => Err(End::DailyCap(format!(
+                "the ledger could not be written ({e}); with a daily cap, no step runs that \
+                 would not be counted after a restart"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the task if its creator's token was revoked meanwhile.
+    fn check_credential(&self) -> Result<(), End> {
+        if self.app.gate.still_valid(&self.credential) {
+            Ok(())
+        } else {
+            Err(End::Revoked)
+        }
+    }
+
+    /// Ends the task if its desktop was destroyed (without starting a paused one).
+    fn check_desktop(&self) -> Result<(), End> {
+        let caller = self.principal.caller();
+        match self.app.manager.data_dir_of(&self.task.desktop, &caller) {
+            Some(_) => Ok(()),
+            None => Err(End::Desktop(format!(
+                "desktop {} was destroyed",
+                self.task.desktop
+            ))),
+        }
+    }
+
     async fn current_desktop(&self) -> Result<Desktop, End> {
         let caller = self.principal.caller();
         let found = tokio::select! {
@@ -276,7 +357,7 @@ impl Loop {
 
     /// Runs the reply's computer calls and gives the conversation their results.
     async fn act(
-        &self,
+        &mut self,
         conversation: &mut Conversation,
         reply: &Reply,
         body: &Value,
@@ -395,6 +476,8 @@ impl Loop {
                 _ = self.task.cancel.cancelled() => return Err(End::Cancelled),
                 _ = tokio::time::sleep(PAUSE_POLL) => {}
             }
+            self.check_credential()?;
+            self.check_desktop()?;
         }
         self.task.set_status(Status::Running, None);
         Ok(true)
@@ -402,7 +485,7 @@ impl Loop {
 
     /// Asks a person through the desktop's help request (the live view shows it) and waits
     /// for the answer (`input_required`).
-    async fn ask(&self, question: &str) -> Result<String, End> {
+    async fn ask(&mut self, question: &str) -> Result<String, End> {
         // The desktop takes printable text of bounded length.
         let question: String = question
             .chars()
@@ -419,13 +502,16 @@ impl Loop {
             .desktop
             .ask_for_help(&question)
             .map_err(|e| End::Desktop(e.to_string()))?;
+        self.asked = Some(asked.id);
         self.task
             .set_status(Status::InputRequired, Some((question, asked.id)));
         let answer = loop {
             let latest = tokio::select! {
                 _ = self.task.cancel.cancelled() => return Err(End::Cancelled),
-                latest = self.desktop.help_status(Duration::from_secs(30)) => latest,
+                latest = self.desktop.help_status(Duration::from_secs(5)) => latest,
             };
+            self.check_credential()?;
+            self.check_desktop()?;
             match latest {
                 Some(r) if r.id == asked.id => {
                     if let Some(answer) = r.answer {
@@ -437,6 +523,7 @@ impl Loop {
                 }
             }
         };
+        self.asked = None;
         self.task.set_status(Status::Running, None);
         Ok(answer)
     }

@@ -2,8 +2,10 @@
 //!
 //! The stream opens with a comment, sends every event after the client's `Last-Event-ID`
 //! (all of them on a first connection), then each new one as it happens, a `: ping` comment
-//! every 15 s while nothing does, and closes after the `end` event (or when the server
-//! stops). Each event's `data` is one line of JSON.
+//! every 15 s while nothing does, and closes after the `end` event. When the server stops, its
+//! tasks end (`server_stopping`) and so do their streams, with that event; a client that stopped
+//! reading is cut off by the listener's shutdown limit (`http_server.rs`). Each event's `data` is
+//! one line of JSON.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +41,7 @@ pub(crate) async fn stream(
     headers: HeaderMap,
 ) -> Response {
     match app.tasks.get(&id, &principal) {
-        Some(task) => events(&app, task, last_event_id(&headers, &resume)),
+        Some(task) => events(task, last_event_id(&headers, &resume)),
         None => super::no_task(&id),
     }
 }
@@ -53,7 +55,7 @@ pub(crate) async fn stream_of_desktop(
     headers: HeaderMap,
 ) -> Response {
     match task_on(&app, &desktop, &id, &principal) {
-        Some(task) => events(&app, task, last_event_id(&headers, &resume)),
+        Some(task) => events(task, last_event_id(&headers, &resume)),
         None => super::no_task(&id),
     }
 }
@@ -81,20 +83,18 @@ fn format(event: &Event) -> String {
     )
 }
 
-fn events(app: &AppState, task: Arc<Task>, last: u64) -> Response {
+fn events(task: Arc<Task>, last: u64) -> Response {
     struct Cursor {
         task: Arc<Task>,
         changes: tokio::sync::watch::Receiver<u64>,
         last: u64,
         opened: bool,
-        stopping: tokio_util::sync::CancellationToken,
     }
     let cursor = Cursor {
         changes: task.subscribe(),
         task,
         last,
         opened: false,
-        stopping: app.stopping.clone(),
     };
     let stream = futures_util::stream::unfold(Some(cursor), |cursor| async move {
         let mut cursor = cursor?;
@@ -126,7 +126,6 @@ fn events(app: &AppState, task: Arc<Task>, last: u64) -> Response {
                 _ = tokio::time::sleep(PING) => {
                     return Some((Ok(Bytes::from(": ping\n\n")), Some(cursor)));
                 }
-                _ = cursor.stopping.cancelled() => return None,
             }
         }
     });
