@@ -400,8 +400,11 @@ def test_a_help_request_waits_for_a_person(server, desk, fake):
 
 def test_a_person_taking_control_pauses_the_task(server, desk, fake):
     def after(body):
-        notes = [b for b in body["messages"][-1]["content"] if b["type"] == "text"]
-        assert any("A person used the desktop meanwhile" in n["text"] for n in notes), body
+        # The note comes after the pause: before the first request or the second, whichever
+        # step the person's takeover fell before (the conversation carries it either way).
+        notes = [b["text"] for m in body["messages"] if m["role"] == "user"
+                 for b in m["content"] if b["type"] == "text"]
+        assert any("A person used the desktop meanwhile" in n for n in notes), notes
         return F.claude(F.claude_text("Done."))
 
     fake.script("claude-pause", [F.claude(F.claude_use("screenshot")), after], delay=1.5)

@@ -312,6 +312,11 @@ pub fn responses(request: &Request, outcomes: &[Outcome], screenshot: Option<&Im
                 "output"
             };
             response.insert(key.into(), json!(outcome.text()));
+            // Gemini's browser loop reports the page's URL with each response; on a desktop the
+            // one known for sure is the one a `navigate` went to.
+            if let (Ok(Action::Navigate { url }), false) = (&call.call.action, outcome.is_error()) {
+                response.insert("url".into(), json!(url));
+            }
             if call.needs_confirmation && request.confirmed && !outcome.is_error() {
                 response.insert("safety_acknowledgement".into(), json!("true"));
             }
@@ -431,6 +436,31 @@ mod tests {
         let allowed = json!([{"name": "click", "args": {"x": 1, "y": 1,
                              "safety_decision": {"decision": "allowed"}}}]);
         assert!(!parse(&allowed, &space()).unwrap().calls[0].needs_confirmation);
+    }
+
+    #[test]
+    fn a_navigate_answers_with_its_url() {
+        let body = json!([{"name": "navigate", "args": {"url": "https://example.com/a"}},
+                          {"name": "click", "args": {"x": 1, "y": 1}}]);
+        let request = parse(&body, &space()).unwrap();
+        let done = Outcome::Done(crate::Done::default());
+        let answer = responses(&request, &[done.clone(), done], None);
+        let parts = answer["parts"].as_array().unwrap();
+        assert_eq!(
+            parts[0]["function_response"]["response"]["url"],
+            "https://example.com/a"
+        );
+        assert!(parts[1]["function_response"]["response"]
+            .get("url")
+            .is_none());
+        let failed = responses(
+            &request,
+            &[Outcome::Failed("no".into()), Outcome::NotExecuted],
+            None,
+        );
+        assert!(failed["parts"][0]["function_response"]["response"]
+            .get("url")
+            .is_none());
     }
 
     #[test]
