@@ -335,7 +335,8 @@ def test_a_token_starts_a_bounded_number_of_tasks_a_minute(tmp_path, fake):
 
 def test_cancel_ends_a_task_at_once(server, desk, fake):
     fake.script("claude-slow", [F.claude(F.claude_text("never"))], delay=30)
-    task = start(server, fake, "anthropic:claude-slow")
+    task = start(server, fake, "anthropic:claude-slow",
+                 price={"input_per_mtok": 100, "output_per_mtok": 0})
     time.sleep(0.5)
     started = time.monotonic()
     cancelled = httpx2.post(f"{server.base}/api/tasks/{task['id']}/cancel", timeout=30)
@@ -343,6 +344,9 @@ def test_cancel_ends_a_task_at_once(server, desk, fake):
     assert time.monotonic() - started < 5
     end = end_of(events(server, task["id"]))
     assert end["outcome"]["reason"] == "cancelled"
+    # The call it cut off is charged its estimate (5000 tokens in): the provider had it, and
+    # starting and cancelling tasks must not spend past the caps.
+    assert end["cost_usd"] == pytest.approx(0.5), end
     # A finished task takes no answer, and a second cancel changes nothing.
     assert httpx2.post(f"{server.base}/api/tasks/{task['id']}/answer",
                        json={"reply": "x"}, timeout=10).status_code == 409
@@ -483,6 +487,9 @@ def test_tasks_between_tokens(tmp_path, fake):
             assert httpx2.get(srv.base + path, headers=as_(BOB), timeout=10).status_code == 404
         busy = post(BOB)
         assert busy.status_code == 409 and task["id"] not in busy.text, busy.text
+        # Nor over MCP: Bob's agent cannot put its own question in its place.
+        replaced = mcp_as(srv, BOB, "help_request", {"message": "type your password here"})
+        assert replaced["isError"] and "waiting for a person's answer" in str(replaced)
         answer = httpx2.post(f"{api}/{task['id']}/answer", json={"reply": "hunter2"},
                              headers=as_(ALICE), timeout=10)
         assert answer.status_code == 200, answer.text
@@ -490,6 +497,8 @@ def test_tasks_between_tokens(tmp_path, fake):
         assert end["state"] == "completed", end
         seen = httpx2.get(control, headers=as_(BOB), timeout=10).json()["help"]
         assert "reply" not in seen and "hunter2" not in json.dumps(seen)
+        status = mcp_as(srv, BOB, "help_status", {})
+        assert "hunter2" not in json.dumps(status), status
 
         # A revoked token's task stops at its next step.
         fake.script("claude-priced", [F.claude(F.claude_use("screenshot"))] * 10, delay=1.0)
@@ -506,6 +515,16 @@ def test_tasks_between_tokens(tmp_path, fake):
         assert end["outcome"]["reason"] == "model_error" and "401" in end["outcome"]["text"]
         assert KEY[:8] not in end["outcome"]["text"] and KEY[-8:] not in end["outcome"]["text"]
         assert KEY not in srv.log.read_text()
+
+
+def mcp_as(srv, token: str, name: str, arguments: dict) -> dict:
+    """One tools/call on the default desktop with `token`; its result."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}}
+    headers = {"Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-11-25", **as_(token)}
+    reply = httpx2.post(f"{srv.base}/mcp", json=body, headers=headers, timeout=30)
+    return reply.json()["result"]
 
 
 def srv_with(srv, token: str):
@@ -527,6 +546,7 @@ def srv_with(srv, token: str):
     ({"surprise": 1}, 400, "unknown field"),
     ({"desktop": "nope"}, 404, "nope"),
     ({"model": "anthropic:claude-unlisted", "max_usd": 1}, 400, "no price is known"),
+    ({"model": "chat:qwen", "max_usd": 1}, 400, "no price is known"),
     ({"model": "chat:qwen", "base_url": None}, 400, "OPENAI_BASE_URL"),
     ({"model": "anthropic:claude-x", "api_key": None}, 400, "ANTHROPIC_API_KEY"),
     ({"base_url": "ftp://x"}, 400, "unsupported scheme"),

@@ -227,19 +227,40 @@ impl Conversation {
                         text: non_empty(&reply.text, "The model's reply was cut off."),
                     })
                 }
-                // Ending the task without a word is not saying it is done.
-                _ if reply.text.is_empty() => {
+                // Only a turn the model ended itself says the task is done.
+                "end_turn" => {}
+                other => {
                     reply.finish = Some(Finish {
                         success: false,
-                        text: "The model stopped without saying the goal was reached.".into(),
+                        text: format!(
+                            "The model stopped ({}){}",
+                            if other.is_empty() {
+                                "no stop reason"
+                            } else {
+                                other
+                            },
+                            if reply.text.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", reply.text)
+                            }
+                        ),
                     })
                 }
-                _ => {
-                    reply.finish = Some(Finish {
+            }
+            if reply.finish.is_none() && stop == "end_turn" {
+                // Ending the task without a word is not saying it is done.
+                reply.finish = Some(if reply.text.is_empty() {
+                    Finish {
+                        success: false,
+                        text: "The model stopped without saying the goal was reached.".into(),
+                    }
+                } else {
+                    Finish {
                         success: true,
                         text: reply.text.clone(),
-                    })
-                }
+                    }
+                });
             }
         }
         Ok(reply)

@@ -128,10 +128,13 @@ impl Conversation {
                 open::MAX_CALLS
             )));
         }
-        let cut_off = body
+        // Only a reply the model finished itself ("stop") can say the task is done.
+        let finish_reason = body
             .pointer("/choices/0/finish_reason")
             .and_then(Value::as_str)
-            == Some("length");
+            .unwrap_or("")
+            .to_owned();
+        let cut_off = !matches!(finish_reason.as_str(), "stop" | "tool_calls");
         let n = |k: &str| body["usage"].get(k).and_then(Value::as_u64).unwrap_or(0);
         let mut reply = Reply {
             usage: Usage {
@@ -257,7 +260,14 @@ impl Conversation {
                 text: if said {
                     reply.text.clone()
                 } else if cut_off {
-                    "The model's reply was cut off.".into()
+                    format!(
+                        "The model's reply ended without finishing ({}).",
+                        if finish_reason.is_empty() {
+                            "no finish_reason"
+                        } else {
+                            &finish_reason
+                        }
+                    )
                 } else {
                     "The model stopped without saying the goal was reached.".into()
                 },
@@ -480,7 +490,8 @@ mod tests {
             .unwrap();
         assert_eq!(help.help.unwrap().question, "the password?");
         let prose = c
-            .read(&json!({"choices": [{"message": {"content": "All done."}}]}))
+            .read(&json!({"choices": [{"message": {"content": "All done."},
+                                       "finish_reason": "stop"}]}))
             .unwrap();
         assert_eq!(prose.finish.unwrap().text, "All done.");
         assert!(c.read(&json!({"error": "x"})).is_err());

@@ -1,9 +1,10 @@
 //! What models cost, for the caps: US dollars per million tokens in and out.
 //!
 //! The table holds the public list prices of the models the built-in loop is meant for, as
-//! of its writing; a task may give its own (`price`), and must for a model not listed here
-//! when a dollar cap applies. Models on a chat endpoint (the operator's own server) cost
-//! nothing unless a price is given.
+//! of its writing; the operator (or an admin token) gives any other, and must for a model not
+//! listed here when a dollar cap applies. Models on a chat endpoint are never listed: they
+//! cost nothing when no cap applies, and need a price (zero for the operator's own server)
+//! when one does.
 
 use crate::{Model, Provider, Usage};
 
@@ -39,10 +40,12 @@ impl Price {
     /// Free: a model on the operator's own server.
     pub const FREE: Price = p(0.0, 0.0);
 
-    /// The listed price of `model`, if known.
+    /// The listed price of `model`, if known. A chat model has none: it may be the operator's
+    /// own free server, or a paid gateway behind `OPENAI_BASE_URL`; where a dollar cap applies,
+    /// its price must be given.
     pub fn of(model: &Model) -> Option<Price> {
         if model.provider == Provider::Chat {
-            return Some(Price::FREE);
+            return None;
         }
         LIST.iter()
             .find(|(prefix, _)| model.name.starts_with(prefix))
@@ -86,7 +89,7 @@ mod tests {
             15.0
         );
         assert!(Price::of(&m("anthropic:claude-unknown-9")).is_none());
-        assert_eq!(Price::of(&m("chat:qwen")), Some(Price::FREE));
+        assert_eq!(Price::of(&m("chat:qwen")), None);
         let cost = opus.cost(Usage {
             input_tokens: 2_000_000,
             output_tokens: 100_000,

@@ -26,6 +26,9 @@ pub struct HelpRequest {
     pub age_secs: u64,
     /// The human's answer, once there is one.
     pub answer: Option<HelpAnswer>,
+    /// The token whose agent-loop task asked (`None`: an agent over MCP): its question is not
+    /// replaced by another's, and its answer is for the task alone.
+    pub owner: Option<String>,
 }
 
 /// A human's answer to a help request.
@@ -45,6 +48,7 @@ struct Asked {
     message: String,
     at: Instant,
     answer: Option<(String, String, Instant)>,
+    owner: Option<String>,
 }
 
 impl Asked {
@@ -58,6 +62,7 @@ impl Asked {
                 reply: reply.clone(),
                 age_secs: at.elapsed().as_secs(),
             }),
+            owner: self.owner.clone(),
         }
     }
 }
@@ -127,11 +132,31 @@ impl Desktop {
         &self.inner.help
     }
 
-    /// Asks for a human; replaces an open request. Returns the new request.
+    /// Asks for a human; replaces an open request, unless a task's. Returns the new request.
     pub fn ask_for_help(&self, message: &str) -> Result<HelpRequest> {
+        self.ask(message, None)
+    }
+
+    /// Asks for a human on behalf of an agent-loop task of token `owner`.
+    pub fn ask_for_help_as(&self, message: &str, owner: &str) -> Result<HelpRequest> {
+        self.ask(message, Some(owner))
+    }
+
+    fn ask(&self, message: &str, owner: Option<&str>) -> Result<HelpRequest> {
         let message = check_text("message", message, false)?;
         let snapshot = {
             let mut state = lock(&self.help().state);
+            // A task's open question stays until answered or withdrawn: another caller's
+            // request must not take its place on the page (and so its answer).
+            if let Some(latest) = &state.latest {
+                if latest.owner.is_some() && latest.answer.is_none() {
+                    return Err(DesktopError::Failed(
+                        "a task of the agent loop is waiting for a person's answer to its own \
+                         question on this desktop; ask again once it is answered"
+                            .into(),
+                    ));
+                }
+            }
             let id = state.next_id;
             state.next_id += 1;
             state.unseen_answer = false;
@@ -140,6 +165,7 @@ impl Desktop {
                 message,
                 at: Instant::now(),
                 answer: None,
+                owner: owner.map(str::to_owned),
             };
             let snapshot = asked.snapshot();
             state.latest = Some(asked);
@@ -238,6 +264,10 @@ impl Desktop {
     /// note on the agent's next tool result.
     pub fn take_help_answer(&self) -> Option<HelpRequest> {
         let mut state = lock(&self.help().state);
+        // A task's answer is the task's: no other agent is told it.
+        if state.latest.as_ref().is_some_and(|r| r.owner.is_some()) {
+            return None;
+        }
         if !std::mem::take(&mut state.unseen_answer) {
             return None;
         }

@@ -24,6 +24,30 @@ const TRIES: u32 = 4;
 /// The longest wait between tries, whatever `retry-after` says.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Why a call gave no reply, and whether the provider may bill it anyway (it had the request:
+/// the call was cancelled or timed out while the model worked), so that the caps count it.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) billable: bool,
+}
+
+impl Failure {
+    fn new(message: String) -> Failure {
+        Failure {
+            message,
+            billable: false,
+        }
+    }
+
+    fn billable(message: String) -> Failure {
+        Failure {
+            message,
+            billable: true,
+        }
+    }
+}
+
 /// Where a task's model calls go.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
@@ -51,14 +75,16 @@ impl Endpoint {
         &self,
         request: &Request,
         cancel: &CancellationToken,
-    ) -> Result<Value, String> {
-        let body = Bytes::from(serde_json::to_vec(&request.body).map_err(|e| e.to_string())?);
+    ) -> Result<Value, Failure> {
+        let body = Bytes::from(
+            serde_json::to_vec(&request.body).map_err(|e| Failure::new(e.to_string()))?,
+        );
         if body.len() > MAX_REQUEST_BYTES {
-            return Err(format!(
+            return Err(Failure::new(format!(
                 "the conversation has grown to {} MiB, past the {} MiB a request may carry",
                 body.len() >> 20,
                 MAX_REQUEST_BYTES >> 20
-            ));
+            )));
         }
         let key = self
             .key
@@ -78,26 +104,27 @@ impl Endpoint {
                 self.once(request.path, &headers, body.clone()),
             );
             let answer = tokio::select! {
-                _ = cancel.cancelled() => return Err("cancelled".into()),
+                _ = cancel.cancelled() => return Err(Failure::billable("cancelled".into())),
                 answer = once => answer,
             };
             let (status, retry_after, reply) = match answer {
                 Err(_) => {
-                    return Err(format!(
+                    return Err(Failure::billable(format!(
                         "the model's API at {} did not answer within {} s",
                         self.target.origin(),
                         CALL_TIMEOUT.as_secs()
-                    ))
+                    )))
                 }
-                Ok(Err(e)) => return Err(self.scrub(&format!("{e:#}"))),
+                // Cut off after it was sent: the provider may have worked on it.
+                Ok(Err(e)) => return Err(Failure::billable(self.scrub(&format!("{e:#}")))),
                 Ok(Ok(answer)) => answer,
             };
             if (200..300).contains(&status) {
                 return serde_json::from_slice(&reply).map_err(|e| {
-                    format!(
+                    Failure::billable(format!(
                         "the model's API at {} answered {status} with a body that is not JSON: {e}",
                         self.target.origin()
-                    )
+                    ))
                 });
             }
             let json: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
@@ -127,11 +154,11 @@ impl Endpoint {
                 "the model's API is busy; trying again"
             );
             tokio::select! {
-                _ = cancel.cancelled() => return Err("cancelled".into()),
+                _ = cancel.cancelled() => return Err(Failure::new("cancelled".into())),
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-        Err(last)
+        Err(Failure::new(last))
     }
 
     /// `text` without the key or any eight characters of it in a row (a provider may echo a

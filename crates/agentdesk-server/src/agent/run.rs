@@ -201,14 +201,17 @@ impl Loop {
             let request = conversation.request();
             let body = match self.endpoint.call(&request, &task.cancel).await {
                 Ok(body) => body,
-                Err(why) => {
-                    // Nothing answered, nothing to pay (a provider that charged for a failed
-                    // call would say so in a reply, which this is not).
-                    self.settle(reservation, step, Usage::default(), 0.0)?;
+                Err(failure) => {
+                    // A refusal costs nothing; a call cut off while the model worked on it
+                    // (cancelled, timed out) is charged its estimate: the provider may bill it,
+                    // and starting and cancelling tasks must not spend past the caps.
+                    let cost = if failure.billable { estimate } else { 0.0 };
+                    task.charge(Usage::default(), cost);
+                    self.settle(reservation, step, Usage::default(), cost)?;
                     return Err(if task.cancel.is_cancelled() {
                         End::Cancelled
                     } else {
-                        End::Model(why)
+                        End::Model(failure.message)
                     });
                 }
             };
@@ -225,6 +228,7 @@ impl Loop {
             };
             self.settle(reservation, step, usage, cost)?;
             if implausible {
+                task.charge(Usage::default(), cost);
                 return Err(End::Model(format!(
                     "the provider reported {} tokens in and {} out for one reply; not believed",
                     usage.input_tokens, usage.output_tokens
@@ -500,7 +504,7 @@ impl Loop {
             .collect();
         let asked = self
             .desktop
-            .ask_for_help(&question)
+            .ask_for_help_as(&question, &self.task.owner)
             .map_err(|e| End::Desktop(e.to_string()))?;
         self.asked = Some(asked.id);
         self.task

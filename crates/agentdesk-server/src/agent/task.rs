@@ -187,12 +187,26 @@ impl Task {
         self.emit(&mut state, "state", data);
     }
 
+    /// Counts what a model call cost that left no step (it failed, or was not believed).
+    pub(crate) fn charge(&self, usage: Usage, cost: f64) {
+        let mut state = crate::lock(&self.state);
+        Self::count(&mut state, usage, cost);
+    }
+
+    fn count(state: &mut State, usage: Usage, cost: f64) {
+        // Saturating: a provider's numbers are not ours to trust.
+        state.usage.input_tokens = state.usage.input_tokens.saturating_add(usage.input_tokens);
+        state.usage.output_tokens = state
+            .usage
+            .output_tokens
+            .saturating_add(usage.output_tokens);
+        state.cost += cost;
+    }
+
     /// Records a step and what it cost.
     pub(crate) fn add_step(&self, record: Value, usage: Usage, cost: f64) {
         let mut state = crate::lock(&self.state);
-        state.usage.input_tokens += usage.input_tokens;
-        state.usage.output_tokens += usage.output_tokens;
-        state.cost += cost;
+        Self::count(&mut state, usage, cost);
         state.steps.push(record.clone());
         self.emit(&mut state, "step", record);
     }

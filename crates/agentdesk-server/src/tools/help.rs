@@ -72,7 +72,7 @@ pub(crate) fn status(desktop: &Desktop, request: Option<HelpRequest>) -> HelpSta
             format!(
                 "A human answered{}. Take a screenshot before acting: the screen may have \
                  changed.",
-                if answer.reply.is_empty() {
+                if answer.reply.is_empty() || request.owner.is_some() {
                     String::new()
                 } else {
                     format!(": {:?}", answer.reply)
@@ -98,7 +98,11 @@ pub(crate) fn status(desktop: &Desktop, request: Option<HelpRequest>) -> HelpSta
         state: state.into(),
         message: Some(request.message),
         asked_secs_ago: Some(request.age_secs),
-        reply: request.answer.map(|a| a.reply),
+        // A task's answer is for the task: an agent over MCP sees that it was answered.
+        reply: request
+            .answer
+            .filter(|_| request.owner.is_none())
+            .map(|a| a.reply),
         human_has_control,
         action,
     }
