@@ -237,7 +237,13 @@ impl Loop {
             if usage.input_tokens > 0 {
                 last_input = usage.input_tokens;
             }
-            let reply = reply.map_err(|e| End::Model(format!("the model's reply: {e}")))?;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) => {
+                    task.charge(usage, cost);
+                    return Err(End::Model(format!("the model's reply: {e}")));
+                }
+            };
             self.steps = step;
 
             let clock = Instant::now();

@@ -96,13 +96,12 @@ fn events(task: Arc<Task>, last: u64) -> Response {
         last,
         opened: false,
     };
-    let stream = futures_util::stream::unfold(Some(cursor), |cursor| async move {
-        let mut cursor = cursor?;
+    let stream = futures_util::stream::unfold(cursor, |mut cursor| async move {
         if !cursor.opened {
             cursor.opened = true;
             return Some((
                 Ok::<_, std::convert::Infallible>(Bytes::from(": stream open\n\n")),
-                Some(cursor),
+                cursor,
             ));
         }
         loop {
@@ -112,7 +111,7 @@ fn events(task: Arc<Task>, last: u64) -> Response {
             if let Some(last) = events.last() {
                 cursor.last = last.id;
                 let text: String = events.iter().map(format).collect();
-                return Some((Ok(Bytes::from(text)), Some(cursor)));
+                return Some((Ok(Bytes::from(text)), cursor));
             }
             if ended {
                 return None;
@@ -124,7 +123,7 @@ fn events(task: Arc<Task>, last: u64) -> Response {
                     }
                 }
                 _ = tokio::time::sleep(PING) => {
-                    return Some((Ok(Bytes::from(": ping\n\n")), Some(cursor)));
+                    return Some((Ok(Bytes::from(": ping\n\n")), cursor));
                 }
             }
         }
