@@ -49,6 +49,18 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The direction named "up", "down", "left" or "right" (every vendor's spelling).
+    pub fn from_name(name: &str) -> Option<Direction> {
+        [
+            Direction::Up,
+            Direction::Down,
+            Direction::Left,
+            Direction::Right,
+        ]
+        .into_iter()
+        .find(|d| d.name() == name)
+    }
+
     /// Its name in result texts.
     pub fn name(self) -> &'static str {
         match self {

@@ -195,18 +195,13 @@ pub fn read(member: &str, input: Option<&Value>, space: &Space) -> Result<Action
             button: Button::Left,
         }),
         "scroll" => {
-            let direction = match args.req_str("scroll_direction")? {
-                "up" => Direction::Up,
-                "down" => Direction::Down,
-                "left" => Direction::Left,
-                "right" => Direction::Right,
-                other => {
-                    return Err(Error::Call(format!(
-                        "scroll: `scroll_direction` must be \"up\", \"down\", \"left\" or \
-                         \"right\" (got {other:?})"
-                    )))
-                }
-            };
+            let given = args.req_str("scroll_direction")?;
+            let direction = Direction::from_name(given).ok_or_else(|| {
+                Error::Call(format!(
+                    "scroll: `scroll_direction` must be \"up\", \"down\", \"left\" or \
+                     \"right\" (got {given:?})"
+                ))
+            })?;
             let amount = args.int("scroll_amount")?.unwrap_or(3);
             if !(0..=MAX_NOTCHES).contains(&amount) {
                 return Err(Error::Call(format!(

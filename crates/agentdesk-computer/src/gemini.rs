@@ -284,15 +284,12 @@ fn typed(text: &str, press_enter: bool) -> String {
 }
 
 fn direction(name: &str, args: &Args<'_>) -> Result<Direction, Error> {
-    match args.req_str("direction")? {
-        "up" => Ok(Direction::Up),
-        "down" => Ok(Direction::Down),
-        "left" => Ok(Direction::Left),
-        "right" => Ok(Direction::Right),
-        other => Err(Error::Call(format!(
-            "{name}: `direction` must be \"up\", \"down\", \"left\" or \"right\" (got {other:?})"
-        ))),
-    }
+    let given = args.req_str("direction")?;
+    Direction::from_name(given).ok_or_else(|| {
+        Error::Call(format!(
+            "{name}: `direction` must be \"up\", \"down\", \"left\" or \"right\" (got {given:?})"
+        ))
+    })
 }
 
 /// The user `Content` answering the turn: one `function_response` per call, in order, the last

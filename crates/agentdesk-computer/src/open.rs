@@ -341,17 +341,12 @@ fn tars_step(id: &str, line: &str, space: &Space) -> Step {
             None => Err(Error::Call("type: `content` is required".into())),
         },
         "scroll" => (|| {
-            let direction = match get("direction").unwrap_or("down") {
-                "up" => Direction::Up,
-                "down" => Direction::Down,
-                "left" => Direction::Left,
-                "right" => Direction::Right,
-                other => {
-                    return Err(Error::Call(format!(
-                        "scroll: `direction` must be up, down, left or right (got {other:?})"
-                    )))
-                }
-            };
+            let given = get("direction").unwrap_or("down");
+            let direction = Direction::from_name(given).ok_or_else(|| {
+                Error::Call(format!(
+                    "scroll: `direction` must be up, down, left or right (got {given:?})"
+                ))
+            })?;
             let at = match get("start_box").or_else(|| get("point")) {
                 Some(_) => Some(point("start_box")?),
                 None => None,
