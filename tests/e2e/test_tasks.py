@@ -572,16 +572,23 @@ def test_one_task_per_desktop_and_unknown_tasks(server, desk, fake):
 
 
 def test_a_destroyed_desktop_ends_its_task(server, fake):
+    """Destroyed while the model thinks: the task ends then, not when the model answers (and
+    the answer, "done", does not complete it)."""
     made = httpx2.post(f"{server.base}/api/desktops", json={"id": "doomed"}, timeout=90)
     assert made.status_code == 201, made.text
-    fake.script("claude-doomed", [F.claude(F.claude_use("screenshot")),
-                                  F.claude(F.claude_use("screenshot"))], delay=1.5)
+    fake.script("claude-doomed", [F.claude(F.claude_text("All done."))], delay=60)
     task = start(server, fake, "anthropic:claude-doomed", desktop="doomed")
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while not fake.requests("claude-doomed"):
+        assert time.monotonic() < deadline, "the model was never asked"
+        time.sleep(0.1)
+    destroyed = time.monotonic()
     assert httpx2.delete(f"{server.base}/api/desktops/doomed", timeout=60).status_code == 200
     end = end_of(events(server, task["id"]))
     assert end["outcome"]["reason"] == "desktop_error", end
     assert "doomed" in end["outcome"]["text"]
+    # Well before the model's answer (60 s): the call was given up.
+    assert time.monotonic() - destroyed < 30
 
 
 def test_a_model_error_ends_the_task_with_the_providers_words(server, desk, fake):

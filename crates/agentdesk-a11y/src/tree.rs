@@ -212,6 +212,20 @@ impl A11y {
         self.call(id, TEXT, "GetText", &(0i32, end)).await
     }
 
+    /// The first `max` characters of a field's (or any node's) text, for a caller checking
+    /// what it typed arrived: errs when the node has no Text interface.
+    pub async fn field_text(&self, id: &NodeId, max: usize) -> Result<String, Error> {
+        // Asked first so that a node without text errs rather than reads as empty.
+        self.property(id, TEXT, "CharacterCount").await?;
+        self.text_of(id, max).await
+    }
+
+    /// Whether node `id` has the keyboard focus now.
+    pub async fn is_focused(&self, id: &NodeId) -> Result<bool, Error> {
+        let words: Vec<u32> = self.call(id, ACCESSIBLE, "GetState", &()).await?;
+        Ok(State::from_words(&words).focused())
+    }
+
     pub(crate) async fn extents(&self, id: &NodeId) -> Option<(i32, i32, i32, i32)> {
         let r: (i32, i32, i32, i32) = self
             .call(id, "org.a11y.atspi.Component", "GetExtents", &(0u32,))

@@ -3,7 +3,7 @@
 //! done through the apps' own interfaces, or as a pointer click at the node's centre when a
 //! node offers none (change feedback either way).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use agentdesk_a11y::{A11y, Action, Expected, Filter, Limits, NodeId, Outcome, Tree};
 use agentdesk_x11::{Button, PointerAction, WindowInfo};
@@ -146,6 +146,14 @@ impl Desktop {
         let Some(text) = typed else {
             return Ok((reaction, how));
         };
+        // Keys go over X and focus over the accessibility bus: two channels the app reads
+        // separately, so the keys wait until the focus has landed.
+        let (bus, id_) = (&a11y, &node);
+        wait_for(
+            move || async move { bus.is_focused(id_).await.unwrap_or(true) },
+            FOCUS_WAIT,
+        )
+        .await;
         // Replace what the field holds: select it all, then type (an empty text deletes).
         let select_all = agentdesk_x11::KeyCombo::parse("ctrl+a")?;
         self.press_keys(select_all).await?;
@@ -155,11 +163,64 @@ impl Desktop {
         } else {
             self.type_text(&text).await?
         };
-        Ok((
-            reaction,
-            format!("{how}, then its text selected and typed over"),
-        ))
+        // And the call returns only once the field holds what was typed: an agent's next
+        // ui_action moves the focus at once over the bus, while keys still queued for the
+        // app would follow it into the next field (Chromium, under load: measured).
+        let max = text.chars().count() + 16;
+        let typed = text.as_str();
+        let reads = wait_for(
+            move || async move {
+                match bus.field_text(id_, max).await {
+                    Ok(now) => reads_back(&now, typed),
+                    // No text to read back: nothing to wait for.
+                    Err(_) => true,
+                }
+            },
+            READ_BACK,
+        )
+        .await;
+        let said = if reads {
+            format!("{how}, then its text selected and typed over")
+        } else {
+            format!(
+                "{how}, then its text selected and typed over; but the field did not read \
+                 back the typed text within {} s: check it (ui_find, screen_find_text) \
+                 before going on",
+                READ_BACK.as_secs()
+            )
+        };
+        Ok((reaction, said))
     }
+}
+
+/// How long typed text gets to show in the field it was typed into.
+const READ_BACK: Duration = Duration::from_secs(3);
+
+/// Asks `done` every 20 ms until it says yes or `within` has passed; says whether it did.
+async fn wait_for<F, Fut>(mut done: F, within: Duration) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if done().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether a field showing `now` holds `typed`: the same text, or as many mask characters
+/// (a password field reads back its bullets, never its text).
+fn reads_back(now: &str, typed: &str) -> bool {
+    now == typed
+        || (now.chars().count() == typed.chars().count()
+            && !now.is_empty()
+            && now.chars().all(|c| matches!(c, '•' | '●' | '*' | '∗')))
 }
 
 /// Roles a page map lists: what an agent clicks, types into or reads as a landmark.
@@ -330,8 +391,9 @@ pub(crate) fn frame_of(nodes: &[agentdesk_a11y::Node], window: &WindowInfo) -> O
         .map(|(i, _)| i)
 }
 
-/// How long a browser window gets to take the focus before its address bar is typed into.
-const FOCUS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a browser window gets to take the focus before its address bar is typed into,
+/// and a field before keys are sent to it anyway.
+const FOCUS_WAIT: Duration = Duration::from_secs(1);
 
 impl Desktop {
     /// Opens `url` in browser window `window` through its address bar, as one input action:
@@ -366,7 +428,7 @@ impl Desktop {
                                  was typed"
                             )))
                         }
-                        Some(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                        Some(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                     }
                 }
                 // Each step waits until the browser has drawn its reaction to the last (the
@@ -427,5 +489,15 @@ mod tests {
         ];
         assert_eq!(frame_of(&nodes, &window), Some(2));
         assert_eq!(frame_of(&nodes[..2], &window), None);
+    }
+
+    #[test]
+    fn a_field_reads_back_its_text_or_as_many_bullets() {
+        assert!(reads_back("Ada Lovelace", "Ada Lovelace"));
+        assert!(!reads_back("Ada", "Ada Lovelace"));
+        assert!(reads_back("", ""));
+        assert!(reads_back("•••", "abc"));
+        assert!(!reads_back("••", "abc"));
+        assert!(!reads_back("***", "ab"));
     }
 }

@@ -44,6 +44,8 @@ const MAX_PLAUSIBLE_TOKENS: u64 = 100_000_000;
 
 /// How often a paused task looks whether the person handed the desktop back.
 const PAUSE_POLL: Duration = Duration::from_millis(200);
+/// How often the desktop and the token are looked at while the model works on a reply.
+const STANDING_EVERY: Duration = Duration::from_secs(1);
 
 /// The most of a model's narration a step's record keeps, in characters.
 const MAX_NARRATION_CHARS: usize = 4000;
@@ -199,7 +201,17 @@ impl Loop {
             let started = SystemTime::now();
             let clock = Instant::now();
             let request = conversation.request();
-            let body = match self.endpoint.call(&request, &task.cancel).await {
+            // A model may think for minutes: the desktop and the token are watched meanwhile,
+            // so that neither a destroyed desktop nor a revoked token waits for the reply.
+            let called = tokio::select! {
+                called = self.endpoint.call(&request, &task.cancel) => called,
+                end = self.watch_standing() => {
+                    task.charge(Usage::default(), estimate);
+                    self.settle(reservation, step, Usage::default(), estimate)?;
+                    return Err(end);
+                }
+            };
+            let body = match called {
                 Ok(body) => body,
                 Err(failure) => {
                     // A refusal costs nothing; a call cut off while the model worked on it
@@ -216,6 +228,9 @@ impl Loop {
                 }
             };
             let model_ms = clock.elapsed().as_millis() as u64;
+            // And checked once more: a reply saying "done" does not complete a task whose
+            // desktop went away (or whose token was revoked) in the last second of the call.
+            let standing = self.check_credential().and_then(|()| self.check_desktop());
             let reply = conversation.read(&body);
             let usage = reply.as_ref().map(|r| r.usage).unwrap_or_default();
             let implausible = usage.input_tokens > MAX_PLAUSIBLE_TOKENS
@@ -227,6 +242,10 @@ impl Loop {
                 task.price.cost(usage)
             };
             self.settle(reservation, step, usage, cost)?;
+            if let Err(end) = standing {
+                task.charge(usage, cost);
+                return Err(end);
+            }
             if implausible {
                 task.charge(Usage::default(), cost);
                 return Err(End::Model(format!(
@@ -322,6 +341,17 @@ impl Loop {
             Ok(())
         } else {
             Err(End::Revoked)
+        }
+    }
+
+    /// Returns, with the end it means, once the creator's token is revoked or the desktop
+    /// destroyed; checked every [`STANDING_EVERY`].
+    async fn watch_standing(&self) -> End {
+        loop {
+            tokio::time::sleep(STANDING_EVERY).await;
+            if let Err(end) = self.check_credential().and_then(|()| self.check_desktop()) {
+                return end;
+            }
         }
     }
 
