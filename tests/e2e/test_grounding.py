@@ -435,6 +435,7 @@ async def test_a_form_is_filled_through_the_page_map(server, site, desk):
         assert page["url"] == f"{site.url}/form", page
         assert page["coordinates"].startswith("model space 0-1000"), page
         by_label = {e["label"]: e for e in page["elements"]}
+        assert "Sign up" in by_label, page
         assert by_label["Sign up"]["role"] == "heading", page
         for label, value in [("Full name", "Ada Lovelace"), ("Email address", "ada@example.org")]:
             field = by_label[label]
@@ -442,6 +443,9 @@ async def test_a_form_is_filled_through_the_page_map(server, site, desk):
             done = await call(mcp, "ui_action", {"id": field["id"], "action": "set_text",
                                                  "text": value})
             assert "typed over" in done["action"], done
+            # It returned once the field held the text (keys still queued for the page would
+            # otherwise follow the next field's focus).
+            assert "did not read back" not in done["action"], done
         box = by_label["Newsletter"]
         assert box["role"] == "check box", box
         await mcp.call_tool("mouse_click", {"x": box["center_x"], "y": box["center_y"]})

@@ -98,6 +98,11 @@ impl State {
         self.has(12)
     }
 
+    /// Still being loaded or changed (BUSY: a document while its page loads).
+    pub fn busy(self) -> bool {
+        self.has(3)
+    }
+
     /// The states worth printing, space separated; "disabled" if it takes no input.
     pub fn words(self) -> String {
         let mut out: Vec<&str> = SHOWN

@@ -256,6 +256,8 @@ pub struct PageMap {
     pub elements: Vec<agentdesk_a11y::Node>,
     /// Whether elements were left out (more than [`MAX_PAGE_ELEMENTS`], or the tree was cut).
     pub truncated: bool,
+    /// Whether the document says it is still loading (its tree may not be whole yet).
+    pub loading: bool,
 }
 
 impl Desktop {
@@ -305,7 +307,7 @@ impl Desktop {
             nodes[f + 1..]
                 .iter()
                 .take_while(|n| n.depth > depth)
-                .position(|n| n.role == "document web" || n.role == "document frame")
+                .position(|n| is_page(&n.role))
                 .map(|i| f + 1 + i)
         });
         let Some(doc) = doc else {
@@ -351,6 +353,7 @@ impl Desktop {
             },
             elements,
             truncated,
+            loading: nodes[doc].state.busy(),
         })
     }
 }
@@ -394,6 +397,48 @@ pub(crate) fn frame_of(nodes: &[agentdesk_a11y::Node], window: &WindowInfo) -> O
 /// How long a browser window gets to take the focus before its address bar is typed into,
 /// and a field before keys are sent to it anyway.
 const FOCUS_WAIT: Duration = Duration::from_secs(1);
+/// How long a browser gets to put the focus in its address bar after ctrl+l.
+const ADDRESS_BAR_WAIT: Duration = Duration::from_secs(3);
+
+/// Whether a node of this role is a web page (its document).
+fn is_page(role: &str) -> bool {
+    role == "document web" || role == "document frame"
+}
+
+/// Whether browser window `window`'s keyboard focus is in its own controls, on a field (the
+/// address bar), rather than in the page; `None` when no accessibility tree shows the window
+/// (nothing can be said).
+async fn address_bar_focused(a11y: &A11y, window: &WindowInfo, deadline: Instant) -> Option<bool> {
+    let filter = Filter {
+        app: None,
+        window: Some(window.title.clone()),
+        exact: true,
+    };
+    // The tree is read a level at a time: the toolbars come before the page's depths,
+    // so a few hundred nodes hold them.
+    let limits = Limits {
+        max_nodes: 400,
+        max_depth: 64,
+        containers: false,
+    };
+    let tree = a11y.tree(limits, deadline, &filter).await.ok()?;
+    let nodes = &tree.nodes;
+    let frame = frame_of(nodes, window)?;
+    let depth = nodes[frame].depth;
+    let mut page: Option<u32> = None;
+    for n in nodes[frame + 1..].iter().take_while(|n| n.depth > depth) {
+        if page.is_some_and(|d| n.depth > d) {
+            continue;
+        }
+        page = None;
+        if is_page(&n.role) {
+            page = Some(n.depth);
+        } else if n.state.focused() && n.state.words().contains("editable") {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
 
 impl Desktop {
     /// Opens `url` in browser window `window` through its address bar, as one input action:
@@ -413,8 +458,11 @@ impl Desktop {
             agentdesk_x11::KeyCombo::parse("Return")?,
         );
         let url = url.to_owned();
+        // Asked for before the input is taken (the tree is read while it is held).
+        let a11y = self.a11y().await.ok();
         let (reaction, ()) = self
             .act_with(move |x| async move {
+                let shown = x.window(window).await?;
                 x.window_action(window, agentdesk_x11::WindowAction::Focus)
                     .await?;
                 let deadline = Instant::now() + FOCUS_WAIT;
@@ -435,7 +483,33 @@ impl Desktop {
                 // address bar takes the focus after ctrl+l is handled, not when it is sent).
                 crate::feedback::settle(&x, Some(Instant::now())).await;
                 x.press_keys(focus).await?;
-                crate::feedback::settle(&x, Some(Instant::now())).await;
+                // The address must go to the address bar, never into the page (a field there,
+                // then Return, would submit it): a browser busy starting or loading handles
+                // ctrl+l late, so its tree is asked until its address bar has the focus.
+                let deadline = Instant::now() + ADDRESS_BAR_WAIT;
+                loop {
+                    let focused = match (&a11y, &shown) {
+                        (Some(a11y), Some(info)) => address_bar_focused(a11y, info, deadline).await,
+                        _ => None,
+                    };
+                    match focused {
+                        Some(true) => break,
+                        // No tree shows this window (a browser without accessibility): only
+                        // the screen's reaction is waited for.
+                        None => {
+                            crate::feedback::settle(&x, Some(Instant::now())).await;
+                            break;
+                        }
+                        Some(false) if Instant::now() >= deadline => {
+                            return Err(DesktopError::Failed(format!(
+                                "the address bar of browser window {window} did not take the \
+                                 focus (ctrl+l) within {} s; nothing was typed",
+                                ADDRESS_BAR_WAIT.as_secs()
+                            )))
+                        }
+                        Some(false) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
                 x.type_text(&url).await?;
                 crate::feedback::settle(&x, Some(Instant::now())).await;
                 x.press_keys(enter).await?;

@@ -486,6 +486,8 @@ pub struct PageMapResult {
     pub elements: Vec<PageElement>,
     /// Whether elements were left out.
     pub truncated: bool,
+    /// Whether the page was still loading (its elements may not all be there yet: ask again).
+    pub loading: bool,
     /// The coordinate space of every number here.
     pub coordinates: String,
 }

@@ -16,11 +16,12 @@ Map the web page in the browser (the topmost Firefox or Chromium window, or the 
 title contains `window`): its url, title and the visible links, buttons, fields, check \
 boxes, selects and headings, each numbered with its role, label, box and centre (click \
 there) in the same coordinates as clicks, and an id for ui_action (set_text fills a field). \
-Only what is in view: scroll and map again for more.";
+Only what is in view: scroll and map again for more. `loading` true: the page was still \
+loading, so map it again in a moment for the rest.";
 pub(crate) const NAVIGATE: &str = "\
 Open `url` in the browser (the topmost browser window, or the one whose title contains \
 `window`), through its address bar, and return the new page's map once it has loaded (or \
-after 10 s, whatever shows then).";
+after 10 s, whatever shows then, with `loading` true).";
 
 /// How long browser_navigate waits for the new page.
 const LOAD_WAIT: Duration = Duration::from_secs(10);
@@ -54,6 +55,7 @@ fn result(map: PageMap, call: &Call) -> PageMapResult {
         title: map.title,
         elements,
         truncated: map.truncated,
+        loading: map.loading,
         coordinates: coordinates(call.space, screen),
     }
 }
@@ -76,16 +78,23 @@ pub(crate) async fn navigate(args: Result<NavigateArgs, DesktopError>, call: &Ca
         .map(|m| m.url)
         .unwrap_or_default();
     call.desktop.browser_go(browser.id, &url).await?;
-    // The new page: its document's URL changes (to `url` or wherever it redirected).
+    // The new page: its document's URL changes (to `url` or wherever it redirected), it has
+    // finished loading, and two maps in a row agree. Firefox gives the new document its URL
+    // before its title and content, without saying it is loading: a page mapped then reads
+    // as empty (seen under load, once in some ten navigations).
     let until = (Instant::now() + LOAD_WAIT).min(deadline(call));
     let mut last = Err(DesktopError::Failed("the page did not load".into()));
+    let mut previous = None;
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(100)).await;
         last = call.desktop.page_map(None, deadline(call)).await;
         if let Ok(map) = &last {
-            if !map.url.is_empty() && map.url != before {
+            let arrived = !map.url.is_empty() && map.url != before && !map.loading;
+            let seen = (map.url.clone(), map.title.clone(), map.elements.len());
+            if arrived && previous.as_ref() == Some(&seen) {
                 break;
             }
+            previous = arrived.then_some(seen);
         }
     }
     Ok(json_text(&result(last?, call)))
