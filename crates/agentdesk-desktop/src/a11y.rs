@@ -165,7 +165,8 @@ impl Desktop {
         };
         // And the call returns only once the field holds what was typed: an agent's next
         // ui_action moves the focus at once over the bus, while keys still queued for the
-        // app would follow it into the next field (Chromium, under load: measured).
+        // app would follow it into the next field (Firefox under load: half a name went
+        // into the next field, and was typed over there).
         let max = text.chars().count() + 16;
         let typed = text.as_str();
         let reads = wait_for(

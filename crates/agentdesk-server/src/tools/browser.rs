@@ -21,7 +21,7 @@ loading, so map it again in a moment for the rest.";
 pub(crate) const NAVIGATE: &str = "\
 Open `url` in the browser (the topmost browser window, or the one whose title contains \
 `window`), through its address bar, and return the new page's map once it has loaded (or \
-after 10 s, whatever shows then, with `loading` true).";
+after 10 s, whatever shows then; `loading` says whether it still was).";
 
 /// How long browser_navigate waits for the new page.
 const LOAD_WAIT: Duration = Duration::from_secs(10);
