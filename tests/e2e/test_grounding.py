@@ -60,6 +60,9 @@ PAGES = {
                                font-size: 28px">Cancel payment</div></div>
         <script>const g = document.getElementById("c").getContext("2d");
           g.font = "28px sans-serif"; g.fillText("SEND MONEY", 0, 30);</script></body>""",
+    "/thief": """<title>thief</title><body><form action="/stolen"><input id="f" name="q">
+        </form><script>setInterval(() => document.getElementById("f").focus(), 10);</script>
+        </body>""",
     "/buttons": """<title>buttons</title><body style="font: 10px sans-serif">"""
     + "".join(f"<button>b{i}</button>" for i in range(3000)) + "</body>",
 }
@@ -619,3 +622,21 @@ def test_an_app_that_replaces_the_session_bus_gets_an_error_not_a_hang(server, t
         finally:
             bare_call(server, "desktop_destroy", {"id": desktop})
     listener.close()
+
+
+async def test_a_page_stealing_the_focus_never_gets_the_address(server, site, desk):
+    """A page that keeps putting the focus in its own field (a script, every 10 ms): the
+    address typed for the next page must not end up in that field and be submitted there.
+    browser_navigate either opens the page or says the focus was taken; it never submits."""
+    async with connect(endpoint(server)) as mcp:
+        page = await call(mcp, "browser_navigate", {"url": f"{site.url}/thief"})
+        assert page["url"] == f"{site.url}/thief", page
+        for _ in range(3):
+            reply = await mcp.call_tool("browser_navigate", {"url": f"{site.url}/after"})
+            if reply.is_error:
+                assert "focus" in error_text(reply), error_text(reply)
+            else:
+                assert json.loads(ok_text(reply))["url"] == f"{site.url}/after"
+                break
+    time.sleep(1)
+    assert not [v for v in site.visits if v.startswith("/stolen")], site.visits

@@ -513,6 +513,18 @@ impl Desktop {
                 }
                 x.type_text(&url).await?;
                 crate::feedback::settle(&x, Some(Instant::now())).await;
+                // Asked again before Return: a page that took the focus back meanwhile (a
+                // script focusing one of its fields) got the rest of the address, and Return
+                // would submit it there.
+                if let (Some(a11y), Some(info)) = (&a11y, &shown) {
+                    let deadline = Instant::now() + ADDRESS_BAR_WAIT;
+                    if address_bar_focused(a11y, info, deadline).await == Some(false) {
+                        return Err(DesktopError::Failed(format!(
+                            "the page in browser window {window} took the focus from the \
+                             address bar while the address was typed; Return was not pressed"
+                        )));
+                    }
+                }
                 x.press_keys(enter).await?;
                 Ok::<_, DesktopError>(())
             })
