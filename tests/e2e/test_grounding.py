@@ -63,6 +63,11 @@ PAGES = {
     "/thief": """<title>thief</title><body><form action="/stolen"><input id="f" name="q">
         </form><script>setInterval(() => document.getElementById("f").focus(), 10);</script>
         </body>""",
+    "/blurprompt": """<title>blurprompt</title><body><input autofocus><script>
+        window.addEventListener("blur", () => {
+          const v = prompt("Search");
+          fetch("/leak?v=" + encodeURIComponent(v));
+        });</script></body>""",
     "/buttons": """<title>buttons</title><body style="font: 10px sans-serif">"""
     + "".join(f"<button>b{i}</button>" for i in range(3000)) + "</body>",
 }
@@ -534,6 +539,11 @@ async def test_set_text_that_cannot_be_typed_touches_nothing(server, site, desk)
     async with connect(endpoint(server)) as mcp:
         page = await call(mcp, "browser_navigate", {"url": f"{site.url}/form"})
         field = {e["label"]: e for e in page["elements"]}["Full name"]
+        # A secret typed this way stays out of the audit log, like key_type's.
+        await call(mcp, "ui_action", {"id": field["id"], "action": "set_text",
+                                      "text": "Hunter2Secret", "secret": True})
+        audit = server.data_dir / "desktops" / DESKTOP / "audit.jsonl"
+        assert "ui_action" in audit.read_text() and "Hunter2Secret" not in audit.read_text()
         await call(mcp, "ui_action", {"id": field["id"], "action": "set_text", "text": "Keep me"})
         refused = error_text(await mcp.call_tool(
             "ui_action", {"id": field["id"], "action": "set_text", "text": "bad\u0001char"}))
@@ -640,3 +650,19 @@ async def test_a_page_stealing_the_focus_never_gets_the_address(server, site, de
                 break
     time.sleep(1)
     assert not [v for v in site.visits if v.startswith("/stolen")], site.visits
+
+
+async def test_a_dialog_the_page_opens_never_gets_the_address(server, site, desk):
+    """A page that opens prompt() the moment it loses the focus (which ctrl+l does): the
+    dialog's field is the page's, not the address bar, so nothing is typed into it; and the
+    agent is told the page did not change. (Last in the module: the dialog stays open.)"""
+    async with connect(endpoint(server)) as mcp:
+        page = await call(mcp, "browser_navigate", {"url": f"{site.url}/blurprompt"})
+        assert page["url"] == f"{site.url}/blurprompt", page
+        time.sleep(1)
+        reply = await mcp.call_tool("browser_navigate", {"url": f"{site.url}/after?secret=S3"})
+        assert reply.is_error, ok_text(reply)
+        message = error_text(reply)
+        assert "focus" in message or "still shows" in message, message
+    time.sleep(1)
+    assert not [v for v in site.visits if "S3" in v], site.visits

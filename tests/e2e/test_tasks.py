@@ -584,11 +584,17 @@ def test_a_destroyed_desktop_ends_its_task(server, fake):
         time.sleep(0.1)
     destroyed = time.monotonic()
     assert httpx2.delete(f"{server.base}/api/desktops/doomed", timeout=60).status_code == 200
-    end = end_of(events(server, task["id"]))
-    assert end["outcome"]["reason"] == "desktop_error", end
-    assert "doomed" in end["outcome"]["text"]
-    # Well before the model's answer (60 s): the call was given up.
-    assert time.monotonic() - destroyed < 30
+    # Another desktop under the same id at once: not the task's.
+    again = httpx2.post(f"{server.base}/api/desktops", json={"id": "doomed"}, timeout=90)
+    assert again.status_code == 201, again.text
+    try:
+        end = end_of(events(server, task["id"]))
+        assert end["outcome"]["reason"] == "desktop_error", end
+        assert "doomed" in end["outcome"]["text"]
+        # Well before the model's answer (60 s): the call was given up.
+        assert time.monotonic() - destroyed < 30
+    finally:
+        httpx2.delete(f"{server.base}/api/desktops/doomed", timeout=60)
 
 
 def test_a_model_error_ends_the_task_with_the_providers_words(server, desk, fake):

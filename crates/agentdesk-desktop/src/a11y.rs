@@ -406,9 +406,20 @@ fn is_page(role: &str) -> bool {
     role == "document web" || role == "document frame"
 }
 
+/// Roles whose insides are the page's, not the browser's own controls: the page itself, its
+/// frames, and the dialogs a page opens (`prompt()`'s field sits in one, beside the page).
+const PAGE_OWNED: [&str; 6] = [
+    "document web",
+    "document frame",
+    "internal frame",
+    "dialog",
+    "alert",
+    "file chooser",
+];
+
 /// Whether browser window `window`'s keyboard focus is in its own controls, on a field (the
-/// address bar), rather than in the page; `None` when no accessibility tree shows the window
-/// (nothing can be said).
+/// address bar), rather than in the page or a dialog the page opened; `None` when no
+/// accessibility tree shows the window (nothing can be said).
 async fn address_bar_focused(a11y: &A11y, window: &WindowInfo, deadline: Instant) -> Option<bool> {
     let filter = Filter {
         app: None,
@@ -432,7 +443,7 @@ async fn address_bar_focused(a11y: &A11y, window: &WindowInfo, deadline: Instant
             continue;
         }
         page = None;
-        if is_page(&n.role) {
+        if PAGE_OWNED.contains(&n.role.as_str()) {
             page = Some(n.depth);
         } else if n.state.focused() && n.state.words().contains("editable") {
             return Some(true);

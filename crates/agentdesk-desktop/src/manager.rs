@@ -64,7 +64,13 @@ pub(crate) struct Slot {
     pub(crate) desktop: Option<Desktop>,
     /// Held while the desktop's processes start, so two first calls start it once.
     starting: Arc<tokio::sync::Mutex<()>>,
+    /// Which desktop of this id it is: a desktop destroyed and created again under the same id
+    /// is another one (see [`Manager::incarnation_of`]).
+    incarnation: u64,
 }
+
+/// The last incarnation given to a slot.
+static INCARNATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Slot {
     /// A desktop known by its record, not started.
@@ -73,6 +79,7 @@ impl Slot {
             record,
             desktop: None,
             starting: Default::default(),
+            incarnation: INCARNATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
         }
     }
 }
@@ -186,6 +193,17 @@ impl DesktopManager {
         caller
             .sees(slot.record.owner.as_deref())
             .then(|| self.desktop_dir(id))
+    }
+
+    /// Which desktop of id `id` this is, for `caller`: a number that changes when the desktop
+    /// is destroyed and another created under its id (for work that must not go on on the
+    /// new one); `None` if there is none the caller sees.
+    pub fn incarnation_of(&self, id: &DesktopId, caller: &Caller) -> Option<u64> {
+        let slots = lock(&self.slots);
+        let slot = slots.get(id)?;
+        caller
+            .sees(slot.record.owner.as_deref())
+            .then_some(slot.incarnation)
     }
 
     pub(crate) fn desktop_dir(&self, id: &DesktopId) -> PathBuf {
@@ -485,7 +503,14 @@ impl DesktopManager {
         let result = self.dismantle(id, &slot, keep_home).await;
         if result.is_err() {
             // Nothing was lost: the desktop is back, stopped, as it was.
-            lock(&self.slots).insert(id.clone(), Slot::new(slot.record));
+            let incarnation = slot.incarnation;
+            lock(&self.slots).insert(
+                id.clone(),
+                Slot {
+                    incarnation,
+                    ..Slot::new(slot.record)
+                },
+            );
         }
         lock(&self.destroying).remove(id);
         result

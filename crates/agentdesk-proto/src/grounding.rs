@@ -390,6 +390,9 @@ pub struct UiActionArgs {
     #[serde(default, deserialize_with = "lenient::some_string")]
     #[schemars(with = "String")]
     pub text: Option<String>,
+    /// true for a password or other secret: the text is kept out of the audit log.
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub secret: bool,
 }
 
 /// A node in `ui_find`'s answer.

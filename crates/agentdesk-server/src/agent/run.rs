@@ -75,10 +75,14 @@ pub(super) async fn run(
     credential: Credential,
     endpoint: Endpoint,
 ) {
+    let incarnation = app
+        .manager
+        .incarnation_of(&task.desktop, &principal.caller());
     let mut this = Loop {
         app: app.clone(),
         task: task.clone(),
         desktop,
+        incarnation,
         principal,
         credential,
         endpoint,
@@ -142,6 +146,8 @@ struct Loop {
     app: Arc<AppState>,
     task: Arc<Task>,
     desktop: Desktop,
+    /// Which desktop of its id the task started on: one created again under the id is not it.
+    incarnation: Option<u64>,
     principal: Principal,
     /// What the task's creator was accepted on: the task stops when it no longer holds.
     credential: Credential,
@@ -175,6 +181,8 @@ impl Loop {
         let mut last_input = FIRST_INPUT_TOKENS;
         for step in 1..=task.max_steps {
             self.check_credential()?;
+            // Not one created again under its id meanwhile (that is someone else's desktop).
+            self.check_desktop()?;
             // The desktop as it is now: started again if it was paused meanwhile, gone if it
             // was destroyed.
             self.desktop = self.current_desktop().await?;
@@ -358,12 +366,14 @@ impl Loop {
     /// Ends the task if its desktop was destroyed (without starting a paused one).
     fn check_desktop(&self) -> Result<(), End> {
         let caller = self.principal.caller();
-        match self.app.manager.data_dir_of(&self.task.desktop, &caller) {
-            Some(_) => Ok(()),
-            None => Err(End::Desktop(format!(
+        let now = self.app.manager.incarnation_of(&self.task.desktop, &caller);
+        if now.is_some() && now == self.incarnation {
+            Ok(())
+        } else {
+            Err(End::Desktop(format!(
                 "desktop {} was destroyed",
                 self.task.desktop
-            ))),
+            )))
         }
     }
 

@@ -84,12 +84,15 @@ pub(crate) async fn navigate(args: Result<NavigateArgs, DesktopError>, call: &Ca
     // as empty (seen under load, once in some ten navigations).
     let until = (Instant::now() + LOAD_WAIT).min(deadline(call));
     let mut last = Err(DesktopError::Failed("the page did not load".into()));
+    // The same address again (a reload) has no new URL to wait for.
+    let again = same_address(&before, &url);
     let mut previous = None;
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        last = call.desktop.page_map(None, deadline(call)).await;
+        // Each map within the wait too: a page that never shows must not hold it longer.
+        last = call.desktop.page_map(None, until).await;
         if let Ok(map) = &last {
-            let arrived = !map.url.is_empty() && map.url != before && !map.loading;
+            let arrived = !map.url.is_empty() && (map.url != before || again) && !map.loading;
             let seen = (map.url.clone(), map.title.clone(), map.elements.len());
             if arrived && previous.as_ref() == Some(&seen) {
                 break;
@@ -97,5 +100,47 @@ pub(crate) async fn navigate(args: Result<NavigateArgs, DesktopError>, call: &Ca
             previous = arrived.then_some(seen);
         }
     }
-    Ok(json_text(&result(last?, call)))
+    let map = last?;
+    if !again && !before.is_empty() && map.url == before {
+        return Err(DesktopError::Failed(format!(
+            "the browser still shows {before} after {} s: the address was typed into the \
+             address bar, but no new page came (a dialog of the page, or the page holding on?); \
+             take a screenshot to see",
+            LOAD_WAIT.as_secs()
+        )));
+    }
+    Ok(json_text(&result(map, call)))
+}
+
+/// Whether two addresses name the same page as far as a browser shows them: the scheme and a
+/// trailing slash aside ("example.org" is shown as "https://example.org/").
+fn same_address(shown: &str, asked: &str) -> bool {
+    fn bare(a: &str) -> &str {
+        let a = a.trim();
+        let a = a
+            .strip_prefix("https://")
+            .or_else(|| a.strip_prefix("http://"))
+            .unwrap_or(a);
+        a.strip_suffix('/').unwrap_or(a)
+    }
+    !shown.is_empty() && bare(shown) == bare(asked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_address;
+
+    #[test]
+    fn an_address_is_the_same_page_without_its_scheme_or_last_slash() {
+        assert!(same_address("https://example.org/", "example.org"));
+        assert!(same_address(
+            "http://127.0.0.1:8080/form",
+            "http://127.0.0.1:8080/form"
+        ));
+        assert!(!same_address(
+            "http://127.0.0.1:8080/links",
+            "http://127.0.0.1:8080/form"
+        ));
+        assert!(!same_address("", ""));
+    }
 }
