@@ -110,7 +110,7 @@ BASE_ARGUMENTS: dict[str, dict[str, Any]] = {
     "ui_tree": {"window": "no-such-window", "app": "no-such-app", "max_nodes": 5, "max_depth": 3},
     "ui_find": {"role": "push button", "name": "no-such-node", "window": "no-such-window",
                 "app": "no-such-app", "limit": 5},
-    "ui_action": {"id": "1.0/0", "action": "focus", "text": ""},
+    "ui_action": {"id": "1.0/0", "action": "focus", "text": "", "secret": False},
     "browser_page_map": {"window": "no-such-window"},
     "browser_navigate": {"url": "about:blank", "window": "no-such-window"},
     "batch": {"actions": [{"action": "mouse_move", "x": 1000, "y": 400}], "screenshot": False},
