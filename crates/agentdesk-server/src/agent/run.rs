@@ -180,9 +180,8 @@ impl Loop {
         conversation.start(&first);
         let mut last_input = FIRST_INPUT_TOKENS;
         for step in 1..=task.max_steps {
-            self.check_credential()?;
-            // Not one created again under its id meanwhile (that is someone else's desktop).
-            self.check_desktop()?;
+            // Not a desktop created again under its id meanwhile (that is someone else's).
+            self.check_standing()?;
             // The desktop as it is now: started again if it was paused meanwhile, gone if it
             // was destroyed.
             self.desktop = self.current_desktop().await?;
@@ -238,7 +237,7 @@ impl Loop {
             let model_ms = clock.elapsed().as_millis() as u64;
             // And checked once more: a reply saying "done" does not complete a task whose
             // desktop went away (or whose token was revoked) in the last second of the call.
-            let standing = self.check_credential().and_then(|()| self.check_desktop());
+            let standing = self.check_standing();
             let reply = conversation.read(&body);
             let usage = reply.as_ref().map(|r| r.usage).unwrap_or_default();
             let implausible = usage.input_tokens > MAX_PLAUSIBLE_TOKENS
@@ -352,12 +351,18 @@ impl Loop {
         }
     }
 
+    /// Ends the task if its creator's token was revoked or its desktop destroyed.
+    fn check_standing(&self) -> Result<(), End> {
+        self.check_credential()?;
+        self.check_desktop()
+    }
+
     /// Returns, with the end it means, once the creator's token is revoked or the desktop
     /// destroyed; checked every [`STANDING_EVERY`].
     async fn watch_standing(&self) -> End {
         loop {
             tokio::time::sleep(STANDING_EVERY).await;
-            if let Err(end) = self.check_credential().and_then(|()| self.check_desktop()) {
+            if let Err(end) = self.check_standing() {
                 return end;
             }
         }
@@ -526,8 +531,7 @@ impl Loop {
                 _ = self.task.cancel.cancelled() => return Err(End::Cancelled),
                 _ = tokio::time::sleep(PAUSE_POLL) => {}
             }
-            self.check_credential()?;
-            self.check_desktop()?;
+            self.check_standing()?;
         }
         self.task.set_status(Status::Running, None);
         Ok(true)
@@ -560,8 +564,7 @@ impl Loop {
                 _ = self.task.cancel.cancelled() => return Err(End::Cancelled),
                 latest = self.desktop.help_status(Duration::from_secs(5)) => latest,
             };
-            self.check_credential()?;
-            self.check_desktop()?;
+            self.check_standing()?;
             match latest {
                 Some(r) if r.id == asked.id => {
                     if let Some(answer) = r.answer {
